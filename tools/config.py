@@ -1,0 +1,96 @@
+"""Settings from the environment and command-line flags: one object passed down to every part.
+
+Environment variables use the ``PHOTOCOMIC_`` prefix (``PHOTOCOMIC_DATA_DIR``,
+``PHOTOCOMIC_DB``, ``PHOTOCOMIC_ROOTS``...). Flags override them through ``Settings(**flags)``.
+The OpenAI key and base URL are left to the ``openai`` SDK (``OPENAI_API_KEY``,
+``OPENAI_BASE_URL``) so that the key never passes through our objects.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_MODEL = "tf_efficientnet_lite0"
+DEFAULT_IMAGE_MODEL = "gpt-image-1"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("photocomic", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything photocomic can be configured with; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="PHOTOCOMIC_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    db: str | None = Field(
+        default=None,
+        description="Milvus URI: a local file (Milvus Lite) or http(s)://host:19530.",
+    )
+    milvus_token: SecretStr | None = None
+    collection: str = "photos"
+
+    model: str = DEFAULT_MODEL
+    weights: Path | None = None
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    batch_size: int = Field(default=32, ge=1, le=512)
+    workers: int = Field(default=0, ge=0, le=64, description="decode threads; 0 = automatic")
+    include_hidden: bool = False
+
+    roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+
+    image_model: str = DEFAULT_IMAGE_MODEL
+    image_timeout: float = Field(default=180.0, gt=0)
+    image_retries: int = Field(default=3, ge=0, le=10)
+
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    http_token: SecretStr | None = None
+
+    @field_validator("roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part for part in value.split(os.pathsep) if part.strip()]
+        return value
+
+    @field_validator("data_dir", "weights", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @field_validator("roots", mode="after")
+    @classmethod
+    def _expand_roots(cls, value: list[Path]) -> list[Path]:
+        return [p.expanduser() for p in value]
+
+    @property
+    def db_uri(self) -> str:
+        """The Milvus URI in use: the configured one, else a Milvus Lite file in the data folder."""
+        if self.db:
+            if is_remote_uri(self.db):
+                return self.db
+            return str(Path(self.db).expanduser().absolute())
+        return str(self.data_dir.absolute() / "photos.db")
+
+    @property
+    def is_local_db(self) -> bool:
+        return not is_remote_uri(self.db_uri)
+
+    @property
+    def comics_dir(self) -> Path:
+        return self.data_dir / "comics"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+
+def is_remote_uri(uri: str) -> bool:
+    return uri.startswith(("http://", "https://", "tcp://", "unix:"))
