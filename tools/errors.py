@@ -33,3 +33,39 @@ class DecodeError(PhotocomicError):
 
 class InvalidInput(PhotocomicError):
     """An argument is out of range or malformed."""
+
+
+class GenerationError(PhotocomicError):
+    """The image model did not produce a comic; the message says why and what to try."""
+
+
+class ApiKeyMissing(GenerationError):
+    """OPENAI_API_KEY is not set, so the image API cannot be called (the storyboard can)."""
+
+
+class AuthFailed(GenerationError):
+    """The image API refused the key (HTTP 401)."""
+
+
+class AccessDenied(GenerationError):
+    """The key may not use this model, often because the organisation is unverified (403)."""
+
+
+class ContentRefused(GenerationError):
+    """The prompt or a reference image was refused by the provider's moderation (400)."""
+
+
+class RateLimited(GenerationError):
+    """Still rate limited (429) after the SDK's retries, or out of quota."""
+
+
+class ServiceUnavailable(GenerationError):
+    """Server errors (5xx) after the retries, or the API could not be reached at all."""
+
+
+class GenerationTimeout(GenerationError):
+    """No answer within PHOTOCOMIC_IMAGE_TIMEOUT seconds."""
+
+
+class BadResponse(GenerationError):
+    """The API answered, but not with a usable image."""
