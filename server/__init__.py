@@ -1,0 +1,1 @@
+"""photocomic's front doors: the command line and the MCP server."""

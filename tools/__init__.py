@@ -1,0 +1,1 @@
+"""photocomic's agentic tool layer: indexing, search and comics. No MCP imports here."""

@@ -1,0 +1,264 @@
+"""Indexing folders: scan, compare with the store, decode in threads, embed in batches, upsert.
+
+The store is the only record of progress: a row is written only with its vector, keyed by its
+path, so a run killed at any moment is finished by the next run with nothing duplicated, and
+files whose size and mtime did not change are never decoded again.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import BaseModel
+
+from .errors import DecodeError, ModelMismatch
+from .images import open_photo
+from .library import FileEntry, Scan, real_folder, scan_folder
+from .store import PhotoRow, PhotoStore, photo_id_for
+from .tagging import Tagger
+
+if TYPE_CHECKING:
+    from .embedder import Embedder
+
+ProgressFn = Callable[[int, int], None]
+UPSERT_ROWS = 256
+
+
+class FailedFile(BaseModel):
+    path: str
+    error: str
+
+
+class IndexSummary(BaseModel):
+    """What one run did; the same fields as ``photocomic index --json``."""
+
+    scanned: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[FailedFile] = []
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    entry: FileEntry
+    pixels: np.ndarray
+    width: int
+    height: int
+    taken_at: int
+
+
+class Cancelled(Exception):
+    """Raised inside a run when its cancel event is set; the rows written so far stay."""
+
+
+class Indexer:
+    """Indexes folders into a store with one embedder; reusable across runs (the MCP server)."""
+
+    def __init__(
+        self,
+        store: PhotoStore,
+        embedder: Callable[[], Embedder],
+        model_name: str,
+        batch_size: int = 32,
+        workers: int = 0,
+        include_hidden: bool = False,
+        roots: Sequence[Path] | None = None,
+    ) -> None:
+        self.store = store
+        self._embedder = embedder
+        self.model_name = model_name
+        self.batch_size = batch_size
+        self.workers = workers or min(4, (os.cpu_count() or 2))
+        self.include_hidden = include_hidden
+        self.roots = roots
+
+    def index(
+        self,
+        folders: Sequence[str | Path],
+        recursive: bool = True,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> IndexSummary:
+        started = time.perf_counter()
+        summary = IndexSummary()
+        self._check_model()
+        for raw in folders:
+            folder = real_folder(raw)
+            scan = scan_folder(folder, recursive, self.include_hidden, self.roots)
+            summary.scanned += len(scan.files) + len(scan.problems)
+            summary.failed.extend(FailedFile(path=p.path, error=p.error) for p in scan.problems)
+            known = self.store.file_states(str(folder)) if self.store.exists() else {}
+            todo = self._diff(scan.files, known, summary)
+            summary.removed += self._remove_gone(folder, recursive, scan, known)
+            self._embed_all(todo, known, summary, progress, cancel)
+        if summary.added or summary.updated or summary.removed:
+            self.store.flush()
+        summary.seconds = round(time.perf_counter() - started, 3)
+        return summary
+
+    def _check_model(self) -> None:
+        info = self.store.model_info()
+        if info is not None and info[0] != self.model_name:
+            raise ModelMismatch(
+                f"the store {self.store.uri} was built with model {info[0]}; cannot index with "
+                f"{self.model_name}. Use --model {info[0]}, or a separate store for "
+                f"{self.model_name} (--db another.db or PHOTOCOMIC_COLLECTION)."
+            )
+
+    @staticmethod
+    def _diff(
+        files: list[FileEntry], known: dict[str, tuple[int, int, float]], summary: IndexSummary
+    ) -> list[FileEntry]:
+        todo = []
+        for entry in files:
+            state = known.get(entry.path)
+            if state is not None and state[1] == entry.size and state[2] == entry.mtime:
+                summary.unchanged += 1
+            else:
+                todo.append(entry)
+        return todo
+
+    def _remove_gone(
+        self,
+        folder: Path,
+        recursive: bool,
+        scan: Scan,
+        known: dict[str, tuple[int, int, float]],
+    ) -> int:
+        """Delete rows of files that are gone; never those we merely failed to read this time."""
+        present = {f.path for f in scan.files}
+        problems = scan.problems
+        unreadable = {p.path for p in problems}
+        unreadable_dirs = tuple(p.path.rstrip(os.sep) + os.sep for p in problems)
+        gone = []
+        for path, (photo_id, _, _) in known.items():
+            if path in present or path in unreadable or path.startswith(unreadable_dirs):
+                continue
+            if not recursive and os.path.dirname(path) != str(folder):
+                continue
+            if self.include_hidden is False and _has_hidden_part(path, folder):
+                continue
+            gone.append(photo_id)
+        self.store.delete(gone)
+        return len(gone)
+
+    def _embed_all(
+        self,
+        todo: list[FileEntry],
+        known: dict[str, tuple[int, int, float]],
+        summary: IndexSummary,
+        progress: ProgressFn | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        if not todo:
+            if progress:
+                progress(0, 0)
+            return
+        embedder = self._embedder()
+        self.store.ensure_collection(embedder.name, embedder.dim)
+        tagger = Tagger.for_embedder(embedder)
+        processed = 0
+        pending: list[PhotoRow] = []
+        batch: list[_Prepared] = []
+
+        def flush_batch() -> None:
+            if batch:
+                result = embedder.embed([p.pixels for p in batch])
+                tags = tagger.tags(result.class_probs, len(batch))
+                for item, vector, tag in zip(batch, result.vectors, tags, strict=True):
+                    pending.append(_row(item, vector, tag))
+                    if item.entry.path in known:
+                        summary.updated += 1
+                    else:
+                        summary.added += 1
+                batch.clear()
+            if len(pending) >= UPSERT_ROWS:
+                self.store.upsert(pending)
+                pending.clear()
+            if progress:
+                progress(processed, len(todo))
+
+        for entry, outcome in self._decoded(todo, embedder, cancel):
+            processed += 1
+            if isinstance(outcome, DecodeError):
+                summary.failed.append(FailedFile(path=entry.path, error=str(outcome)))
+                continue
+            batch.append(outcome)
+            if len(batch) >= self.batch_size:
+                flush_batch()
+        flush_batch()
+        self.store.upsert(pending)
+        if progress:
+            progress(processed, len(todo))
+
+    def _decoded(
+        self, todo: list[FileEntry], embedder: Embedder, cancel: threading.Event | None
+    ) -> Iterator[tuple[FileEntry, _Prepared | DecodeError]]:
+        """Decode and prepare in worker threads, in order, a bounded number ahead."""
+        side = embedder.decode_side
+
+        def work(entry: FileEntry) -> _Prepared | DecodeError:
+            try:
+                photo = open_photo(entry.path, min_side=side)
+                pixels = embedder.prepare(photo.image)
+            except DecodeError as exc:
+                return exc
+            except Exception as exc:  # a decoder bug must not end the whole run
+                return DecodeError(f"could not decode: {type(exc).__name__}: {exc}")
+            taken = photo.taken_at if photo.taken_at is not None else int(entry.mtime)
+            return _Prepared(entry, pixels, photo.width, photo.height, taken)
+
+        ahead = max(self.batch_size * 2, self.workers * 4)
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="decode") as pool:
+            queue: deque[tuple[FileEntry, Future[_Prepared | DecodeError]]] = deque()
+            entries = iter(todo)
+            for entry in entries:
+                queue.append((entry, pool.submit(work, entry)))
+                if len(queue) >= ahead:
+                    break
+            while queue:
+                if cancel is not None and cancel.is_set():
+                    for _, future in queue:
+                        future.cancel()
+                    raise Cancelled()
+                entry, future = queue.popleft()
+                nxt = next(entries, None)
+                if nxt is not None:
+                    queue.append((nxt, pool.submit(work, nxt)))
+                yield entry, future.result()
+
+
+def _has_hidden_part(path: str, folder: Path) -> bool:
+    relative = os.path.relpath(path, folder)
+    return any(part.startswith(".") for part in relative.split(os.sep))
+
+
+def _row(item: _Prepared, vector: np.ndarray, tags: Tagger.Tags) -> PhotoRow:
+    path = item.entry.path
+    return PhotoRow(
+        photo_id=photo_id_for(path),
+        path=path,
+        folder=os.path.dirname(path),
+        size=item.entry.size,
+        mtime=item.entry.mtime,
+        width=item.width,
+        height=item.height,
+        taken_at=item.taken_at,
+        labels=tags.labels,
+        label_scores=tags.label_scores,
+        categories=tags.categories,
+        category_scores=tags.category_scores,
+        vector=vector,
+    )

@@ -1,0 +1,188 @@
+"""Photo folders on disk: walking them, the allowed roots, and a file's identity.
+
+A file is identified by its absolute path under the real path of the folder being indexed,
+and counts as unchanged while its size and modification time stay the same.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError, NotFound, PathRefused
+from .images import is_image_name
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file that could not be indexed, and why, in words a person can act on."""
+
+    path: str
+    error: str
+
+
+@dataclass
+class Scan:
+    files: list[FileEntry]
+    problems: list[Problem]
+
+
+def display_path(path: str) -> str:
+    """A path that can be printed and stored as UTF-8, whatever bytes the name holds."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def check_text_path(raw: str) -> str:
+    if not raw or not raw.strip():
+        raise PathRefused("empty path")
+    if "\x00" in raw:
+        raise PathRefused("path contains a NUL byte")
+    return raw
+
+
+def real_folder(raw: str | Path) -> Path:
+    """The real path of an existing folder, or an error that names it."""
+    text = check_text_path(str(raw))
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise NotFound(f"folder not found: {display_path(text)}")
+    if not path.is_dir():
+        raise NotFound(f"not a folder: {display_path(text)}")
+    return path.resolve()
+
+
+def is_within(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+class Roots:
+    """The folders the server may read. Everything it reads is resolved and checked here."""
+
+    def __init__(self, roots: Sequence[Path]) -> None:
+        self.configured = list(roots)
+        self.real = [Path(os.path.realpath(r)) for r in roots]
+
+    def require(self) -> list[Path]:
+        if not self.real:
+            raise ConfigError(
+                "no photo folders are allowed yet: start the server with --root DIR "
+                "(repeatable) or set PHOTOCOMIC_ROOTS to your photo folders"
+            )
+        return self.real
+
+    def resolve(self, raw: str, want: str = "any") -> Path:
+        """Resolve a user-given path (relative ones against the first root) and check it.
+
+        ``..``, absolute paths elsewhere and symlinks that lead out of the roots all end up
+        outside after resolution and are refused.
+        """
+        roots = self.require()
+        text = check_text_path(raw)
+        candidate = Path(text).expanduser()
+        if not candidate.is_absolute():
+            candidate = roots[0] / candidate
+        real = Path(os.path.realpath(candidate))
+        if not is_within(real, roots):
+            raise PathRefused(
+                f"{display_path(text)} is outside the allowed photo folders "
+                f"({', '.join(str(r) for r in self.configured)})"
+            )
+        if not real.exists():
+            raise NotFound(f"no such file or folder: {display_path(text)}")
+        if want == "dir" and not real.is_dir():
+            raise NotFound(f"not a folder: {display_path(text)}")
+        if want == "file" and not real.is_file():
+            raise NotFound(f"not a file: {display_path(text)}")
+        return real
+
+
+def scan_folder(
+    folder: Path,
+    recursive: bool = True,
+    include_hidden: bool = False,
+    roots: Sequence[Path] | None = None,
+) -> Scan:
+    """Every image file under ``folder`` with its size and mtime; nothing is decoded.
+
+    Symlinked folders are followed once each (loops cannot hang the walk); with ``roots``,
+    links that lead outside them are reported and skipped.
+    """
+    files: list[FileEntry] = []
+    problems: list[Problem] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    for path, is_link in _walk(folder, recursive, include_hidden, seen_dirs, problems):
+        if not is_image_name(path):
+            continue
+        shown = display_path(path)
+        if shown != path:
+            problems.append(Problem(shown, "file name is not valid UTF-8; rename the file"))
+            continue
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            problems.append(Problem(path, _stat_reason(exc, is_link)))
+            continue
+        if roots is not None and is_link and not is_within(Path(os.path.realpath(path)), roots):
+            problems.append(Problem(path, "symbolic link to a file outside the allowed folders"))
+            continue
+        files.append(FileEntry(path, st.st_size, st.st_mtime))
+    files.sort(key=lambda f: f.path)
+    return Scan(files, problems)
+
+
+def _walk(
+    folder: Path,
+    recursive: bool,
+    include_hidden: bool,
+    seen: set[tuple[int, int]],
+    problems: list[Problem],
+) -> Iterator[tuple[str, bool]]:
+    stack = [str(folder)]
+    while stack:
+        current = stack.pop()
+        try:
+            st = os.stat(current)
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                continue
+            seen.add(key)
+            entries = list(os.scandir(current))
+        except OSError as exc:
+            problems.append(Problem(display_path(current), f"cannot read folder: {exc.strerror}"))
+            continue
+        for entry in entries:
+            if not include_hidden and entry.name.startswith("."):
+                continue
+            try:
+                is_link = entry.is_symlink()
+                is_dir = entry.is_dir(follow_symlinks=True)
+            except OSError as exc:
+                problems.append(Problem(display_path(entry.path), _stat_reason(exc, True)))
+                continue
+            if is_dir:
+                if recursive:
+                    stack.append(entry.path)
+            else:
+                yield entry.path, is_link
+
+
+def _stat_reason(exc: OSError, is_link: bool) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if exc.errno == errno.ENOENT:
+        return "broken symbolic link" if is_link else "file vanished while scanning"
+    if exc.errno == errno.EACCES:
+        return "permission denied"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "file name too long"
+    return f"cannot read file: {exc.strerror}"

@@ -1,0 +1,377 @@
+"""The Milvus collection of photos: schema, one-process lock, upsert, delete, search, filters.
+
+Milvus Lite (a local file) is the default; an ``http://host:19530`` URI points the same code at
+a Milvus server, a cluster or Zilliz Cloud. Every photo is one row whose primary key is derived
+from its path, so indexing a file again replaces its row instead of adding a second one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import Settings
+from .errors import ModelMismatch, NotFound, PhotocomicError, StoreBusy
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+MAX_PATH_BYTES = 4096
+MAX_TAGS = 5
+_PROP_MODEL = "photocomic.model"
+_PROP_DIM = "photocomic.dim"
+_PROP_SCHEMA = "photocomic.schema"
+_ID_MASK = (1 << 52) - 1  # ids stay exact in JSON numbers (JavaScript clients)
+_SCALAR_FIELDS = [
+    "path", "folder", "size", "mtime", "width", "height", "taken_at",
+    "labels", "label_scores", "categories", "category_scores",
+]  # fmt: skip
+_QUERY_PAGE = 4000
+
+
+def photo_id_for(path: str) -> int:
+    """A stable id from the file's path: the same file always gets the same row."""
+    digest = hashlib.sha1(path.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") & _ID_MASK
+
+
+@dataclass
+class PhotoRow:
+    """One photo as stored; ``vector`` is present only when asked for."""
+
+    photo_id: int
+    path: str
+    folder: str
+    size: int
+    mtime: float
+    width: int
+    height: int
+    taken_at: int
+    labels: list[str] = field(default_factory=list)
+    label_scores: list[float] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    category_scores: list[float] = field(default_factory=list)
+    vector: np.ndarray | None = None
+
+    def to_entity(self) -> dict[str, Any]:
+        if self.vector is None:
+            raise ValueError("a row needs its vector to be stored")
+        entity = {name: getattr(self, name) for name in _SCALAR_FIELDS}
+        entity["id"] = self.photo_id
+        entity["vector"] = self.vector
+        return entity
+
+    @classmethod
+    def from_entity(cls, entity: dict[str, Any]) -> PhotoRow:
+        vector = entity.get("vector")
+        return cls(
+            photo_id=int(entity["id"]),
+            path=entity["path"],
+            folder=entity["folder"],
+            size=int(entity["size"]),
+            mtime=float(entity["mtime"]),
+            width=int(entity["width"]),
+            height=int(entity["height"]),
+            taken_at=int(entity["taken_at"]),
+            labels=list(entity.get("labels") or []),
+            label_scores=[float(s) for s in entity.get("label_scores") or []],
+            categories=list(entity.get("categories") or []),
+            category_scores=[float(s) for s in entity.get("category_scores") or []],
+            vector=np.asarray(vector, dtype=np.float32) if vector is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class Hit:
+    row: PhotoRow
+    score: float
+
+
+def quote(value: str) -> str:
+    """A string literal for a Milvus filter expression."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def like_prefix(prefix: str) -> str:
+    """A ``like`` pattern matching every string that starts with ``prefix``."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return quote(escaped + "%")
+
+
+class StoreLock:
+    """One process at a time on a Milvus Lite file, and a message naming the holder."""
+
+    def __init__(self, db_path: str) -> None:
+        self.path = Path(db_path + ".lock")
+        self._handle: Any = None
+
+    def acquire(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # Windows: Milvus Lite does not run there either
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise StoreBusy(
+                f"the photo store {self.path.with_suffix('')} is in use by another photocomic "
+                f"process ({holder}). Stop that process (a running 'photocomic serve'?) or "
+                f"point --db / PHOTOCOMIC_DB at another store."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        command = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv[:3]))
+        handle.write(f"pid {os.getpid()}: {command}\n")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+class PhotoStore:
+    """The photo collection in Milvus. Open it with :meth:`open`; close it when done."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.uri = settings.db_uri
+        self.collection = settings.collection
+        self._lock: StoreLock | None = None
+        self._loaded = False
+        if settings.is_local_db:
+            Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+            self._lock = StoreLock(self.uri)
+            self._lock.acquire()
+        try:
+            from pymilvus import MilvusClient
+
+            token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+            self.client = MilvusClient(uri=self.uri, token=token)
+        except Exception as exc:
+            self.close()
+            raise PhotocomicError(
+                f"cannot open the photo store at {self.uri}: {exc}. Check --db / PHOTOCOMIC_DB "
+                "(and PHOTOCOMIC_MILVUS_TOKEN for a server)."
+            ) from None
+
+    def close(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+            self.client = None
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> PhotoStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the collection and the model it was built with ---------------------------------
+
+    def exists(self) -> bool:
+        return bool(self.client.has_collection(self.collection))
+
+    def model_info(self) -> tuple[str, int] | None:
+        """(model name, dimension) recorded with the collection, or None when there is none."""
+        if not self.exists():
+            return None
+        props = self.client.describe_collection(self.collection).get("properties") or {}
+        if _PROP_MODEL not in props:
+            return None
+        return str(props[_PROP_MODEL]), int(props[_PROP_DIM])
+
+    def ensure_collection(self, model: str, dim: int) -> None:
+        """Create the collection for this model, or check that it was built with the same one."""
+        info = self.model_info()
+        if info is None and self.exists():
+            raise PhotocomicError(
+                f"the Milvus collection '{self.collection}' at {self.uri} was not made by "
+                "photocomic; choose another with PHOTOCOMIC_COLLECTION"
+            )
+        if info is not None:
+            if info != (model, dim):
+                raise ModelMismatch(
+                    f"the store {self.uri} was built with model {info[0]} ({info[1]}-d); "
+                    f"cannot index with {model} ({dim}-d). Use --model {info[0]}, or a "
+                    f"separate store for {model} (--db another.db or PHOTOCOMIC_COLLECTION)."
+                )
+            self._load()
+            return
+        from pymilvus import DataType, MilvusClient
+
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        schema.add_field("path", DataType.VARCHAR, max_length=MAX_PATH_BYTES)
+        schema.add_field("folder", DataType.VARCHAR, max_length=MAX_PATH_BYTES)
+        schema.add_field("size", DataType.INT64)
+        schema.add_field("mtime", DataType.DOUBLE)
+        schema.add_field("width", DataType.INT64)
+        schema.add_field("height", DataType.INT64)
+        schema.add_field("taken_at", DataType.INT64)
+        for names, scores in (("labels", "label_scores"), ("categories", "category_scores")):
+            schema.add_field(
+                names, DataType.ARRAY, element_type=DataType.VARCHAR,
+                max_capacity=MAX_TAGS, max_length=128,
+            )  # fmt: skip
+            schema.add_field(
+                scores, DataType.ARRAY, element_type=DataType.FLOAT, max_capacity=MAX_TAGS
+            )
+        index = self.client.prepare_index_params()
+        index.add_index(
+            "vector", index_type="HNSW", metric_type="COSINE",
+            params={"M": 16, "efConstruction": 200},
+        )  # fmt: skip
+        self.client.create_collection(
+            self.collection,
+            schema=schema,
+            index_params=index,
+            properties={_PROP_MODEL: model, _PROP_DIM: str(dim), _PROP_SCHEMA: SCHEMA_VERSION},
+        )
+        self._loaded = True
+
+    def require(self) -> tuple[str, int]:
+        """The model info of an existing collection, loaded for search; NotFound if empty."""
+        info = self.model_info()
+        if info is None:
+            raise NotFound(
+                f"no photos indexed yet in {self.uri}; run 'photocomic index FOLDER' first"
+            )
+        self._load()
+        return info
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self.client.load_collection(self.collection)
+            self._loaded = True
+
+    # -- rows ------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        if not self.exists():
+            return 0
+        self._load()
+        result = self.client.query(self.collection, filter="", output_fields=["count(*)"])
+        return int(result[0]["count(*)"])
+
+    def upsert(self, rows: Sequence[PhotoRow]) -> None:
+        if rows:
+            self.client.upsert(self.collection, [row.to_entity() for row in rows])
+
+    def delete(self, photo_ids: Sequence[int]) -> None:
+        for start in range(0, len(photo_ids), _QUERY_PAGE):
+            self.client.delete(self.collection, ids=list(photo_ids[start : start + _QUERY_PAGE]))
+
+    def flush(self) -> None:
+        self.client.flush(self.collection)
+
+    def get(self, photo_ids: Sequence[int], with_vectors: bool = False) -> list[PhotoRow]:
+        """Rows in the order asked; unknown ids raise NotFound naming them."""
+        if not photo_ids:
+            return []
+        fields = [*_SCALAR_FIELDS, "vector"] if with_vectors else _SCALAR_FIELDS
+        found = {
+            int(e["id"]): PhotoRow.from_entity(e)
+            for e in self.client.get(self.collection, ids=list(photo_ids), output_fields=fields)
+        }
+        missing = [pid for pid in photo_ids if pid not in found]
+        if missing:
+            raise NotFound(
+                f"unknown photo id {missing[0]}"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                + ": use an id from a search result, or index the photo first"
+            )
+        return [found[pid] for pid in photo_ids]
+
+    def find_path(self, path: str) -> PhotoRow | None:
+        rows = self.client.query(
+            self.collection, filter=f"path == {quote(path)}", output_fields=_SCALAR_FIELDS
+        )
+        return PhotoRow.from_entity(rows[0]) if rows else None
+
+    def iter_rows(
+        self, expr: str = "", fields: Sequence[str] | None = None, with_vectors: bool = False
+    ) -> Iterator[PhotoRow | dict[str, Any]]:
+        """Every row matching ``expr`` (PhotoRow unless ``fields`` is given).
+
+        Ids are uniform hashes, so slicing the id range gives pages of even size on any
+        Milvus deployment, without the query iterator (which Milvus Lite lacks).
+        """
+        wanted = list(fields) if fields is not None else list(_SCALAR_FIELDS)
+        if with_vectors:
+            wanted.append("vector")
+        self._load()
+        pages = max(1, -(-self.count() // _QUERY_PAGE))
+        step = -(-(_ID_MASK + 1) // pages)
+        for start in range(0, _ID_MASK + 1, step):
+            where = f"id >= {start} and id < {start + step}"
+            page = self.client.query(
+                self.collection,
+                filter=f"{where} and ({expr})" if expr else where,
+                output_fields=wanted,
+            )
+            for entity in page:
+                yield PhotoRow.from_entity(entity) if fields is None else entity
+
+    def file_states(self, folder: str) -> dict[str, tuple[int, int, float]]:
+        """path → (photo id, size, mtime) of every row under ``folder``, for a re-scan."""
+        prefix = folder.rstrip(os.sep) + os.sep
+        states: dict[str, tuple[int, int, float]] = {}
+        for entity in self.iter_rows(
+            f"path like {like_prefix(prefix)}", fields=["path", "size", "mtime"]
+        ):
+            assert isinstance(entity, dict)
+            path = entity["path"]
+            if path.startswith(prefix):
+                states[path] = (int(entity["id"]), int(entity["size"]), float(entity["mtime"]))
+        return states
+
+    def search(
+        self,
+        vectors: np.ndarray | Sequence[Sequence[float]],
+        limit: int,
+        expr: str = "",
+    ) -> list[list[Hit]]:
+        """Nearest photos by cosine similarity, one list per query vector."""
+        data = [np.asarray(v, dtype=np.float32).tolist() for v in vectors]
+        results = self.client.search(
+            self.collection,
+            data=data,
+            limit=limit,
+            filter=expr,
+            output_fields=_SCALAR_FIELDS,
+            search_params={"metric_type": "COSINE", "params": {"ef": max(64, limit * 2)}},
+        )
+        return [
+            [Hit(PhotoRow.from_entity({**h["entity"], "id": h["id"]}), float(h["distance"]))
+             for h in hits]
+            for hits in results
+        ]  # fmt: skip
+
+    def tagless_ids(self, folder: str | None = None) -> Iterable[int]:
+        expr = "array_length(labels) == 0"
+        if folder:
+            expr += f" and path like {like_prefix(folder.rstrip(os.sep) + os.sep)}"
+        for entity in self.iter_rows(expr, fields=["path"]):
+            assert isinstance(entity, dict)
+            yield int(entity["id"])
