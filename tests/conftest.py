@@ -1,0 +1,86 @@
+"""Shared fixtures: real JPEG files made with Pillow, and an isolated data folder per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A distinct photo-like picture: a gradient sky, ground, and a few blurred shapes."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    top, bottom = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    ramp = np.linspace(0.0, 1.0, height)[:, None, None]
+    pixels = (top * (1 - ramp) + bottom * ramp).repeat(width, axis=1)
+    pixels += rng.normal(0, 6, pixels.shape)
+    img = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(3, 8))):
+        x0, y0 = int(rng.integers(0, width - 40)), int(rng.integers(0, height - 40))
+        x1 = x0 + int(rng.integers(30, width // 2))
+        y1 = y0 + int(rng.integers(30, height // 2))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        if rng.random() < 0.5:
+            draw.ellipse((x0, y0, x1, y1), fill=colour)
+        else:
+            draw.rectangle((x0, y0, x1, y1), fill=colour)
+    return img.filter(ImageFilter.GaussianBlur(1.2))
+
+
+def write_photos(folder: Path, count: int, start: int = 0, prefix: str = "photo") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n in range(start, start + count):
+        path = folder / f"{prefix}_{n:04d}.jpg"
+        scene(n).save(path, "JPEG", quality=90)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own data folder and no inherited photocomic or OpenAI settings."""
+    for name in list(os.environ):
+        if name.startswith(("PHOTOCOMIC_", "OPENAI_")):
+            monkeypatch.delenv(name, raising=False)
+    data = tmp_path / "data"
+    monkeypatch.setenv("PHOTOCOMIC_DATA_DIR", str(data))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return data
+
+
+@pytest.fixture
+def photo_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    write_photos(folder, 12)
+    write_photos(folder / "trip", 6, start=100)
+    return folder
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """The real ``photocomic`` command in a child process, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "photocomic.server.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="session")
+def lite0() -> Iterator[object]:
+    """The default embedder, loaded once for the whole run."""
+    from photocomic.tools.embedder import Embedder
+
+    yield Embedder()
