@@ -1,24 +1,39 @@
-"""Searching by example: turn each query (a file, an indexed photo, image bytes) into a vector,
-ask the store for its nearest photos, and shape the hits for people and assistants.
+"""Searching by example and by words: turn each query (a file, an indexed photo, image bytes,
+several liked and disliked photos, or tag words) into a vector or a tag filter, ask the store
+for the nearest or best-tagged photos under the caller's filters, optionally re-rank them for
+variety, and shape the hits for people and assistants.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from .errors import DecodeError, InvalidInput
+from .duplicates import DUPLICATE_THRESHOLD, DuplicateReport, find_duplicates
+from .errors import DecodeError, InvalidInput, NotFound
 from .images import open_photo
-from .store import Hit, PhotoStore
+from .store import Hit, PhotoStore, like_prefix, quote
+from .taxonomy import TagQuery, no_match_message, resolve_words
 
 if TYPE_CHECKING:
     from .embedder import Embedder
 
 MAX_LIMIT = 100
+# Diversity re-ranks a pool of the nearest candidates: large enough to hold the distinct
+# photos behind a burst of near-identical shots, small enough to stay a single fast search.
+DIVERSITY_POOL = 4
+MAX_POOL = 400
+# Maximal marginal relevance: 1.0 is plain similarity, lower values trade relevance for
+# variety (measured in bench/quality.py: see diversity_figures).
+MMR_LAMBDA = 0.7
+# Weight of disliked examples against liked ones in the combined query (Rocchio's gamma,
+# relative to a beta of 1; measured in bench/quality.py: see examples_figures).
+UNLIKE_WEIGHT = 0.5
 
 
 class SearchHit(BaseModel):
@@ -37,6 +52,99 @@ class SearchHit(BaseModel):
 class SearchResult(BaseModel):
     query: str
     hits: list[SearchHit]
+    note: str | None = None
+
+
+class SearchFilters(BaseModel):
+    """Conditions a hit must meet; they become one Milvus filter expression.
+
+    Why in Milvus: a filtered vector search returns ``limit`` matching photos, where
+    filtering afterwards in Python would return fewer (or none) from a large library.
+    """
+
+    folder: str | None = Field(
+        None, description="only photos under this folder (its resolved path, a prefix)"
+    )
+    taken_after: date | None = Field(None, description="only photos taken on or after this day")
+    taken_before: date | None = Field(None, description="only photos taken on or before this day")
+    tag: str | None = Field(
+        None, description="words naming a tag label or category: 'dog', 'golf ball', 'boats'"
+    )
+
+    def expression(self) -> str:
+        """The Milvus filter for these conditions ("" when there are none)."""
+        parts: list[str] = []
+        if self.folder:
+            parts.append(folder_expression(self.folder))
+        if self.taken_after and self.taken_before and self.taken_after > self.taken_before:
+            raise InvalidInput(
+                f"taken_after ({self.taken_after}) is later than taken_before "
+                f"({self.taken_before}); no photo can match"
+            )
+        if self.taken_after:
+            parts.append(f"taken_at >= {_epoch(self.taken_after)}")
+        if self.taken_before:
+            parts.append(f"taken_at < {_epoch(self.taken_before + timedelta(days=1))}")
+        if self.tag:
+            parts.append(tag_expression(resolve_tags(self.tag)))
+        return all_of(*parts)
+
+
+def _epoch(day: date) -> int:
+    """Midnight UTC at the start of ``day``, in the epoch seconds ``taken_at`` holds."""
+    return int(datetime.combine(day, time.min, tzinfo=timezone.utc).timestamp())
+
+
+def all_of(*parts: str) -> str:
+    """Filter expressions joined with ``and`` (empty ones skipped)."""
+    kept = [p for p in parts if p]
+    if len(kept) <= 1:
+        return kept[0] if kept else ""
+    return " and ".join(f"({p})" for p in kept)
+
+
+def folder_expression(folder: str) -> str:
+    """Photos whose path lies under ``folder`` (not a sibling that shares its name's start)."""
+    prefix = folder.rstrip("/" + os.sep) + os.sep
+    return f"path like {like_prefix(prefix)}"
+
+
+def resolve_tags(text: str) -> TagQuery:
+    """The labels and categories that ``text`` names; InvalidInput with suggestions if none."""
+    if not text.strip():
+        raise InvalidInput("give some words to find: a kind of thing ('dog', 'golf ball')")
+    query = resolve_words(text)
+    if not query:
+        raise InvalidInput(no_match_message(text))
+    return query
+
+
+def tag_expression(query: TagQuery) -> str:
+    """Photos tagged with any label or category the query names."""
+    parts = []
+    if query.categories:
+        listed = ", ".join(quote(c) for c in query.categories)
+        parts.append(f"array_contains_any(categories, [{listed}])")
+    if query.labels:
+        listed = ", ".join(quote(label) for label in query.labels)
+        parts.append(f"array_contains_any(labels, [{listed}])")
+    return " or ".join(parts)
+
+
+def tag_score(query: TagQuery, entity: dict[str, object]) -> float:
+    """How sure the model is that a photo shows what the query names: the summed probability
+    of the named categories and labels (a category score is already a sum over its classes).
+    """
+    wanted_categories, wanted_labels = set(query.categories), set(query.labels)
+    total = 0.0
+    for names, scores, wanted in (
+        ("categories", "category_scores", wanted_categories),
+        ("labels", "label_scores", wanted_labels),
+    ):
+        for name, score in zip(entity.get(names) or [], entity.get(scores) or [], strict=False):  # type: ignore[call-overload]
+            if name in wanted:
+                total += float(score)
+    return min(1.0, total)
 
 
 def iso_time(seconds: int | float) -> str:
@@ -65,6 +173,66 @@ def to_hits(hits: Sequence[Hit]) -> list[SearchHit]:
     ]
 
 
+def combine_examples(
+    positives: np.ndarray, negatives: np.ndarray | None = None, unlike_weight: float = UNLIKE_WEIGHT
+) -> np.ndarray:
+    """One query vector from liked and disliked examples (Rocchio's formula).
+
+    Why the mean: for unit vectors, ranking by cosine to the mean of the liked examples is
+    ranking by their average similarity, so every example counts equally and what they
+    share dominates. Disliked examples pull the query away from what they show.
+    """
+    query = _unit(np.asarray(positives, dtype=np.float32).mean(axis=0))
+    if negatives is not None and len(negatives):
+        query = query - unlike_weight * _unit(np.asarray(negatives, dtype=np.float32).mean(axis=0))
+    return _unit(query)
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+def mmr_order(
+    relevance: np.ndarray, vectors: np.ndarray, k: int, lam: float = MMR_LAMBDA
+) -> list[int]:
+    """Maximal marginal relevance: indices of ``k`` candidates, each chosen for its relevance
+    minus its similarity to those already chosen, so a burst of near-identical shots gives
+    one pick and the next places go to different photos.
+    """
+    count = len(relevance)
+    if count == 0:
+        return []
+    vectors = np.asarray(vectors, dtype=np.float32)
+    similarity = vectors @ vectors.T
+    chosen = [int(np.argmax(relevance))]
+    closest = similarity[chosen[0]].copy()
+    taken = np.zeros(count, dtype=bool)
+    taken[chosen[0]] = True
+    while len(chosen) < min(k, count):
+        gain = lam * relevance - (1.0 - lam) * closest
+        gain[taken] = -np.inf
+        pick = int(np.argmax(gain))
+        chosen.append(pick)
+        taken[pick] = True
+        closest = np.maximum(closest, similarity[pick])
+    return chosen
+
+
+def _source_name(source: str | bytes, n: int, count: int) -> str:
+    if isinstance(source, bytes):
+        return "uploaded image" if count == 1 else f"uploaded image {n}"
+    return str(source)
+
+
+def _id_list(name: str, ids: Sequence[int] | None) -> list[int]:
+    values = list(dict.fromkeys(int(i) for i in ids or []))
+    for value in values:
+        if value < 0:
+            raise InvalidInput(f"{name}: photo ids are positive numbers, not {value}")
+    return values
+
+
 class Searcher:
     """Queries against one store with one (lazily loaded) embedder."""
 
@@ -72,11 +240,7 @@ class Searcher:
         self.store = store
         self._embedder = embedder
 
-    def _search(self, queries: list[str], vectors: np.ndarray, limit: int) -> list[SearchResult]:
-        check_limit(limit)
-        self.store.require()
-        found = self.store.search(vectors, limit)
-        return [SearchResult(query=q, hits=to_hits(h)) for q, h in zip(queries, found, strict=True)]
+    # -- by example ------------------------------------------------------------------------
 
     def embed_sources(self, sources: Sequence[str | bytes]) -> np.ndarray:
         """Vectors for image files or bytes; an unreadable one raises DecodeError naming it."""
@@ -91,19 +255,163 @@ class Searcher:
             prepared.append(embedder.prepare(photo.image))
         return embedder.embed(prepared).vectors
 
-    def by_files(self, paths: Sequence[str], limit: int) -> list[SearchResult]:
+    def similar(
+        self,
+        sources: Sequence[str | bytes] | None = None,
+        photo_ids: Sequence[int] | None = None,
+        like: Sequence[int] | None = None,
+        unlike: Sequence[int] | None = None,
+        limit: int = 10,
+        filters: SearchFilters | None = None,
+        diversify: bool = False,
+    ) -> list[SearchResult]:
+        """Photos like the examples, under the filters.
+
+        Without ``like``/``unlike``: one result per source and per photo id, in that order.
+        With them: every example (sources, photo ids and ``like``) combines with the
+        ``unlike`` ones into a single query, and one result comes back that leaves the
+        example photos themselves out.
+        """
         check_limit(limit)
+        sources = list(sources or [])
+        ids = _id_list("photo_ids", photo_ids)
+        liked, disliked = _id_list("like", like), _id_list("unlike", unlike)
+        both = set(liked) & set(disliked)
+        if both:
+            raise InvalidInput(f"photo {min(both)} is in both like and unlike; choose one")
+        if not (sources or ids or liked):
+            raise InvalidInput(
+                "give at least one example: a photo file, image bytes, a photo id, or like="
+                "[photo ids]" + ("; unlike alone cannot say what to look for" if disliked else "")
+            )
         self.store.require()
-        return self._search(list(paths), self.embed_sources(paths), limit)
+        expr = filters.expression() if filters else ""
+        names = [_source_name(s, n, len(sources)) for n, s in enumerate(sources, start=1)]
+        names += [f"photo {pid}" for pid in ids]
+        parts = [self.embed_sources(sources)] if sources else []
+        if ids:
+            parts.append(self._vectors(ids))
+        if not (liked or disliked):
+            return self._nearest(names, np.vstack(parts), limit, expr, diversify)
+
+        if liked:
+            parts.append(self._vectors(liked))
+        negatives = self._vectors(disliked) if disliked else None
+        query = combine_examples(np.vstack(parts), negatives)
+        examples = [*ids, *liked, *disliked, *self._indexed_ids(sources)]
+        exclude = f"id not in [{', '.join(str(i) for i in dict.fromkeys(examples))}]"
+        label = "; ".join(
+            part
+            for part in (
+                ", ".join(names),
+                "like " + ", ".join(map(str, liked)) if liked else "",
+                "unlike " + ", ".join(map(str, disliked)) if disliked else "",
+            )
+            if part
+        )
+        return self._nearest([label], query[None, :], limit, all_of(expr, exclude), diversify)
+
+    def _vectors(self, photo_ids: Sequence[int]) -> np.ndarray:
+        rows = self.store.get(photo_ids, with_vectors=True)
+        return np.stack([r.vector for r in rows if r.vector is not None])
+
+    def _indexed_ids(self, sources: Sequence[str | bytes]) -> list[int]:
+        """Ids of query files that are themselves in the library (left out of example hits)."""
+        found = []
+        for source in sources:
+            if isinstance(source, str):
+                row = self.store.find_path(os.path.realpath(source))
+                if row is not None:
+                    found.append(row.photo_id)
+        return found
+
+    def _nearest(
+        self, names: list[str], vectors: np.ndarray, limit: int, expr: str, diversify: bool
+    ) -> list[SearchResult]:
+        pool = min(MAX_POOL, max(limit * DIVERSITY_POOL, 40)) if diversify else limit
+        found = self.store.search(vectors, pool, expr, with_vectors=diversify)
+        results = []
+        for name, hits in zip(names, found, strict=True):
+            if diversify:
+                hits = diversified(hits, limit)
+            results.append(SearchResult(query=name, hits=to_hits(hits)))
+        return results
+
+    # the original single-purpose entry points, kept for callers written against them
+
+    def by_files(self, paths: Sequence[str], limit: int) -> list[SearchResult]:
+        return self.similar(sources=list(paths), limit=limit)
 
     def by_bytes(self, data: bytes, limit: int, name: str = "uploaded image") -> SearchResult:
-        check_limit(limit)
-        self.store.require()
-        return self._search([name], self.embed_sources([data]), limit)[0]
+        result = self.similar(sources=[data], limit=limit)[0]
+        result.query = name
+        return result
 
     def by_ids(self, photo_ids: Sequence[int], limit: int) -> list[SearchResult]:
+        return self.similar(photo_ids=photo_ids, limit=limit)
+
+    # -- by words --------------------------------------------------------------------------
+
+    def find(
+        self,
+        text: str,
+        limit: int = 10,
+        filters: SearchFilters | None = None,
+        diversify: bool = False,
+    ) -> SearchResult:
+        """Photos tagged with what ``text`` names ("dog", "border collie", "golf balls"),
+        best-scored first. Words that name nothing raise InvalidInput with suggestions.
+        """
         check_limit(limit)
+        query = resolve_tags(text)
         self.store.require()
-        rows = self.store.get(photo_ids, with_vectors=True)
-        vectors = np.stack([r.vector for r in rows if r.vector is not None])
-        return self._search([f"photo {pid}" for pid in photo_ids], vectors, limit)
+        expr = all_of(tag_expression(query), filters.expression() if filters else "")
+        fields = ["labels", "label_scores", "categories", "category_scores", "taken_at"]
+        scored: list[tuple[float, int, int]] = []
+        for entity in self.store.iter_rows(expr, fields=fields):
+            assert isinstance(entity, dict)
+            score = tag_score(query, entity)
+            scored.append((score, int(entity["taken_at"]), int(entity["id"])))
+        if not scored and not self._has_tags():
+            raise NotFound(
+                "no photo in this library has tags: they come from the default model's "
+                "ImageNet head. Re-index with the default model (tf_efficientnet_lite0) to "
+                "find photos by words, or search by example."
+            )
+        scored.sort(key=lambda item: (-item[0], -item[1], item[2]))
+        pool = min(MAX_POOL, max(limit * DIVERSITY_POOL, 40)) if diversify else limit
+        top = scored[:pool]
+        rows = self.store.get([pid for _, _, pid in top], with_vectors=diversify)
+        hits = [Hit(row, score) for row, (score, _, _) in zip(rows, top, strict=True)]
+        if diversify:
+            hits = diversified(hits, limit)
+        note = None
+        if query.unmatched:
+            note = "ignored words that name no tag: " + ", ".join(query.unmatched)
+        return SearchResult(query=text, hits=to_hits(hits[:limit]), note=note)
+
+    def _has_tags(self) -> bool:
+        rows = self.store.client.query(
+            self.store.collection, filter="array_length(labels) > 0", output_fields=["id"],
+            limit=1,
+        )  # fmt: skip
+        return bool(rows)
+
+    # -- duplicates ------------------------------------------------------------------------
+
+    def duplicates(
+        self, threshold: float = DUPLICATE_THRESHOLD, folder: str | None = None
+    ) -> DuplicateReport:
+        """Groups of near-identical photos (see :mod:`duplicates`), largest group first."""
+        self.store.require()
+        return find_duplicates(self.store, threshold, folder_expression(folder) if folder else "")
+
+
+def diversified(hits: Sequence[Hit], limit: int, lam: float = MMR_LAMBDA) -> list[Hit]:
+    """The ``limit`` hits that MMR picks; each keeps its own score, ranks follow the picks."""
+    with_vectors = [h for h in hits if h.row.vector is not None]
+    if len(with_vectors) <= 1:
+        return list(hits[:limit])
+    relevance = np.array([h.score for h in with_vectors], dtype=np.float32)
+    vectors = np.stack([h.row.vector for h in with_vectors])  # type: ignore[misc]
+    return [with_vectors[i] for i in mmr_order(relevance, vectors, limit, lam)]

@@ -351,15 +351,20 @@ class PhotoStore:
         vectors: np.ndarray | Sequence[Sequence[float]],
         limit: int,
         expr: str = "",
+        with_vectors: bool = False,
     ) -> list[list[Hit]]:
-        """Nearest photos by cosine similarity, one list per query vector."""
+        """Nearest photos by cosine similarity, one list per query vector.
+
+        ``with_vectors`` returns the hits' vectors too, for re-ranking (diversity, examples).
+        """
         data = [np.asarray(v, dtype=np.float32).tolist() for v in vectors]
+        fields = [*_SCALAR_FIELDS, "vector"] if with_vectors else _SCALAR_FIELDS
         results = self.client.search(
             self.collection,
             data=data,
             limit=limit,
             filter=expr,
-            output_fields=_SCALAR_FIELDS,
+            output_fields=fields,
             search_params={"metric_type": "COSINE", "params": {"ef": max(64, limit * 2)}},
         )
         return [
