@@ -13,9 +13,11 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 from photocomic.tools.config import Settings
+from photocomic.tools.duplicates import DUPLICATE_THRESHOLD
 from photocomic.tools.errors import PhotocomicError
 from pydantic import BaseModel, ValidationError
 
@@ -89,30 +91,76 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    if not args.images and not args.id:
-        raise PhotocomicError("give at least one query image, or --id PHOTO_ID")
+    if not args.images and not args.id and not args.like:
+        raise PhotocomicError("give at least one query image, --id PHOTO_ID or --like PHOTO_ID")
+    for path in args.images:
+        if not os.path.isfile(path):
+            raise PhotocomicError(f"query image not found: {path}")
     with _library(args) as library:
-        results = []
-        if args.images:
-            for path in args.images:
-                if not os.path.isfile(path):
-                    raise PhotocomicError(f"query image not found: {path}")
-            results += library.searcher.by_files(args.images, args.limit)
-            for result, raw in zip(results, args.images, strict=True):
-                result.query = raw
-        if args.id:
-            results += library.searcher.by_ids(args.id, args.limit)
+        results = library.searcher.similar(
+            sources=args.images,
+            photo_ids=args.id,
+            like=args.like,
+            unlike=args.unlike,
+            limit=args.limit,
+            filters=_filters(library, args),
+            diversify=args.diversify,
+        )
     if args.json:
-        _print_json([
-            {"query": r.query, "hits": [h.model_dump(mode="json") for h in r.hits]}
-            for r in results
-        ])  # fmt: skip
+        _print_json([_result_json(r) for r in results])
         return EXIT_OK
     for result in results:
-        print(f"{result.query}:")
-        for hit in result.hits:
-            print(f"  #{hit.rank:<3} {hit.score:.3f}  {hit.photo_id:>16}  {hit.path}")
+        _print_result(result)
     return EXIT_OK
+
+
+def cmd_find(args: argparse.Namespace) -> int:
+    with _library(args) as library:
+        result = library.searcher.find(
+            args.text, args.limit, filters=_filters(library, args), diversify=args.diversify
+        )
+    if result.note:
+        print(f"photocomic: {result.note}", file=sys.stderr)
+    if args.json:
+        _print_json(_result_json(result))
+    else:
+        _print_result(result)
+    return EXIT_OK
+
+
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    with _library(args) as library:
+        folder = str(library.allowed(args.folder, "dir")) if args.folder else None
+        report = library.searcher.duplicates(args.threshold, folder=folder)
+    if args.json:
+        _print_json({"groups": [g.model_dump(mode="json") for g in report.groups]})
+        return EXIT_OK
+    extra = sum(len(g.photos) - 1 for g in report.groups)
+    print(
+        f"{len(report.groups)} groups of near-identical photos ({extra} extra copies) among "
+        f"{report.checked} photos, threshold {report.threshold}"
+    )
+    for n, group in enumerate(report.groups, start=1):
+        print(f"group {n}:")
+        for photo in group.photos:
+            print(f"  {photo.score:.3f}  {photo.photo_id:>16}  {photo.path}")
+    return EXIT_OK
+
+
+def _filters(library: Any, args: argparse.Namespace) -> Any:
+    return library.search_filters(args.folder, args.after, args.before, args.tag)
+
+
+def _result_json(result: Any) -> dict[str, Any]:
+    return {"query": result.query, "hits": [h.model_dump(mode="json") for h in result.hits]}
+
+
+def _print_result(result: Any) -> None:
+    print(f"{result.query}:")
+    if not result.hits:
+        print("  (no photos)")
+    for hit in result.hits:
+        print(f"  #{hit.rank:<3} {hit.score:.3f}  {hit.photo_id:>16}  {hit.path}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -192,6 +240,21 @@ def _store_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="where the store, comics and caches live")
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
+
+
+def _filter_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--folder", help="only photos under this folder")
+    parser.add_argument("--after", type=_day, help="only photos taken on or after YYYY-MM-DD")
+    parser.add_argument("--before", type=_day, help="only photos taken on or before YYYY-MM-DD")
+    parser.add_argument("--tag", help="only photos tagged so: 'dog', 'beach'")
+    parser.add_argument("--diversify", action="store_true", help="no near-identical shots")
+
+
 def _model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="timm model name (default tf_efficientnet_lite0)")
     parser.add_argument("--weights", help="local checkpoint file for --model")
@@ -219,11 +282,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="find the photos most like one or more images")
     p.add_argument("images", nargs="*", metavar="IMAGE")
     p.add_argument("--id", type=int, action="append", help="an indexed photo's id (repeatable)")
+    p.add_argument("--like", type=int, action="append", help="a photo id like what you want")
+    p.add_argument("--unlike", type=int, action="append", help="a photo id unlike it")
     p.add_argument("--limit", type=int, default=10)
+    _filter_flags(p)
     _store_flags(p)
     _model_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("find", help="find photos by what they show: 'dog', 'golf ball'")
+    p.add_argument("text", metavar="TEXT")
+    p.add_argument("--limit", type=int, default=10)
+    _filter_flags(p)
+    _store_flags(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_find)
+
+    p = sub.add_parser("duplicates", help="groups of near-identical photos")
+    p.add_argument("--threshold", type=float, default=DUPLICATE_THRESHOLD)
+    p.add_argument("--folder", help="only photos under this folder")
+    _store_flags(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_duplicates)
 
     p = sub.add_parser("status", help="where the store is, the model, how many photos")
     _store_flags(p)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ from .config import Settings
 from .errors import InvalidInput
 from .indexer import Indexer
 from .library import Roots
-from .search import Searcher
+from .search import Searcher, SearchFilters
 from .store import PhotoStore
 
 if TYPE_CHECKING:
@@ -86,6 +87,23 @@ class PhotoLibrary:
 
     def allowed_all(self, raws: Sequence[str], want: str = "any") -> list[str]:
         return [str(self.allowed(raw, want)) for raw in raws]
+
+    def search_filters(
+        self,
+        folder: str | None = None,
+        taken_after: date | None = None,
+        taken_before: date | None = None,
+        tag: str | None = None,
+    ) -> SearchFilters | None:
+        """Search filters with the folder checked like any other path; None when empty."""
+        if not (folder or taken_after or taken_before or tag):
+            return None
+        return SearchFilters(
+            folder=str(self.allowed(folder, "dir")) if folder else None,
+            taken_after=taken_after,
+            taken_before=taken_before,
+            tag=tag,
+        )
 
     def status(self) -> LibraryStatus:
         info = self.store.model_info()
