@@ -67,7 +67,9 @@ def photo_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """The real ``photocomic`` command in a child process, as a user would run it."""
     return subprocess.run(
         [sys.executable, "-m", "photocomic.server.cli", *args],

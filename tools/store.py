@@ -24,6 +24,9 @@ from .config import Settings
 from .errors import ModelMismatch, NotFound, PhotocomicError, StoreBusy
 
 log = logging.getLogger(__name__)
+# Milvus Lite serves pymilvus in-process; index creation asks it for a method it does not
+# implement and the gRPC server logs that as an error with a traceback. It is harmless.
+logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
 
 SCHEMA_VERSION = "1"
 MAX_PATH_BYTES = 4096
