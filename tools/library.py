@@ -120,7 +120,7 @@ def scan_folder(
     files: list[FileEntry] = []
     problems: list[Problem] = []
     seen_dirs: set[tuple[int, int]] = set()
-    for path, is_link in _walk(folder, recursive, include_hidden, seen_dirs, problems):
+    for path, is_link in _walk(folder, recursive, include_hidden, seen_dirs, problems, roots):
         if not is_image_name(path):
             continue
         shown = display_path(path)
@@ -146,6 +146,7 @@ def _walk(
     include_hidden: bool,
     seen: set[tuple[int, int]],
     problems: list[Problem],
+    roots: Sequence[Path] | None = None,
 ) -> Iterator[tuple[str, bool]]:
     stack = [str(folder)]
     while stack:
@@ -170,8 +171,22 @@ def _walk(
                 problems.append(Problem(display_path(entry.path), _stat_reason(exc, True)))
                 continue
             if is_dir:
-                if recursive:
-                    stack.append(entry.path)
+                if not recursive:
+                    continue
+                if (
+                    roots is not None
+                    and is_link
+                    and not is_within(Path(os.path.realpath(entry.path)), roots)
+                ):
+                    # Everything under it lies outside too: never read, reported once.
+                    problems.append(
+                        Problem(
+                            display_path(entry.path),
+                            "symbolic link to a folder outside the allowed folders",
+                        )
+                    )
+                    continue
+                stack.append(entry.path)
             else:
                 yield entry.path, is_link
 
