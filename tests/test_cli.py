@@ -1,0 +1,147 @@
+"""The ``photocomic`` command as a user runs it: JSON contracts, exit statuses, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_cli, write_photos
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A library indexed once through the CLI, shared by the read-only tests below."""
+    root = tmp_path_factory.mktemp("cli")
+    photos = root / "photos"
+    write_photos(photos, 10)
+    env = {"PHOTOCOMIC_DATA_DIR": str(root / "data"), "HF_HUB_OFFLINE": "1"}
+    done = run_cli("index", str(photos), "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    return {"photos": str(photos), **env}
+
+
+def _env(indexed: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in indexed.items() if k != "photos"}
+
+
+def test_index_json_reports_every_count(indexed: dict[str, str]) -> None:
+    done = run_cli("index", indexed["photos"], "--json", env=_env(indexed))
+    summary = json.loads(done.stdout)
+    assert done.returncode == 0
+    assert set(summary) >= {"scanned", "added", "updated", "unchanged", "removed", "failed", "seconds"}
+    assert (summary["scanned"], summary["unchanged"], summary["added"]) == (10, 10, 0)
+    assert summary["failed"] == []
+
+
+def test_search_json_has_one_entry_per_query_in_order(indexed: dict[str, str]) -> None:
+    photos = Path(indexed["photos"])
+    queries = [str(photos / "photo_0004.jpg"), str(photos / "photo_0001.jpg")]
+    done = run_cli("search", *queries, "--limit", "3", "--json", env=_env(indexed))
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert [r["query"] for r in results] == queries
+    for result, query in zip(results, queries, strict=True):
+        assert len(result["hits"]) == 3
+        first = result["hits"][0]
+        assert first["path"] == query and first["score"] >= 0.99
+        assert isinstance(first["photo_id"], int)
+
+
+def test_search_by_photo_id(indexed: dict[str, str]) -> None:
+    env = _env(indexed)
+    query = str(Path(indexed["photos"]) / "photo_0002.jpg")
+    photo_id = json.loads(run_cli("search", query, "--json", env=env).stdout)[0]["hits"][0]["photo_id"]
+    done = run_cli("search", "--id", str(photo_id), "--limit", "2", "--json", env=env)
+    assert json.loads(done.stdout)[0]["hits"][0]["path"] == query
+
+
+def test_status_json(indexed: dict[str, str]) -> None:
+    done = run_cli("status", "--json", env=_env(indexed))
+    status = json.loads(done.stdout)
+    assert status["photos"] == 10
+    assert status["model"] == "tf_efficientnet_lite0"
+    assert status["db"].endswith("photos.db")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["index", "/no/such/folder"], "folder not found: /no/such/folder"),
+        (["search", "/no/such/photo.jpg"], "query image not found"),
+    ],
+)
+def test_errors_are_one_line_with_non_zero_status(
+    indexed: dict[str, str], args: list[str], message: str
+) -> None:
+    done = run_cli(*args, env=_env(indexed))
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_unreadable_query_image(indexed: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    done = run_cli("search", str(bad), env=_env(indexed))
+    assert done.returncode == 1
+    assert f"cannot read query image {bad}" in done.stderr
+
+
+def test_store_held_by_another_process_names_the_holder(indexed: dict[str, str]) -> None:
+    env = _env(indexed)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from photocomic.tools.config import Settings;"
+            "from photocomic.tools.store import PhotoStore;"
+            "s = PhotoStore(Settings()); print('ready', flush=True); time.sleep(60)",
+        ],
+        env={**__import__("os").environ, **env},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        done = run_cli("status", env=env)
+        assert time.monotonic() - started < 30
+        assert done.returncode == 1
+        assert f"pid {holder.pid}" in done.stderr
+        assert "in use by another photocomic process" in done.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_cli("status", env=env).returncode == 0  # the lock goes with the process
+
+
+def test_model_mismatch_exits_non_zero(indexed: dict[str, str], tmp_path: Path) -> None:
+    import timm
+    import torch
+
+    weights = tmp_path / "r18.pth"
+    torch.save(timm.create_model("resnet18", num_classes=0).state_dict(), weights)
+    done = run_cli(
+        "index", indexed["photos"], "--model", "resnet18", "--weights", str(weights),
+        env=_env(indexed),
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "built with model tf_efficientnet_lite0" in done.stderr
+
+
+def test_help_lists_every_command() -> None:
+    done = run_cli("--help")
+    for command in ("index", "search", "status", "comic", "comics", "serve"):
+        assert command in done.stdout
+
+
+def test_readme_test_command_matches_ci() -> None:
+    """The README's test command is the one CI runs, so a green CI means the README works."""
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "python -m pytest" in readme and "python -m pytest" in ci
