@@ -1,0 +1,98 @@
+"""Fast checks of the MCP server's parts that need no server: mirrored schemas, uploads, sheets."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import pytest
+from conftest import write_photos
+from photocomic.server import mcp_models as out
+from photocomic.server.http_transport import is_loopback, token_text
+from photocomic.server.logs import scrub
+from photocomic.server.media import decode_upload, hit_sheet, inside
+from photocomic.tools import comics, duplicates, indexer, search, service
+from photocomic.tools.errors import DecodeError, InvalidInput, PathRefused
+from PIL import Image
+from pydantic import SecretStr
+
+
+@pytest.mark.parametrize(
+    ("mirror", "original"),
+    [
+        (out.IndexSummary, indexer.IndexSummary),
+        (out.FailedFile, indexer.FailedFile),
+        (out.Hit, search.SearchHit),
+        (out.DuplicatePhoto, duplicates.DuplicatePhoto),
+        (out.DuplicateGroup, duplicates.DuplicateGroup),
+        (out.PhotoRef, comics.PhotoRef),
+        (out.InputImage, comics.InputImage),
+    ],
+)
+def test_mirrored_models_keep_the_originals_fields(mirror: type, original: type) -> None:
+    assert list(mirror.model_fields) == list(original.model_fields)
+
+
+def test_status_mirror_holds_every_library_status_field() -> None:
+    assert set(service.LibraryStatus.model_fields) <= set(out.LibraryStatus.model_fields)
+
+
+def _jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 10, 10)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def test_upload_accepts_base64_with_line_breaks_and_data_urls() -> None:
+    data = _jpeg()
+    encoded = base64.encodebytes(data).decode()  # MIME style, a line break every 76 chars
+    assert decode_upload(encoded, 10_000) == data
+    assert decode_upload("data:image/jpeg;base64," + base64.b64encode(data).decode(), 10_000)
+
+
+def test_upload_size_is_refused_before_decoding() -> None:
+    # Not even valid base64: the length alone must refuse it.
+    with pytest.raises(InvalidInput, match="too large"):
+        decode_upload("!" * 50_000, 10_000)
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "match"),
+    [
+        (base64.b64encode(b"hello, not a picture").decode(), DecodeError, "picture"),
+        ("abc$", InvalidInput, "not valid base64"),
+        ("", InvalidInput, "empty"),
+        ("data:image/png,rawbytes", InvalidInput, "base64"),
+        ("AAAA\x00", PathRefused, "NUL"),
+    ],
+)
+def test_upload_must_be_an_image(text: str, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        decode_upload(text, 10_000)
+
+
+def test_contact_sheet_is_small_and_never_opens_files_outside(tmp_path: Path) -> None:
+    inside_root = write_photos(tmp_path / "root", 6)
+    outside = write_photos(tmp_path / "elsewhere", 1)
+    roots = [(tmp_path / "root").resolve()]
+    assert inside(str(inside_root[0]), roots) and not inside(str(outside[0]), roots)
+    sheet = hit_sheet([str(p) for p in inside_root] + [str(outside[0])], roots)
+    assert len(sheet) < 90_000
+    picture = Image.open(io.BytesIO(sheet))
+    assert picture.width <= 800
+    many = hit_sheet([str(inside_root[n % 6]) for n in range(100)], roots)
+    assert len(many) < 90_000
+
+
+def test_small_helpers() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    assert token_text(SecretStr("abc")) == "abc" and token_text(" ") is None
+    assert token_text(None) is None
+
+
+def test_scrub_removes_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-abcdefghijklmnop")
+    assert "abcdefghijklmnop" not in scrub("key sk-proj-abcdefghijklmnop refused")
+    assert "zzzzzzzzzzzz" not in scrub("other sk-zzzzzzzzzzzzzzzz")
