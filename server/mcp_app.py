@@ -813,7 +813,11 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8765,
 ) -> None:
-    """Run the server until the client disconnects (stdio) or it is interrupted (http)."""
+    """Run the server until the client disconnects (stdio) or it is interrupted (http).
+
+    Ends the process when done: a client allows about two seconds between closing stdin and
+    killing the server, and tearing down the interpreter's modules alone can take one.
+    """
     mcp = build_server(settings)
     try:
         if transport == "stdio":
@@ -829,3 +833,14 @@ def serve(
         print("photocomic: server stopped", file=sys.stderr)
     finally:
         mcp.runtime.close()
+    _exit_now()
+
+
+def _exit_now() -> None:
+    """Run the exit handlers (Milvus Lite closes its files there), then leave at once."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -91,11 +91,20 @@ class Runtime:
         threading.Thread(target=warm, name="warm-up", daemon=True).start()
 
     def close(self) -> None:
-        """Stop index jobs (rows written so far stay) and release the store's lock."""
-        self.jobs.shutdown(timeout=3.0)
-        with self._lock:
-            self._closed = True
+        """Stop index jobs (rows written so far stay) and release the store's lock.
+
+        Bounded: a client gives a server about two seconds to exit after closing stdin, so
+        a library still being opened is left to the process exit (Milvus Lite closes its
+        files at exit; a killed run is finished by the next one anyway).
+        """
+        self._closed = True
+        self.jobs.shutdown(timeout=0.5)
+        if not self._lock.acquire(timeout=0.5):
+            return
+        try:
             library, self._library = self._library, None
+        finally:
+            self._lock.release()
         if library is not None:
             library.close()
 
