@@ -371,7 +371,10 @@ def build_server(settings: Settings) -> PhotocomicMCP:
     )
     async def index_folder(
         ctx: Context,
-        path: Annotated[str, Field(description="a folder inside the allowed roots")],
+        path: Annotated[
+            str,
+            Field(description="a folder inside the allowed roots (or relative to the first)"),
+        ],
         recursive: Annotated[bool, Field(description="include sub-folders")] = True,
         wait_seconds: Annotated[
             float,
@@ -405,7 +408,8 @@ def build_server(settings: Settings) -> PhotocomicMCP:
     @mcp.tool(title="Search photos by example", annotations=READ_ONLY)
     async def search_similar(
         image: Annotated[
-            str | None, Field(description="path of a photo inside the allowed roots")
+            str | None,
+            Field(description="a photo's path inside the allowed roots (or relative to the first)"),
         ] = None,
         photo_id: Annotated[int | None, Field(description="an indexed photo's id")] = None,
         image_base64: Annotated[
