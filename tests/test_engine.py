@@ -50,7 +50,6 @@ def test_automatic_precision_keeps_embeddings_within_cosine_0999_of_fp32(
 
 
 def test_precision_is_fp32_on_cpus_without_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PHOTOCOMIC_PRECISION", raising=False)
     monkeypatch.setattr("photocomic.tools.embedder.cpu_has_native_bf16", lambda: False)
     assert pick_precision(torch.device("cpu")) == "fp32"
 

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     model: str = DEFAULT_MODEL
     weights: Path | None = None
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     batch_size: int = Field(default=32, ge=1, le=512)
     workers: int = Field(default=0, ge=0, le=64, description="decode threads; 0 = automatic")
     include_hidden: bool = False

@@ -9,7 +9,6 @@ when neither works the error says so, never random weights in silence.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -62,10 +61,9 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def pick_precision(device: torch.device) -> Precision:
-    forced = os.environ.get("PHOTOCOMIC_PRECISION", "auto").lower()
-    if forced in ("fp32", "bf16"):
-        return forced  # type: ignore[return-value]
+def pick_precision(device: torch.device, wanted: str = "auto") -> Precision:
+    if wanted in ("fp32", "bf16"):
+        return wanted  # type: ignore[return-value]
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     if device.type == "cpu" and cpu_has_native_bf16():
@@ -163,11 +161,12 @@ class Embedder:
         name: str = DEFAULT_MODEL,
         weights: Path | None = None,
         device: str = "auto",
+        precision: str = "auto",
     ) -> None:
         self.name = name
         self.device = pick_device(device)
         model, self.weights_source = build_model(name, weights)
-        self.precision: Precision = pick_precision(self.device)
+        self.precision: Precision = pick_precision(self.device, precision)
         self.channels_last = self.device.type != "mps"
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -188,7 +187,7 @@ class Embedder:
         self._mean = torch.tensor(config["mean"], device=self.device).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(config["std"], device=self.device).view(1, 3, 1, 1) * 255
         self._lock = threading.Lock()
-        if self.precision == "bf16" and os.environ.get("PHOTOCOMIC_PRECISION", "auto") == "auto":
+        if self.precision == "bf16" and precision == "auto":
             self.precision = self._checked_bf16()
 
     def _checked_bf16(self) -> Precision:
@@ -215,7 +214,7 @@ class Embedder:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
-        return cls(settings.model, settings.weights, settings.device)
+        return cls(settings.model, settings.weights, settings.device, settings.precision)
 
     @property
     def decode_side(self) -> int:
