@@ -6,14 +6,17 @@ the same orientation, colour handling and failure reasons.
 
 from __future__ import annotations
 
+import errno
 import io
 import math
 import os
+import stat
 from calendar import timegm
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pillow_heif
@@ -73,10 +76,10 @@ def open_photo(source: str | Path | bytes, min_side: int | None = None) -> Photo
         if isinstance(source, bytes):
             if not source:
                 raise DecodeError("empty data")
-            img = Image.open(io.BytesIO(source))
+            handle: BinaryIO = io.BytesIO(source)
         else:
-            img = Image.open(source)
-        with img:
+            handle = _open_regular_file(source)
+        with handle, Image.open(handle) as img:
             return _decode(img, min_side)
     except DecodeError:
         raise
@@ -92,6 +95,34 @@ def open_photo(source: str | Path | bytes, min_side: int | None = None) -> Photo
         raise DecodeError(_unidentified_reason(source)) from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise DecodeError(f"corrupt or truncated image data ({exc})") from None
+
+
+def _open_regular_file(path: str | Path) -> BinaryIO:
+    """Open a file for reading, refusing what is not a regular file before reading a byte.
+
+    A FIFO named ``x.jpg`` would block a plain ``open`` forever (it waits for a writer), and a
+    device could stream without end; O_NONBLOCK makes the open return at once and fstat tells
+    what it is.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DecodeError("symbolic link loop") from None
+        if exc.errno in (errno.ENXIO, errno.EOPNOTSUPP):
+            raise DecodeError("not a regular file (a socket or device), so not a photo") from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise DecodeError("is a folder, not an image file")
+        if not stat.S_ISREG(mode):
+            raise DecodeError("not a regular file (a pipe, socket or device), so not a photo")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _unidentified_reason(source: str | Path | bytes) -> str:

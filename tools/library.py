@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,9 @@ def scan_folder(
             st = os.stat(path)
         except OSError as exc:
             problems.append(Problem(path, _stat_reason(exc, is_link)))
+            continue
+        if not stat.S_ISREG(st.st_mode):  # a FIFO named x.jpg would block a reader forever
+            problems.append(Problem(path, "not a regular file (a pipe, socket or device)"))
             continue
         if roots is not None and is_link and not is_within(Path(os.path.realpath(path)), roots):
             problems.append(Problem(path, "symbolic link to a file outside the allowed folders"))

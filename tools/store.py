@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 # Milvus Lite serves pymilvus in-process; index creation asks it for a method it does not
 # implement and the gRPC server logs that as an error with a traceback. It is harmless.
 logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+# When another process holds a Milvus Lite folder its server manager logs a traceback; we
+# report that case ourselves with the holder's pid (see lite_lock_holder).
+logging.getLogger("milvus_lite.server_manager").setLevel(logging.CRITICAL)
 
 SCHEMA_VERSION = "1"
 MAX_PATH_BYTES = 4096
@@ -149,6 +152,53 @@ class StoreLock:
             self._handle = None
 
 
+def lite_lock_holder(db_path: str) -> str | None:
+    """Who holds Milvus Lite's own lock on ``db_path`` (any process, photocomic or not).
+
+    None when the lock is free. On Linux the holder's pid and command come from /proc/locks.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    lock = Path(db_path) / "LOCK"
+    try:
+        with open(lock, "rb") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                inode = os.fstat(handle.fileno()).st_ino
+            else:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                return None
+    except OSError:
+        return None
+    return _lock_owner(inode) or "a process that holds its lock file"
+
+
+def _lock_owner(inode: int) -> str | None:
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF" (a "->" marks waiters)
+        if len(parts) < 6 or parts[1] != "FLOCK" or "->" in parts:
+            continue
+        if parts[5].rsplit(":", 1)[-1] == str(inode):
+            pid = parts[4]
+            try:
+                raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+                words = " ".join(raw.decode(errors="replace").split("\0")[:3]).split()
+                command = " ".join(words)[:160]
+            except OSError:
+                command = ""
+            return f"pid {pid}" + (f": {command}" if command else "")
+    return None
+
+
 class PhotoStore:
     """The photo collection in Milvus. Open it with :meth:`open`; close it when done."""
 
@@ -169,6 +219,12 @@ class PhotoStore:
             self.client = MilvusClient(uri=self.uri, token=token)
         except Exception as exc:
             self.close()
+            holder = lite_lock_holder(self.uri) if settings.is_local_db else None
+            if holder is not None:
+                raise StoreBusy(
+                    f"the photo store {self.uri} is in use by another process ({holder}). "
+                    "Stop that process or point --db / PHOTOCOMIC_DB at another store."
+                ) from None
             raise PhotocomicError(
                 f"cannot open the photo store at {self.uri}: {exc}. Check --db / PHOTOCOMIC_DB "
                 "(and PHOTOCOMIC_MILVUS_TOKEN for a server)."
@@ -180,6 +236,13 @@ class PhotoStore:
             with contextlib.suppress(Exception):
                 client.close()
             self.client = None
+            if self.settings.is_local_db:
+                # pymilvus leaves the in-process Milvus Lite server (and its data-folder lock)
+                # running until the process exits; stop it so the store can be opened again.
+                with contextlib.suppress(Exception):
+                    from milvus_lite.server_manager import server_manager_instance
+
+                    server_manager_instance.release_server(self.uri)
         if self._lock is not None:
             self._lock.release()
 
