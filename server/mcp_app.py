@@ -120,6 +120,12 @@ def describe_invalid(tool: str, error: ValidationError) -> str:
     )  # fmt: skip
 
 
+def is_digits(text: str) -> bool:
+    """A photo id written as text: ASCII digits that fit an int64 ("²".isdigit() is true and
+    int("0" * 5000) raises, either would end as an internal error)."""
+    return text.isascii() and text.isdigit() and len(text) <= 20
+
+
 def check_limit(limit: int, name: str = "limit") -> int:
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"{name} must be between 1 and {MAX_LIMIT}, not {limit}")
@@ -616,7 +622,7 @@ def build_server(settings: Settings) -> PhotocomicMCP:
         for item in photos or []:
             text_item = item.strip() if isinstance(item, str) else item
             items.append(
-                int(text_item) if isinstance(text_item, str) and text_item.isdigit() else text_item
+                int(text_item) if isinstance(text_item, str) and is_digits(text_item) else text_item
             )
         if len(items) > MAX_LIMIT:
             raise InvalidInput(f"too many photos ({len(items)}): choose the best few (up to 16)")
@@ -742,7 +748,7 @@ def build_server(settings: Settings) -> PhotocomicMCP:
     )
     async def photo_thumbnail(photo_id: str) -> bytes:
         def read() -> bytes:
-            if not photo_id.strip().isdigit():
+            if not is_digits(photo_id.strip()):
                 raise NotFound(f"photo ids are numbers, not {photo_id[:40]!r}")
             library = runtime.library()
             library.store.require()

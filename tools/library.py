@@ -43,12 +43,27 @@ def display_path(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+MAX_PATH_CHARS = 4096  # PATH_MAX on Linux; nothing longer can name a file
+
+
 def check_text_path(raw: str) -> str:
     if not raw or not raw.strip():
         raise PathRefused("empty path")
     if "\x00" in raw:
         raise PathRefused("path contains a NUL byte")
+    if len(raw) > MAX_PATH_CHARS:
+        raise PathRefused(
+            f"path is {len(raw):,} characters long; no file has a path over {MAX_PATH_CHARS:,}"
+        )
     return raw
+
+
+def short_path(text: str, keep: int = 240) -> str:
+    """A path for a message: printable, and cut in the middle when very long."""
+    shown = display_path(text)
+    if len(shown) <= keep:
+        return shown
+    return shown[: keep // 2] + "…" + shown[-keep // 2 :]
 
 
 def real_folder(raw: str | Path) -> Path:
@@ -95,15 +110,19 @@ class Roots:
         real = Path(os.path.realpath(candidate))
         if not is_within(real, roots):
             raise PathRefused(
-                f"{display_path(text)} is outside the allowed photo folders "
+                f"{short_path(text)} is outside the allowed photo folders "
                 f"({', '.join(str(r) for r in self.configured)})"
             )
-        if not real.exists():
-            raise NotFound(f"no such file or folder: {display_path(text)}")
-        if want == "dir" and not real.is_dir():
-            raise NotFound(f"not a folder: {display_path(text)}")
-        if want == "file" and not real.is_file():
-            raise NotFound(f"not a file: {display_path(text)}")
+        try:  # a name over 255 bytes makes stat fail with ENAMETOOLONG, not "missing"
+            st = os.stat(real)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                raise NotFound(f"no such file or folder: {short_path(text)}") from None
+            raise NotFound(f"cannot use {short_path(text)}: {_stat_reason(exc, False)}") from None
+        if want == "dir" and not stat.S_ISDIR(st.st_mode):
+            raise NotFound(f"not a folder: {short_path(text)}")
+        if want == "file" and not stat.S_ISREG(st.st_mode):
+            raise NotFound(f"not a file: {short_path(text)}")
         return real
 
 

@@ -145,4 +145,5 @@ def _is_photo_id(item: str | int) -> bool:
         if item < 0:
             raise InvalidInput(f"photo ids are positive numbers, not {item}")
         return True
-    return item.isdigit()
+    # ASCII digits only ("²".isdigit() is true), and no longer than an int64 can be
+    return item.isascii() and item.isdigit() and len(item) <= 20
