@@ -1,0 +1,383 @@
+"""Tags, filters, several examples, variety and duplicates, on a real Milvus Lite store.
+
+One library is indexed once for the module (real JPEGs from conftest, the two real photos
+scikit-learn ships when it is installed, edited copies and a burst of near-identical shots);
+the tests only read it. The CLI tests use their own store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+from conftest import run_cli, scene, write_photos
+from photocomic.server.cli import main as cli_main
+from photocomic.tools.config import Settings
+from photocomic.tools.errors import InvalidInput, NotFound
+from photocomic.tools.search import SearchFilters, mmr_order
+from photocomic.tools.service import PhotoLibrary
+from PIL import Image, ImageEnhance
+
+try:
+    import sklearn.datasets as _sk
+
+    REAL = Path(_sk.__file__).parent / "images"
+except ImportError:  # the real photos are optional; synthetic ones cover the rest
+    REAL = Path("/nonexistent")
+HAVE_REAL = (REAL / "flower.jpg").is_file() and (REAL / "china.jpg").is_file()
+
+TRIP_DAY = datetime(2023, 7, 15, 12, tzinfo=timezone.utc).timestamp()
+HOME_DAY = datetime(2021, 1, 10, 12, tzinfo=timezone.utc).timestamp()
+OLD_DAY = datetime(2019, 5, 1, 12, tzinfo=timezone.utc).timestamp()
+
+
+def _edit(src: Path, dst: Path, how: str) -> None:
+    with Image.open(src) as img:
+        img = img.convert("RGB")
+        quality = 90
+        if how == "crop70_grey":
+            w, h = img.size
+            img = img.crop((w * 15 // 100, h * 15 // 100, w * 85 // 100, h * 85 // 100))
+            img = img.convert("L").convert("RGB")
+        elif how == "half_q20":
+            img, quality = img.resize((img.width // 2, img.height // 2)), 20
+        elif how == "brighten":
+            img = ImageEnhance.Brightness(img).enhance(1.5)
+        img.save(dst, "JPEG", quality=quality)
+
+
+def _burst(src: Path, folder: Path, count: int) -> list[Path]:
+    rng = random.Random(5)
+    folder.mkdir(parents=True, exist_ok=True)
+    shots = []
+    with Image.open(src) as img:
+        base = img.convert("RGB")
+    for n in range(count):
+        w, h = base.size
+        dx, dy = rng.randint(0, 12), rng.randint(0, 9)
+        shot = base.crop((dx, dy, w - 12 + dx, h - 9 + dy)).resize((w, h))
+        shot = ImageEnhance.Brightness(shot).enhance(rng.uniform(0.95, 1.05))
+        path = folder / f"burst_{n}.jpg"
+        shot.save(path, "JPEG", quality=90)
+        shots.append(path)
+    return shots
+
+
+class Lib:
+    """The indexed library and the paths the tests ask about."""
+
+    def __init__(self, root: Path, library: PhotoLibrary) -> None:
+        self.root = root
+        self.library = library
+        self.searcher = library.searcher
+        self.ids = {str(r.path): r.photo_id for r in library.store.iter_rows()}  # type: ignore[union-attr]
+
+    def id(self, relative: str) -> int:
+        return self.ids[str(self.root / relative)]
+
+    def rel(self, path: str) -> str:
+        return os.path.relpath(path, self.root)
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory: pytest.TempPathFactory, lite0: object) -> Iterator[Lib]:
+    root = tmp_path_factory.mktemp("library").resolve()
+    home = root / "home"
+    write_photos(home, 10)
+    write_photos(root / "trip", 4, start=100)
+    write_photos(root / "trip2", 1, start=150)
+    for path in home.iterdir():
+        os.utime(path, (HOME_DAY, HOME_DAY))
+    for path in [*(root / "trip").iterdir(), *(root / "trip2").iterdir()]:
+        os.utime(path, (TRIP_DAY, TRIP_DAY))
+    edits = root / "edits"
+    edits.mkdir()
+    _edit(home / "photo_0003.jpg", edits / "crop70_grey_0003.jpg", "crop70_grey")
+    _edit(home / "photo_0005.jpg", edits / "half_q20_0005.jpg", "half_q20")
+    _edit(home / "photo_0008.jpg", edits / "brighten_0008.jpg", "brighten")
+    scene(200).save(root / "burst_source.jpg", "JPEG", quality=90)
+    _burst(root / "burst_source.jpg", root / "bursts", 4)
+    if HAVE_REAL:
+        (root / "real").mkdir()
+        for name in ("flower.jpg", "china.jpg"):
+            (root / "real" / name).write_bytes((REAL / name).read_bytes())
+    for path in root.rglob("*.jpg"):
+        if path.parent.name not in {"home", "trip", "trip2"}:
+            os.utime(path, (OLD_DAY, OLD_DAY))
+    library = PhotoLibrary(Settings(data_dir=tmp_path_factory.mktemp("data")))
+    library._embedder = lite0  # type: ignore[assignment]  (the model loaded once per run)
+    summary = library.indexer().index([root])
+    assert not summary.failed
+    yield Lib(root, library)
+    library.close()
+
+
+# -- filters ---------------------------------------------------------------------------------
+
+
+def test_folder_filter_is_a_path_prefix_and_not_a_name_prefix(lib: Lib) -> None:
+    query = lib.id("home/photo_0001.jpg")
+    only = SearchFilters(folder=str(lib.root / "trip"))
+    hits = lib.searcher.similar(photo_ids=[query], limit=20, filters=only)[0].hits
+    assert sorted(lib.rel(h.path) for h in hits) == [
+        f"trip/photo_{n:04d}.jpg" for n in range(100, 104)
+    ]
+    # a trailing separator means the same folder
+    again = SearchFilters(folder=str(lib.root / "trip") + os.sep)
+    assert len(lib.searcher.similar(photo_ids=[query], limit=20, filters=again)[0].hits) == 4
+
+
+def test_date_filters_include_both_days_and_combine_with_the_folder(lib: Lib) -> None:
+    query = lib.id("home/photo_0001.jpg")
+
+    def found(**kw: object) -> set[str]:
+        filters = SearchFilters(**kw)  # type: ignore[arg-type]
+        hits = lib.searcher.similar(photo_ids=[query], limit=50, filters=filters)[0].hits
+        return {lib.rel(h.path).split("/")[0] for h in hits}
+
+    assert found(taken_after=date(2023, 7, 15)) == {"trip", "trip2"}
+    assert found(taken_before=date(2023, 7, 15), taken_after=date(2023, 7, 15)) == {"trip", "trip2"}
+    assert found(taken_before=date(2023, 7, 14), taken_after=date(2021, 1, 10)) == {"home"}
+    assert found(taken_after=date(2023, 7, 16), taken_before=date(2024, 1, 1)) == set()
+    assert found(taken_after=date(2023, 1, 1), folder=str(lib.root / "trip2")) == {"trip2"}
+    with pytest.raises(InvalidInput, match="later than"):
+        found(taken_after=date(2024, 1, 2), taken_before=date(2024, 1, 1))
+
+
+def test_tag_filter_keeps_only_photos_tagged_so(lib: Lib) -> None:
+    row = lib.library.store.get([lib.id("home/photo_0002.jpg")])[0]
+    label = row.labels[0]
+    filters = SearchFilters(tag=label)
+    hits = lib.searcher.similar(
+        photo_ids=[lib.id("home/photo_0001.jpg")], limit=50, filters=filters
+    )[0].hits
+    assert hits and all(label in h.labels for h in hits)
+    assert row.path in {h.path for h in hits}
+    with pytest.raises(InvalidInput, match="Did you mean"):
+        SearchFilters(tag="dgo").expression()
+    if HAVE_REAL:
+        hits = lib.searcher.similar(
+            photo_ids=[lib.id("home/photo_0001.jpg")], filters=SearchFilters(tag="building")
+        )[0].hits
+        assert [lib.rel(h.path) for h in hits] == ["real/china.jpg"]
+
+
+# -- several examples ----------------------------------------------------------------------
+
+
+def test_like_examples_combine_into_one_query_and_stay_out_of_the_hits(lib: Lib) -> None:
+    liked = [lib.id("bursts/burst_0.jpg"), lib.id("bursts/burst_1.jpg")]
+    results = lib.searcher.similar(like=liked, limit=5)
+    assert len(results) == 1
+    paths = [lib.rel(h.path) for h in results[0].hits]
+    assert not {"bursts/burst_0.jpg", "bursts/burst_1.jpg"} & set(paths)
+    assert set(paths[:3]) == {"burst_source.jpg", "bursts/burst_2.jpg", "bursts/burst_3.jpg"}
+    assert "like" in results[0].query
+    # a photo id given with like is an example too, and left out as well
+    both = lib.searcher.similar(photo_ids=[lib.id("burst_source.jpg")], like=liked, limit=5)
+    assert len(both) == 1
+    assert "burst_source.jpg" not in {lib.rel(h.path) for h in both[0].hits}
+
+
+def test_unlike_pushes_away_what_looks_like_the_disliked_photo(lib: Lib) -> None:
+    query = lib.id("home/photo_0003.jpg")
+    disliked = lib.id("burst_source.jpg")
+    siblings = {lib.id(f"bursts/burst_{n}.jpg") for n in range(4)}
+    plain = lib.searcher.similar(like=[query], limit=30)[0].hits
+    steered = lib.searcher.similar(like=[query], unlike=[disliked], limit=30)[0].hits
+    assert disliked not in {h.photo_id for h in steered}
+
+    def rank_of_siblings(hits: list) -> float:  # type: ignore[type-arg]
+        ranks = [h.rank for h in hits if h.photo_id in siblings]
+        return sum(ranks) / len(ranks) if ranks else 31.0
+
+    assert rank_of_siblings(steered) > rank_of_siblings(plain)
+    # without like, one result per example as before
+    assert len(lib.searcher.similar(photo_ids=[query, disliked], limit=3)) == 2
+
+
+def test_example_errors_say_what_to_do(lib: Lib) -> None:
+    some = lib.id("home/photo_0001.jpg")
+    with pytest.raises(InvalidInput, match="both like and unlike"):
+        lib.searcher.similar(like=[some], unlike=[some])
+    with pytest.raises(InvalidInput, match="unlike alone"):
+        lib.searcher.similar(unlike=[some])
+    with pytest.raises(NotFound, match="unknown photo id 12345"):
+        lib.searcher.similar(like=[some, 12345])
+    with pytest.raises(InvalidInput, match="limit"):
+        lib.searcher.similar(like=[some], limit=0)
+
+
+# -- variety -------------------------------------------------------------------------------
+
+
+def test_mmr_picks_one_of_a_near_identical_pair_before_the_next_distinct_photo() -> None:
+    import numpy as np
+
+    a = np.array([1.0, 0.0, 0.0])
+    a2 = np.array([0.99, 0.141, 0.0])
+    b = np.array([0.6, 0.0, 0.8])
+    vectors = np.stack([a, a2, b])
+    relevance = np.array([1.0, 0.99, 0.6])
+    assert mmr_order(relevance, vectors, 3, lam=1.0) == [0, 1, 2]
+    assert mmr_order(relevance, vectors, 2) == [0, 2]
+
+
+def test_diversify_keeps_a_burst_from_filling_the_results(lib: Lib) -> None:
+    query = [str(lib.root / "burst_source.jpg")]
+    burst = {"burst_source.jpg", *(f"bursts/burst_{n}.jpg" for n in range(4))}
+    plain = lib.searcher.similar(sources=query, limit=5)[0].hits
+    varied = lib.searcher.similar(sources=query, limit=5, diversify=True)[0].hits
+    assert sum(lib.rel(h.path) in burst for h in plain) == 5
+    assert sum(lib.rel(h.path) in burst for h in varied) <= 2
+    assert lib.rel(varied[0].path) == "burst_source.jpg"
+    assert [h.rank for h in varied] == [1, 2, 3, 4, 5]
+    assert len({h.photo_id for h in varied}) == 5
+
+
+# -- duplicates ------------------------------------------------------------------------------
+
+
+def test_duplicates_group_each_edited_copy_with_its_original_only(lib: Lib) -> None:
+    report = lib.searcher.duplicates()
+    groups = [sorted(lib.rel(p.path) for p in g.photos) for g in report.groups]
+    for pair in (
+        ["edits/crop70_grey_0003.jpg", "home/photo_0003.jpg"],
+        ["edits/half_q20_0005.jpg", "home/photo_0005.jpg"],
+        ["edits/brighten_0008.jpg", "home/photo_0008.jpg"],
+    ):
+        assert pair in groups
+    sizes = [len(g.photos) for g in report.groups]
+    assert sizes == sorted(sizes, reverse=True)
+    for group in report.groups:
+        assert group.photos[0].score == 1.0
+        if len(group.photos) == 2:  # in larger groups a photo may join through another one
+            assert report.threshold <= group.photos[1].score <= 1.0
+    half = next(g for g in report.groups if any("half_q20" in p.path for p in g.photos))
+    assert lib.rel(half.photos[0].path) == "home/photo_0005.jpg"  # the larger one comes first
+    only_edits = lib.searcher.duplicates(folder=str(lib.root / "edits"))
+    assert only_edits.groups == [] and only_edits.checked == 3
+    with pytest.raises(InvalidInput, match="threshold"):
+        lib.searcher.duplicates(threshold=1.5)
+
+
+def test_an_edited_copy_finds_its_original_first(lib: Lib) -> None:
+    home = SearchFilters(folder=str(lib.root / "home"))
+    copy = str(lib.root / "edits/brighten_0008.jpg")
+    hits = lib.searcher.similar(sources=[copy], limit=2, filters=home)[0].hits
+    assert lib.rel(hits[0].path) == "home/photo_0008.jpg"
+    # the embedding follows heavier edits on real photos; synthetic scenes are too alike
+    # for it (the duplicate check, which also compares pixels, still pairs them)
+    if HAVE_REAL:
+        real = SearchFilters(folder=str(lib.root / "real"))
+        for name in ("flower.jpg", "china.jpg"):
+            _edit(lib.root / "real" / name, lib.root / f"grey_{name}", "crop70_grey")
+            copy = str(lib.root / f"grey_{name}")
+            for filters in (real, None):
+                hits = lib.searcher.similar(sources=[copy], limit=1, filters=filters)[0].hits
+                assert lib.rel(hits[0].path) == f"real/{name}"
+
+
+# -- find by words -------------------------------------------------------------------------
+
+
+def test_find_ranks_photos_by_the_score_of_the_named_tag(lib: Lib) -> None:
+    rows = lib.library.store.get([lib.id(f"home/photo_{n:04d}.jpg") for n in range(10)])
+    label = rows[0].labels[0]
+    tagged = {r.path: r.label_scores[r.labels.index(label)] for r in rows if label in r.labels}
+    result = lib.searcher.find(
+        label, limit=50, filters=SearchFilters(folder=str(lib.root / "home"))
+    )
+    assert result.query == label
+    assert {h.path for h in result.hits} == set(tagged)
+    assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
+    assert result.hits[0].score == pytest.approx(max(tagged.values()), abs=1e-3)
+    assert len(lib.searcher.find(label, limit=1).hits) == 1
+
+
+@pytest.mark.skipif(not HAVE_REAL, reason="scikit-learn's sample photos are not installed")
+def test_find_real_photos_by_label_category_synonym_and_plural(lib: Lib) -> None:
+    def first(text: str) -> str:
+        return lib.rel(lib.searcher.find(text).hits[0].path)
+
+    assert first("daisy") == "real/flower.jpg"
+    assert first("flowers") == "real/flower.jpg"  # plural, and WordNet's flower above daisy
+    assert first("palace") == "real/china.jpg"
+    assert first("buildings") == "real/china.jpg"  # a category
+    assert first("photos of a palace") == "real/china.jpg"
+
+
+def test_find_explains_words_it_does_not_know(lib: Lib) -> None:
+    with pytest.raises(InvalidInput, match=r'No tag or category matches "dgo".*Did you mean'):
+        lib.searcher.find("dgo")
+    with pytest.raises(InvalidInput, match="give some words"):
+        lib.searcher.find("  ")
+    result = lib.searcher.find("envelope on the moonlightz")
+    assert result.note is not None and "moonlightz" in result.note
+
+
+# -- the command line ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_store(tmp_path_factory: pytest.TempPathFactory, lite0: object) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("cli-photos").resolve()
+    write_photos(root, 5)
+    _edit(root / "photo_0002.jpg", root / "copy_0002.jpg", "crop70_grey")
+    data = tmp_path_factory.mktemp("cli-data")
+    with PhotoLibrary(Settings(data_dir=data)) as library:
+        library._embedder = lite0  # type: ignore[assignment]
+        library.indexer().index([root])
+    return root, data
+
+
+def _cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> object:
+    assert cli_main([*args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cli_find_duplicates_and_search_flags_print_the_documented_json(
+    cli_store: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, data = cli_store
+    with PhotoLibrary(Settings(data_dir=data)) as library:
+        label = next(iter(library.store.iter_rows())).labels[0]  # type: ignore[union-attr]
+    found = _cli_json(capsys, "find", label, "--limit", "3", "--data-dir", str(data))
+    assert isinstance(found, dict) and set(found) == {"query", "hits"}
+    assert found["query"] == label and 1 <= len(found["hits"]) <= 3
+    assert {"rank", "photo_id", "path", "score", "taken_at", "labels"} <= set(found["hits"][0])
+
+    dups = _cli_json(capsys, "duplicates", "--data-dir", str(data))
+    assert isinstance(dups, dict) and list(dups) == ["groups"]
+    assert [sorted(os.path.basename(p["path"]) for p in g["photos"]) for g in dups["groups"]] == [
+        ["copy_0002.jpg", "photo_0002.jpg"]
+    ]
+    assert set(dups["groups"][0]["photos"][0]) == {"photo_id", "path", "score"}
+    assert _cli_json(capsys, "duplicates", "--threshold", "0.9999", "--data-dir", str(data)) == {
+        "groups": []
+    }
+
+    ids = [p["photo_id"] for p in dups["groups"][0]["photos"]]
+    searched = _cli_json(
+        capsys, "search", "--like", str(ids[0]), "--unlike", str(ids[1]), "--limit", "2",
+        "--folder", str(root), "--after", "2000-01-01", "--before", "2100-01-01",
+        "--diversify", "--data-dir", str(data),
+    )  # fmt: skip
+    assert isinstance(searched, list) and len(searched) == 1
+    assert set(searched[0]) == {"query", "hits"} and len(searched[0]["hits"]) == 2
+    assert not {h["photo_id"] for h in searched[0]["hits"]} & set(ids)
+
+
+def test_cli_errors_are_one_line_with_a_hint(cli_store: tuple[Path, Path]) -> None:
+    _, data = cli_store
+    done = run_cli("find", "dgo", "--data-dir", str(data))
+    assert done.returncode == 1
+    assert done.stderr.startswith("photocomic: No tag or category matches")
+    assert "Did you mean" in done.stderr and "Traceback" not in done.stderr
+    done = run_cli("search", "--like", "1", "--after", "yesterday", "--data-dir", str(data))
+    assert done.returncode == 2 and "not a date" in done.stderr
