@@ -32,7 +32,8 @@ def test_index_json_reports_every_count(indexed: dict[str, str]) -> None:
     done = run_cli("index", indexed["photos"], "--json", env=_env(indexed))
     summary = json.loads(done.stdout)
     assert done.returncode == 0
-    assert set(summary) >= {"scanned", "added", "updated", "unchanged", "removed", "failed", "seconds"}
+    fields = {"scanned", "added", "updated", "unchanged", "removed", "failed", "seconds"}
+    assert set(summary) >= fields
     assert (summary["scanned"], summary["unchanged"], summary["added"]) == (10, 10, 0)
     assert summary["failed"] == []
 
@@ -54,7 +55,8 @@ def test_search_json_has_one_entry_per_query_in_order(indexed: dict[str, str]) -
 def test_search_by_photo_id(indexed: dict[str, str]) -> None:
     env = _env(indexed)
     query = str(Path(indexed["photos"]) / "photo_0002.jpg")
-    photo_id = json.loads(run_cli("search", query, "--json", env=env).stdout)[0]["hits"][0]["photo_id"]
+    found = json.loads(run_cli("search", query, "--json", env=env).stdout)
+    photo_id = found[0]["hits"][0]["photo_id"]
     done = run_cli("search", "--id", str(photo_id), "--limit", "2", "--json", env=env)
     assert json.loads(done.stdout)[0]["hits"][0]["path"] == query
 
@@ -145,3 +147,33 @@ def test_readme_test_command_matches_ci() -> None:
     readme = (REPO / "README.md").read_text()
     ci = (REPO / ".ci" / "run").read_text()
     assert "python -m pytest" in readme and "python -m pytest" in ci
+
+
+def test_storyboard_comic_from_a_path_and_an_id_then_listed(indexed: dict[str, str]) -> None:
+    """The README's offline main job ends with a storyboard comic: no key, no network."""
+    env = _env(indexed)
+    photos = Path(indexed["photos"])
+    hit = json.loads(run_cli("search", str(photos / "photo_0003.jpg"), "--json", env=env).stdout)
+    photo_id = hit[0]["hits"][0]["photo_id"]
+    done = run_cli(
+        "comic", "--backend", "storyboard", "--prompt", "a day out",
+        "--photo", str(photos / "photo_0001.jpg"), "--photo", str(photo_id), "--json",
+        env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert Path(record["path"]).is_file()
+    assert [p["path"] for p in record["photos"]] == [
+        str(photos / "photo_0001.jpg"),
+        str(photos / "photo_0003.jpg"),
+    ]
+    assert record["photos"][1]["photo_id"] == photo_id
+    listed = json.loads(run_cli("comics", "--json", env=env).stdout)
+    assert record["comic_id"] in [c["comic_id"] for c in listed]
+
+
+def test_comic_without_a_key_names_the_variable_and_the_storyboard(indexed: dict[str, str]) -> None:
+    photo = str(Path(indexed["photos"]) / "photo_0001.jpg")
+    done = run_cli("comic", "--prompt", "a day out", "--photo", photo, env=_env(indexed))
+    assert done.returncode == 1
+    assert "OPENAI_API_KEY" in done.stderr and "storyboard" in done.stderr

@@ -129,7 +129,7 @@ class PhotoLibrary:
                 refs.append(PhotoRef(photo_id=row.photo_id, path=row.path))
             else:
                 path = str(self.allowed(str(item), "file"))
-                known = self.store.find_path(path) if self.store.exists() else None
+                known = self.store.find_path(path)
                 refs.append(PhotoRef(photo_id=known.photo_id if known else None, path=path))
         return refs
 

@@ -355,6 +355,7 @@ class PhotoStore:
         """Rows in the order asked; unknown ids raise NotFound naming them."""
         if not photo_ids:
             return []
+        self.require()
         fields = [*_SCALAR_FIELDS, "vector"] if with_vectors else _SCALAR_FIELDS
         found = {
             int(e["id"]): PhotoRow.from_entity(e)
@@ -370,6 +371,9 @@ class PhotoStore:
         return [found[pid] for pid in photo_ids]
 
     def find_path(self, path: str) -> PhotoRow | None:
+        if not self.exists():
+            return None
+        self._load()
         rows = self.client.query(
             self.collection, filter=f"path == {quote(path)}", output_fields=_SCALAR_FIELDS
         )
