@@ -164,7 +164,10 @@ def test_index_continues_in_background_and_is_polled(
     assert started["state"] in ("queued", "running", "done")
     assert started["job_id"].startswith("j")
     if started["state"] != "done":
-        assert "index_status" in text_of(server.call("index_status", {"job_id": started["job_id"]}))
+        # still running (it says how to poll), or already done: an unchanged folder's
+        # re-scan reads the saved file states and can end within milliseconds
+        status = server.call("index_status", {"job_id": started["job_id"]})
+        assert "index_status" in text_of(status) or ok(status)["state"] == "done"
     final = ok(server.call("index_status", {"job_id": started["job_id"], "wait_seconds": 30}))
     assert final["state"] == "done"
     assert final["folder"] == str(place["root"] / "trip")

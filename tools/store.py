@@ -208,6 +208,14 @@ class PhotoStore:
         self.collection = settings.collection
         self._lock: StoreLock | None = None
         self._loaded = False
+        # The whole collection's path -> (id, size, mtime), kept in step with every write, and
+        # saved beside a local store after each flush (see _read_states).
+        self._states: dict[str, tuple[int, int, float]] | None = None
+        self._states_model: tuple[str, int] | None = None
+        self._states_file = (
+            Path(f"{self.uri}.{self.collection}.files.json") if settings.is_local_db else None
+        )
+        self._states_read = False
         if settings.is_local_db:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
             self._lock = StoreLock(self.uri)
@@ -255,10 +263,14 @@ class PhotoStore:
     # -- the collection and the model it was built with ---------------------------------
 
     def exists(self) -> bool:
+        if self._read_states():
+            return True
         return bool(self.client.has_collection(self.collection))
 
     def model_info(self) -> tuple[str, int] | None:
         """(model name, dimension) recorded with the collection, or None when there is none."""
+        if self._read_states():
+            return self._states_model
         if not self.exists():
             return None
         props = self.client.describe_collection(self.collection).get("properties") or {}
@@ -308,12 +320,15 @@ class PhotoStore:
             "vector", index_type="HNSW", metric_type="COSINE",
             params={"M": 16, "efConstruction": 200},
         )  # fmt: skip
+        self._forget_saved_states()
         self.client.create_collection(
             self.collection,
             schema=schema,
             index_params=index,
             properties={_PROP_MODEL: model, _PROP_DIM: str(dim), _PROP_SCHEMA: SCHEMA_VERSION},
         )
+        if self._states_file is not None:
+            self._states, self._states_model = {}, (model, dim)
         self._loaded = True
 
     def require(self) -> tuple[str, int]:
@@ -342,14 +357,96 @@ class PhotoStore:
 
     def upsert(self, rows: Sequence[PhotoRow]) -> None:
         if rows:
+            self._forget_saved_states()
             self.client.upsert(self.collection, [row.to_entity() for row in rows])
+            if self._states is not None:
+                for row in rows:
+                    self._states[row.path] = (row.photo_id, row.size, row.mtime)
 
     def delete(self, photo_ids: Sequence[int]) -> None:
+        if not photo_ids:
+            return
+        self._forget_saved_states()
         for start in range(0, len(photo_ids), _QUERY_PAGE):
             self.client.delete(self.collection, ids=list(photo_ids[start : start + _QUERY_PAGE]))
+        if self._states is not None:
+            gone = set(photo_ids)
+            self._states = {p: s for p, s in self._states.items() if s[0] not in gone}
 
     def flush(self) -> None:
         self.client.flush(self.collection)
+        self._save_states()
+
+    # -- file states, saved for a quick re-scan ---------------------------------------------
+
+    # A re-scan must know every indexed file's size and mtime. Asking Milvus Lite costs a
+    # collection load plus a query that materialises whole rows (vectors too): about 4 s for
+    # 10,000 photos. So a local store keeps them in a file beside it, valid only while the
+    # store's own files are exactly as they were when it was written (names, sizes, mtimes,
+    # inodes): it is deleted before any write and written again after a flush, and the store
+    # lock keeps other photocomic processes out meanwhile. Whenever in doubt, Milvus answers.
+
+    def _store_signature(self) -> str | None:
+        root = Path(self.uri)
+        parts = []
+        try:
+            for folder, _, names in os.walk(root):
+                for name in names:
+                    if name != "LOCK":
+                        info = os.stat(os.path.join(folder, name))
+                        where = os.path.relpath(os.path.join(folder, name), root)
+                        parts.append(f"{where}|{info.st_size}|{info.st_mtime_ns}|{info.st_ino}")
+        except OSError:
+            return None
+        return hashlib.sha1("\n".join(sorted(parts)).encode()).hexdigest() if parts else None
+
+    def _read_states(self) -> bool:
+        """Load the saved file states once; True when they are loaded and valid."""
+        if not self._states_read and self._states_file is not None:
+            self._states_read = True
+            try:
+                saved = json.loads(self._states_file.read_text(encoding="utf-8"))
+                valid = (
+                    saved.get("version") == 1
+                    and saved.get("collection") == self.collection
+                    and saved.get("signature") == self._store_signature()
+                )
+                if valid:
+                    self._states_model = (str(saved["model"]), int(saved["dim"]))
+                    self._states = {
+                        path: (int(i), int(size), float(mtime))
+                        for path, (i, size, mtime) in saved["files"].items()
+                    }
+            except (OSError, ValueError, KeyError, TypeError):
+                self._states, self._states_model = None, None
+        return self._states is not None and self._states_model is not None
+
+    def _forget_saved_states(self) -> None:
+        self._states_read = True
+        if self._states_file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self._states_file.unlink()
+
+    def _save_states(self) -> None:
+        if self._states_file is None or self._states is None or self._states_model is None:
+            return
+        signature = self._store_signature()
+        if signature is None:
+            return
+        saved = {
+            "version": 1,
+            "collection": self.collection,
+            "model": self._states_model[0],
+            "dim": self._states_model[1],
+            "signature": signature,
+            "files": self._states,
+        }
+        temporary = self._states_file.with_suffix(".tmp")
+        try:
+            temporary.write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
+            os.replace(temporary, self._states_file)
+        except OSError as exc:
+            log.debug("could not save file states: %s", exc)
 
     def get(self, photo_ids: Sequence[int], with_vectors: bool = False) -> list[PhotoRow]:
         """Rows in the order asked; unknown ids raise NotFound naming them."""
@@ -406,6 +503,22 @@ class PhotoStore:
     def file_states(self, folder: str) -> dict[str, tuple[int, int, float]]:
         """path → (photo id, size, mtime) of every row under ``folder``, for a re-scan."""
         prefix = folder.rstrip(os.sep) + os.sep
+        if self._read_states() and self._states is not None:
+            return {p: s for p, s in self._states.items() if p.startswith(prefix)}
+        if self._states_file is not None and self._states is None:
+            # a local store: read every row's state once, keep it in step, save it
+            info = self.model_info()
+            everything: dict[str, tuple[int, int, float]] = {}
+            for entity in self.iter_rows(fields=["path", "size", "mtime"]):
+                assert isinstance(entity, dict)
+                everything[entity["path"]] = (
+                    int(entity["id"]), int(entity["size"]), float(entity["mtime"])
+                )  # fmt: skip
+            self._states = everything
+            if info is not None:
+                self._states_model = info
+                self._save_states()
+            return {p: s for p, s in everything.items() if p.startswith(prefix)}
         states: dict[str, tuple[int, int, float]] = {}
         for entity in self.iter_rows(
             f"path like {like_prefix(prefix)}", fields=["path", "size", "mtime"]
