@@ -222,10 +222,27 @@ def cmd_comics(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _scratch_in_data_dir(settings: Settings) -> None:
+    """The server writes only inside its data folder, so third-party scratch goes there too.
+
+    Importing timm makes torch create ``torchinductor_<user>`` in the system temp folder, and
+    ``tempfile`` probes that folder with a test file; both now land under ``<data>/cache``.
+    Only for ``serve``: a process of its own (in-process callers of main() keep their temp).
+    """
+    import tempfile
+
+    scratch = settings.cache_dir / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    tempfile.tempdir = str(scratch)
+    os.environ["TMPDIR"] = str(scratch)
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(settings.cache_dir / "torchinductor"))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from photocomic.server.mcp_app import serve
 
     settings = _settings(args)
+    _scratch_in_data_dir(settings)
     if args.token:
         settings = settings.model_copy(update={"http_token": args.token})
     serve(settings, transport=args.transport, host=args.host, port=args.port)

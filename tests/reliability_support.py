@@ -197,3 +197,100 @@ def run_json(
     except json.JSONDecodeError:
         parsed = None
     return done.returncode, parsed, done.stderr
+
+
+# -- what a server touches: reads (inotify) and writes (a snapshot of the tree) ----------------
+
+IN_ACCESS = 0x001
+IN_OPEN = 0x020
+IN_ISDIR = 0x40000000
+_EVENT = struct.Struct("iIII")
+
+
+class ReadWatch:
+    """Every open or read of a file (or listing of a folder) inside ``folders``, by any
+    process, seen through Linux inotify. ``available`` is False where inotify is missing."""
+
+    def __init__(self, folders: list[Path]) -> None:
+        self.fd = -1
+        self._names: dict[int, Path] = {}
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        except (OSError, AttributeError):
+            return
+        if fd < 0:
+            return
+        self.fd = fd
+        for folder in folders:
+            wd = libc.inotify_add_watch(fd, os.fsencode(folder), IN_OPEN | IN_ACCESS)
+            if wd < 0:
+                raise OSError(ctypes.get_errno(), f"inotify_add_watch {folder}")
+            self._names[wd] = folder
+
+    @property
+    def available(self) -> bool:
+        return self.fd >= 0
+
+    def events(self) -> list[str]:
+        """What was opened or read since the last call, as 'OPEN path' / 'ACCESS path'."""
+        found: list[str] = []
+        if self.fd < 0:
+            return found
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return found
+            offset = 0
+            while offset < len(data):
+                wd, mask, _, size = _EVENT.unpack_from(data, offset)
+                name = data[offset + _EVENT.size : offset + _EVENT.size + size].rstrip(b"\0")
+                offset += _EVENT.size + size
+                kind = "OPEN" if mask & IN_OPEN else "ACCESS"
+                where = self._names.get(wd, Path("?")) / os.fsdecode(name)
+                found.append(f"{kind} {where}{'/' if mask & IN_ISDIR else ''}")
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def tree_snapshot(base: Path, skip: tuple[Path, ...] = ()) -> dict[str, tuple[str, int, int]]:
+    """Every entry under ``base`` (links not followed) with its kind, size and mtime."""
+    entries: dict[str, tuple[str, int, int]] = {}
+    for folder, dirs, files in os.walk(base):
+        here = Path(folder)
+        dirs[:] = [d for d in dirs if here / d not in skip]
+        for name in [*dirs, *files]:
+            path = here / name
+            st = path.lstat()
+            kind = "link" if path.is_symlink() else "dir" if path.is_dir() else "file"
+            size = 0 if kind == "dir" else st.st_size
+            entries[str(path.relative_to(base))] = (kind, size, st.st_mtime_ns)
+    return entries
+
+
+def files_containing(folder: Path, needle: bytes) -> list[str]:
+    """Files under ``folder`` whose bytes contain ``needle`` (for secrets)."""
+    found = []
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                if needle in path.read_bytes():
+                    found.append(str(path))
+    return found
+
+
+def server_pid(marker: str) -> int:
+    """The pid of this test process's child whose command line contains ``marker``."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if marker in " ".join(child.cmdline()):
+                return child.pid
+    raise LookupError(f"no child process running {marker!r}")
