@@ -153,11 +153,13 @@ def test_tag_filter_keeps_only_photos_tagged_so(lib: Lib) -> None:
     row = lib.library.store.get([lib.id("home/photo_0002.jpg")])[0]
     label = row.labels[0]
     filters = SearchFilters(tag=label)
-    hits = lib.searcher.similar(
-        photo_ids=[lib.id("home/photo_0001.jpg")], limit=50, filters=filters
-    )[0].hits
+    query = lib.id("home/photo_0001.jpg")
+    hits = lib.searcher.similar(photo_ids=[query], limit=50, filters=filters)[0].hits
     assert hits and all(label in h.labels for h in hits)
     assert row.path in {h.path for h in hits}
+    assert lib.searcher.similar(photo_ids=[query], filters=filters)[0].note is None
+    partly = SearchFilters(tag=f"{label} or moonlightz")
+    assert "moonlightz" in (lib.searcher.similar(photo_ids=[query], filters=partly)[0].note or "")
     with pytest.raises(InvalidInput, match="Did you mean"):
         SearchFilters(tag="dgo").expression()
     if HAVE_REAL:

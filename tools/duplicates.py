@@ -174,10 +174,17 @@ def find_duplicates(
     if not 0.0 < threshold <= 1.0:
         raise InvalidInput(f"threshold must be above 0 and at most 1, not {threshold}")
     fields = ["path", "width", "height", "size", "mtime"]
-    rows: list[dict[str, Any]] = list(store.iter_rows(expr, fields=fields, with_vectors=True))  # type: ignore[arg-type]
+    rows: list[dict[str, Any]] = []
+    found_vectors: list[np.ndarray] = []
+    for entity in store.iter_rows(expr, fields=fields, with_vectors=True):
+        assert isinstance(entity, dict)
+        # float32 at once: a list of Python floats per photo would take 6x the memory
+        found_vectors.append(np.asarray(entity.pop("vector"), dtype=np.float32))
+        rows.append(entity)
     if len(rows) < 2:
         return DuplicateReport(threshold=threshold, checked=len(rows), groups=[])
-    vectors = np.asarray([r["vector"] for r in rows], dtype=np.float32)
+    vectors = np.stack(found_vectors)
+    del found_vectors
     pixels = PixelMatcher()
 
     def score(a: int, b: int, checked_from: float = CANDIDATE_FLOOR) -> float:

@@ -231,6 +231,20 @@ def mmr_order(
     return chosen
 
 
+def _ignored(query: TagQuery) -> str | None:
+    """The note for words of a tag query that named nothing (the rest still counts)."""
+    if not query.unmatched:
+        return None
+    return "ignored words that name no tag: " + ", ".join(query.unmatched)
+
+
+def _with_note(results: list[SearchResult], filters: SearchFilters | None) -> list[SearchResult]:
+    note = _ignored(resolve_words(filters.tag)) if filters and filters.tag else None
+    for result in results:
+        result.note = note
+    return results
+
+
 def _source_name(source: str | bytes, n: int, count: int) -> str:
     if isinstance(source, bytes):
         return "uploaded image" if count == 1 else f"uploaded image {n}"
@@ -304,7 +318,8 @@ class Searcher:
         if ids:
             parts.append(self._vectors(ids))
         if not (liked or disliked):
-            return self._nearest(names, np.vstack(parts), limit, expr, diversify)
+            results = self._nearest(names, np.vstack(parts), limit, expr, diversify)
+            return _with_note(results, filters)
 
         if liked:
             parts.append(self._vectors(liked))
@@ -321,7 +336,8 @@ class Searcher:
             )
             if part
         )
-        return self._nearest([label], query[None, :], limit, all_of(expr, exclude), diversify)
+        results = self._nearest([label], query[None, :], limit, all_of(expr, exclude), diversify)
+        return _with_note(results, filters)
 
     def _vectors(self, photo_ids: Sequence[int]) -> np.ndarray:
         rows = self.store.get(photo_ids, with_vectors=True)
@@ -397,9 +413,7 @@ class Searcher:
         hits = [Hit(row, score) for row, (score, _, _) in zip(rows, top, strict=True)]
         if diversify:
             hits = diversified(hits, limit)
-        note = None
-        if query.unmatched:
-            note = "ignored words that name no tag: " + ", ".join(query.unmatched)
+        note = _ignored(query)
         return SearchResult(query=text, hits=to_hits(hits[:limit]), note=note)
 
     def _has_tags(self) -> bool:
