@@ -15,6 +15,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+import sklearn.datasets
 from conftest import run_cli, scene, write_photos
 from photocomic.server.cli import main as cli_main
 from photocomic.tools.config import Settings
@@ -23,13 +24,9 @@ from photocomic.tools.search import SearchFilters, mmr_order
 from photocomic.tools.service import PhotoLibrary
 from PIL import Image, ImageEnhance
 
-try:
-    import sklearn.datasets as _sk
-
-    REAL = Path(_sk.__file__).parent / "images"
-except ImportError:  # the real photos are optional; synthetic ones cover the rest
-    REAL = Path("/nonexistent")
-HAVE_REAL = (REAL / "flower.jpg").is_file() and (REAL / "china.jpg").is_file()
+# Two real photographs (a daisy, a Chinese temple) ship inside scikit-learn, a test
+# dependency: synthetic scenes are too alike for the model to tell heavy edits apart.
+REAL = Path(sklearn.datasets.__file__).parent / "images"
 
 TRIP_DAY = datetime(2023, 7, 15, 12, tzinfo=timezone.utc).timestamp()
 HOME_DAY = datetime(2021, 1, 10, 12, tzinfo=timezone.utc).timestamp()
@@ -102,10 +99,9 @@ def lib(tmp_path_factory: pytest.TempPathFactory, lite0: object) -> Iterator[Lib
     _edit(home / "photo_0008.jpg", edits / "brighten_0008.jpg", "brighten")
     scene(200).save(root / "burst_source.jpg", "JPEG", quality=90)
     _burst(root / "burst_source.jpg", root / "bursts", 4)
-    if HAVE_REAL:
-        (root / "real").mkdir()
-        for name in ("flower.jpg", "china.jpg"):
-            (root / "real" / name).write_bytes((REAL / name).read_bytes())
+    (root / "real").mkdir()
+    for name in ("flower.jpg", "china.jpg"):
+        (root / "real" / name).write_bytes((REAL / name).read_bytes())
     for path in root.rglob("*.jpg"):
         if path.parent.name not in {"home", "trip", "trip2"}:
             os.utime(path, (OLD_DAY, OLD_DAY))
@@ -162,11 +158,10 @@ def test_tag_filter_keeps_only_photos_tagged_so(lib: Lib) -> None:
     assert "moonlightz" in (lib.searcher.similar(photo_ids=[query], filters=partly)[0].note or "")
     with pytest.raises(InvalidInput, match="Did you mean"):
         SearchFilters(tag="dgo").expression()
-    if HAVE_REAL:
-        hits = lib.searcher.similar(
-            photo_ids=[lib.id("home/photo_0001.jpg")], filters=SearchFilters(tag="building")
-        )[0].hits
-        assert [lib.rel(h.path) for h in hits] == ["real/china.jpg"]
+    hits = lib.searcher.similar(
+        photo_ids=[lib.id("home/photo_0001.jpg")], filters=SearchFilters(tag="building")
+    )[0].hits
+    assert [lib.rel(h.path) for h in hits] == ["real/china.jpg"]
 
 
 # -- several examples ----------------------------------------------------------------------
@@ -275,14 +270,13 @@ def test_an_edited_copy_finds_its_original_first(lib: Lib) -> None:
     assert lib.rel(hits[0].path) == "home/photo_0008.jpg"
     # the embedding follows heavier edits on real photos; synthetic scenes are too alike
     # for it (the duplicate check, which also compares pixels, still pairs them)
-    if HAVE_REAL:
-        real = SearchFilters(folder=str(lib.root / "real"))
-        for name in ("flower.jpg", "china.jpg"):
-            _edit(lib.root / "real" / name, lib.root / f"grey_{name}", "crop70_grey")
-            copy = str(lib.root / f"grey_{name}")
-            for filters in (real, None):
-                hits = lib.searcher.similar(sources=[copy], limit=1, filters=filters)[0].hits
-                assert lib.rel(hits[0].path) == f"real/{name}"
+    real = SearchFilters(folder=str(lib.root / "real"))
+    for name in ("flower.jpg", "china.jpg"):
+        _edit(lib.root / "real" / name, lib.root / f"grey_{name}", "crop70_grey")
+        copy = str(lib.root / f"grey_{name}")
+        for filters in (real, None):
+            hits = lib.searcher.similar(sources=[copy], limit=1, filters=filters)[0].hits
+            assert lib.rel(hits[0].path) == f"real/{name}"
 
 
 # -- find by words -------------------------------------------------------------------------
@@ -302,7 +296,6 @@ def test_find_ranks_photos_by_the_score_of_the_named_tag(lib: Lib) -> None:
     assert len(lib.searcher.find(label, limit=1).hits) == 1
 
 
-@pytest.mark.skipif(not HAVE_REAL, reason="scikit-learn's sample photos are not installed")
 def test_find_real_photos_by_label_category_synonym_and_plural(lib: Lib) -> None:
     def first(text: str) -> str:
         return lib.rel(lib.searcher.find(text).hits[0].path)
