@@ -17,7 +17,6 @@ from datetime import date
 from typing import Any
 
 from photocomic.tools.config import Settings
-from photocomic.tools.duplicates import DUPLICATE_THRESHOLD
 from photocomic.tools.errors import PhotocomicError
 from pydantic import BaseModel, ValidationError
 
@@ -317,7 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_find)
 
     p = sub.add_parser("duplicates", help="groups of near-identical photos")
-    p.add_argument("--threshold", type=float, default=DUPLICATE_THRESHOLD)
+    p.add_argument(
+        "--threshold", type=float, help="similarity that makes two photos copies (default 0.88)"
+    )
     p.add_argument("--folder", help="only photos under this folder")
     _store_flags(p)
     p.add_argument("--json", action="store_true")

@@ -426,11 +426,15 @@ class Searcher:
     # -- duplicates ------------------------------------------------------------------------
 
     def duplicates(
-        self, threshold: float = DUPLICATE_THRESHOLD, folder: str | None = None
+        self, threshold: float | None = None, folder: str | None = None
     ) -> DuplicateReport:
-        """Groups of near-identical photos (see :mod:`duplicates`), largest group first."""
+        """Groups of near-identical photos (see :mod:`duplicates`), largest group first.
+
+        ``threshold`` None means the measured default, DUPLICATE_THRESHOLD.
+        """
         self.store.require()
-        return find_duplicates(self.store, threshold, folder_expression(folder) if folder else "")
+        chosen = DUPLICATE_THRESHOLD if threshold is None else threshold
+        return find_duplicates(self.store, chosen, folder_expression(folder) if folder else "")
 
 
 def diversified(
