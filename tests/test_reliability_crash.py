@@ -1,6 +1,6 @@
 """kill -9 of ``photocomic index`` at many points of one library's indexing, then a clean finish.
 
-A real child process indexes 150 real JPEG files into a real Milvus Lite store. It is killed
+A real child process indexes 120 real JPEG files into a real Milvus Lite store. It is killed
 with SIGKILL at start-up, while the store is open and the model loads, just as the first rows
 reach Milvus Lite's write-ahead log, at 50 % and 80 % of the library and after the last batch
 (final upsert and flush), each time by watching its progress bar on a pseudo-terminal or the
@@ -24,7 +24,8 @@ from reliability_support import (
     store_contents,
 )
 
-PHOTOS = 150
+PHOTOS = 120
+FAKE_KEY = "sk-proj-RELIABILITY-0d1e2a3d4b5e6e7f-NEVER-SHOWN"
 Condition = Callable[[], bool]
 
 
@@ -46,7 +47,7 @@ def test_kill_9_at_many_points_then_a_run_finishes_with_every_photo_once(
     library = tmp_path / "library"
     photos = small_library(library, PHOTOS)
     data = isolated_env
-    env = {**os.environ, "PHOTOCOMIC_BATCH_SIZE": "8"}
+    env = {**os.environ, "PHOTOCOMIC_BATCH_SIZE": "8", "OPENAI_API_KEY": FAKE_KEY}
     our_lock = data / "photos.db.lock"
     lite_lock = data / "photos.db" / "LOCK"
     wal = data / "photos.db" / "collections" / "photos" / "wal"
@@ -79,6 +80,7 @@ def test_kill_9_at_many_points_then_a_run_finishes_with_every_photo_once(
         ),
     ]
     killed: list[str] = []
+    outputs: list[str] = []
     stored_after: dict[str, int] = {}
     for name, make_condition in points:
         run = WatchedRun(["index", str(library), "--json"], env)
@@ -87,6 +89,7 @@ def test_kill_9_at_many_points_then_a_run_finishes_with_every_photo_once(
             killed.append(name)
         else:  # the run ended before the point: it must have ended well
             assert run.finish() == 0, run.text()[-3000:]
+        outputs.append(run.text())
         # The OS released both locks with the process; nothing stale blocks the next run.
         assert flock_is_free(our_lock), f"photocomic's lock still held after kill at {name}"
         assert flock_is_free(lite_lock), f"Milvus Lite's lock still held after kill at {name}"
@@ -100,6 +103,8 @@ def test_kill_9_at_many_points_then_a_run_finishes_with_every_photo_once(
     final = WatchedRun(["index", str(library), "--json"], env)
     assert final.finish() == 0, final.text()[-3000:]
     summary = final.summary()
+    outputs += [final.text(), final.stdout.decode()]
+    assert not [o for o in outputs if FAKE_KEY in o or "Traceback" in o]
     assert summary["failed"] == []
     assert summary["added"] + summary["updated"] + summary["unchanged"] == PHOTOS
     assert summary["unchanged"] >= stored_after["first rows being written"]

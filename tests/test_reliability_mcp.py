@@ -409,7 +409,7 @@ def test_server_killed_during_index_folder_then_restarted_finishes_with_every_ph
 ) -> None:
     root = tmp_path / "photos"
     first = small_photos(root / "first", 8, 7000)
-    big = small_photos(root / "big", 120, 8000)
+    big = small_photos(root / "big", 90, 8000)
     data = tmp_path / "data"
     env = server_env(data, PHOTOCOMIC_BATCH_SIZE="8", OPENAI_API_KEY=FAKE_KEY)
     log_path = tmp_path / "server-stderr.log"
@@ -455,7 +455,9 @@ def test_server_killed_during_index_folder_then_restarted_finishes_with_every_ph
         assert flock_is_free(data / "photos.db" / "LOCK")
         kept = store_contents(data)
         assert kept.count == len(set(kept.paths)) == len(kept.paths)
-        assert kept.count > len(first), "rows written before the kill were lost"
+        # Rows reach the store every 2 s (or 256 rows): a kill keeps what was written before.
+        assert kept.count >= len(first), "rows written before the kill were lost"
+        assert set(kept.paths) >= {str(p) for p in first}
 
         with stdio_session(root, env, errlog) as s:
             job = ok(s.call("index_folder", {"path": "big", "wait_seconds": 50}))
