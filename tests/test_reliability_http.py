@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -93,6 +94,7 @@ def http_server(tmp_path: Path) -> Iterator[dict[str, Any]]:
                 "first": first,
                 "big": big,
                 "log": log_path,
+                "data": tmp_path / "data",
             }
         finally:
             process.terminate()
@@ -127,8 +129,13 @@ def test_http_listens_on_loopback_only_and_refuses_requests_without_the_token(
         for c in psutil.Process(http_server["pid"]).net_connections(kind="inet")
         if c.status == psutil.CONN_LISTEN
     ]
-    assert http_server["port"] in {a.port for a in listening}
+    # Only the MCP port: Milvus Lite is served over an owner-only Unix socket, not a port.
+    assert {a.port for a in listening} == {http_server["port"]}, listening
     assert all(a.ip in ("127.0.0.1", "::1") for a in listening), listening
+    milvus_socket = http_server["data"] / "photos.db.sock"
+    if milvus_socket.exists():  # opened by the warm-up shortly after start
+        assert stat.S_ISSOCK(milvus_socket.stat().st_mode)
+        assert stat.S_IMODE(milvus_socket.stat().st_mode) & 0o077 == 0
     others = [
         a.address
         for addresses in psutil.net_if_addrs().values()

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -218,6 +219,14 @@ def test_hostile_input_is_refused_nothing_read_or_written_outside_and_the_server
         assert all(str(outside) not in h["path"] for h in hits)
         status = ok(s.call("library_status"))
         assert status["photos"] == 10
+        # The store is served to the server's own client over an owner-only Unix socket:
+        # no TCP port a local user could connect to.
+        import psutil
+
+        server = psutil.Process(server_pid(str(root)))
+        assert [c for c in server.net_connections(kind="inet") if c.status == "LISTEN"] == []
+        sock = data / "photos.db.sock"
+        assert stat.S_ISSOCK(sock.stat().st_mode) and stat.S_IMODE(sock.stat().st_mode) == 0o600
         assert not api.requests, "no refused request reached the image API"
         outputs = list(s.outputs)
 

@@ -199,6 +199,69 @@ def _lock_owner(inode: int) -> str | None:
     return None
 
 
+class LocalMilvus:
+    """Milvus Lite served to pymilvus over a Unix socket beside the store file.
+
+    Given a ``.db`` path, pymilvus starts Milvus Lite's gRPC server on a loopback TCP port,
+    without authentication: while photocomic runs, any local user could connect to it and read
+    or change the photo index. A Unix socket is a file in the (private) data folder whose
+    permissions apply (owner only). Falls back to pymilvus's own way when the socket path is
+    too long for the OS or this Milvus Lite lacks the pieces.
+    """
+
+    MAX_SOCKET_PATH = 100  # sun_path holds 104 (macOS) or 108 (Linux) bytes with the NUL
+
+    def __init__(self, server: Any, db: Any, socket_path: str) -> None:
+        self.server = server
+        self.db = db
+        self.socket_path = socket_path
+        self.client_uri = "unix:" + socket_path
+        self._stopped = False
+        import atexit
+
+        atexit.register(self.stop)  # like pymilvus's server manager: close Milvus at exit
+
+    @classmethod
+    def start(cls, db_path: str) -> LocalMilvus | None:
+        socket_path = db_path + ".sock"
+        if len(os.fsencode(socket_path)) > cls.MAX_SOCKET_PATH or not hasattr(os, "fchmod"):
+            return None
+        try:
+            from milvus_lite.adapter.grpc.server import _build_server
+            from milvus_lite.db import MilvusLite
+        except ImportError:
+            return None
+        db = MilvusLite(db_path)  # takes Milvus Lite's own lock (DataDirLockedError if held)
+        try:
+            # Both locks are ours: a socket file left by a killed run is stale.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(socket_path)
+            server = _build_server(db, 10)
+            old_mask = os.umask(0o177)  # the socket is created owner-only (rw-------)
+            try:
+                bound = server.add_insecure_port("unix:" + socket_path)
+            finally:
+                os.umask(old_mask)
+            if not bound:
+                raise OSError(f"cannot listen on {socket_path}")
+            server.start()
+        except BaseException:
+            db.close()
+            raise
+        return cls(server, db, socket_path)
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        with contextlib.suppress(Exception):
+            self.server.stop(0.2).wait(1)
+        with contextlib.suppress(Exception):
+            self.db.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.socket_path)
+
+
 class PhotoStore:
     """The photo collection in Milvus. Open it with :meth:`open`; close it when done."""
 
@@ -220,11 +283,16 @@ class PhotoStore:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
             self._lock = StoreLock(self.uri)
             self._lock.acquire()
+        self._lite: LocalMilvus | None = None
         try:
             from pymilvus import MilvusClient
 
             token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
-            self.client = MilvusClient(uri=self.uri, token=token)
+            client_uri = self.uri
+            if settings.is_local_db:
+                self._lite = LocalMilvus.start(self.uri)
+                client_uri = self._lite.client_uri if self._lite else self.uri
+            self.client = MilvusClient(uri=client_uri, token=token)
         except Exception as exc:
             self.close()
             holder = lite_lock_holder(self.uri) if settings.is_local_db else None
@@ -244,13 +312,17 @@ class PhotoStore:
             with contextlib.suppress(Exception):
                 client.close()
             self.client = None
-            if self.settings.is_local_db:
+            if self.settings.is_local_db and getattr(self, "_lite", None) is None:
                 # pymilvus leaves the in-process Milvus Lite server (and its data-folder lock)
                 # running until the process exits; stop it so the store can be opened again.
                 with contextlib.suppress(Exception):
                     from milvus_lite.server_manager import server_manager_instance
 
                     server_manager_instance.release_server(self.uri)
+        lite = getattr(self, "_lite", None)
+        if lite is not None:
+            lite.stop()
+            self._lite = None
         if self._lock is not None:
             self._lock.release()
 
