@@ -93,12 +93,13 @@ def test_kill_9_at_many_points_then_a_run_finishes_with_every_photo_once(
         # The OS released both locks with the process; nothing stale blocks the next run.
         assert flock_is_free(our_lock), f"photocomic's lock still held after kill at {name}"
         assert flock_is_free(lite_lock), f"Milvus Lite's lock still held after kill at {name}"
-        if name == "first rows being written":
-            kept = store_contents(data)  # Milvus Lite opens again, with its log replayed
-            assert kept.count == len(kept.paths) == len(set(kept.paths))
-            stored_after[name] = kept.count
+        kept = store_contents(data)  # Milvus Lite opens again, with its log replayed
+        assert kept.count == len(kept.paths) == len(set(kept.paths)), f"duplicates at {name}"
+        # Rows a run wrote stay through every later kill: the count never goes down.
+        assert kept.count >= max(stored_after.values(), default=0), f"rows lost at {name}"
+        stored_after[name] = kept.count
     assert len(killed) >= 5, f"only {len(killed)} kills hit a running process: {killed}"
-    assert stored_after["first rows being written"] > 0, "rows written before a kill were lost"
+    assert max(stored_after.values()) > 0, f"no kill left any rows behind: {stored_after}"
 
     final = WatchedRun(["index", str(library), "--json"], env)
     assert final.finish() == 0, final.text()[-3000:]
@@ -107,7 +108,7 @@ def test_kill_9_at_many_points_then_a_run_finishes_with_every_photo_once(
     assert not [o for o in outputs if FAKE_KEY in o or "Traceback" in o]
     assert summary["failed"] == []
     assert summary["added"] + summary["updated"] + summary["unchanged"] == PHOTOS
-    assert summary["unchanged"] >= stored_after["first rows being written"]
+    assert summary["unchanged"] >= max(stored_after.values())
     assert summary["removed"] == 0
 
     contents = store_contents(data)
