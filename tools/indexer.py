@@ -37,9 +37,10 @@ UPSERT_SECONDS = 2.0
 # On a CPU each worker embeds this many photos per forward pass: bigger batches were slower
 # per photo (EfficientNet-Lite0 on 2 cores, CPU ms per photo: batch 1: 18, 4: 16, 32: 30).
 CPU_BATCH = 4
-# A run of at least this many photos first traces and freezes the model (1-3 s, then about
-# 25% less CPU per photo); a few photos are done sooner without.
-TRACE_MIN_PHOTOS = 200
+# A run of at least this many photos first traces and freezes the model: 1.2 s (Lite0) to 3 s
+# (resnet50) once, then 12-14% less CPU per photo with Lite0 (about 7% with resnet50), so
+# it pays only on long runs; at 300 photos it was a draw.
+TRACE_MIN_PHOTOS = 500
 
 
 class FailedFile(BaseModel):

@@ -323,6 +323,10 @@ class PhotoStore:
         if lite is not None:
             lite.stop()
             self._lite = None
+        if client is not None:
+            # Milvus Lite writes its files once more while closing: save the file states
+            # again, so that they match the store as it now stays
+            self._save_states()
         if self._lock is not None:
             self._lock.release()
 
@@ -335,20 +339,29 @@ class PhotoStore:
     # -- the collection and the model it was built with ---------------------------------
 
     def exists(self) -> bool:
-        if self._read_states():
+        if self._known_model():
             return True
         return bool(self.client.has_collection(self.collection))
 
     def model_info(self) -> tuple[str, int] | None:
         """(model name, dimension) recorded with the collection, or None when there is none."""
-        if self._read_states():
+        if self._known_model():
             return self._states_model
         if not self.exists():
             return None
         props = self.client.describe_collection(self.collection).get("properties") or {}
         if _PROP_MODEL not in props:
             return None
-        return str(props[_PROP_MODEL]), int(props[_PROP_DIM])
+        info = str(props[_PROP_MODEL]), int(props[_PROP_DIM])
+        if self._states_file is not None:
+            self._states_model = info  # a local store we hold the lock of: it cannot change
+        return info
+
+    def _known_model(self) -> bool:
+        """A local store's model, known without asking Milvus (two calls per search saved)."""
+        return self._read_states() or (
+            self._states_file is not None and self._states_model is not None
+        )
 
     def ensure_collection(self, model: str, dim: int) -> None:
         """Create the collection for this model, or check that it was built with the same one."""
