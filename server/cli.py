@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-recursive", action="store_true", help="only the folder itself")
     p.add_argument("--hidden", action="store_true", help="include hidden files and folders")
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--workers", type=int, help="decode threads (default: automatic)")
+    p.add_argument("--workers", type=int, help="indexing threads (default: one per CPU core)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_index)
 
