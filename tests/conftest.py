@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -37,12 +38,18 @@ def scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
     return img.filter(ImageFilter.GaussianBlur(1.2))
 
 
-def write_photos(folder: Path, count: int, start: int = 0, prefix: str = "photo") -> list[Path]:
+def write_photos(
+    folder: Path,
+    count: int,
+    start: int = 0,
+    prefix: str = "photo",
+    size: tuple[int, int] = (640, 480),
+) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for n in range(start, start + count):
         path = folder / f"{prefix}_{n:04d}.jpg"
-        scene(n).save(path, "JPEG", quality=90)
+        scene(n, size).save(path, "JPEG", quality=90)
         paths.append(path)
     return paths
 
@@ -65,6 +72,13 @@ def photo_dir(tmp_path: Path) -> Path:
     write_photos(folder, 12)
     write_photos(folder / "trip", 6, start=100)
     return folder
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def run_cli(

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import scene, write_photos
+from conftest import free_port, scene, write_photos
 from mcp_session import McpSession, serve_command, server_env, text_of
 from openai_double import OpenAIDouble
 from PIL import Image
@@ -458,15 +458,9 @@ def test_an_unexpected_exception_is_a_tool_error_and_logged(
 # -- streamable HTTP --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def http_server(place: dict[str, Path]) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     token = "tok-" + "x" * 24
     data = place["base"] / "http-data"
     shutil.rmtree(data, ignore_errors=True)

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from conftest import scene
+from conftest import free_port, write_photos
 from mcp_session import McpSession, serve_command, server_env, text_of
 
 TOKEN = "tok-reliability-" + "7" * 24
@@ -39,27 +39,11 @@ INIT = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def small_photos(folder: Path, count: int, start: int) -> list[Path]:
-    folder.mkdir(parents=True)
-    paths = []
-    for n in range(start, start + count):
-        path = folder / f"shot_{n:04d}.jpg"
-        scene(n, (192, 144)).save(path, "JPEG", quality=88)
-        paths.append(path)
-    return paths
-
-
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[dict[str, Any]]:
     root = tmp_path / "photos"
-    first = small_photos(root / "first", 8, 9000)
-    big = small_photos(root / "big", 80, 9100)
+    first = write_photos(root / "first", 8, 9000, prefix="shot", size=(192, 144))
+    big = write_photos(root / "big", 80, 9100, prefix="shot", size=(192, 144))
     port = free_port()
     env = server_env(
         tmp_path / "data",

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import scene, write_photos
+from conftest import write_photos
 from mcp import StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp_session import McpSession, serve_command, server_env, text_of
@@ -403,22 +403,12 @@ def test_image_api_failures_are_clear_errors_with_no_partial_files_and_no_key(
 # -- kill -9 during index_folder, searches during a run ------------------------------------------
 
 
-def small_photos(folder: Path, count: int, start: int) -> list[Path]:
-    folder.mkdir(parents=True)
-    paths = []
-    for n in range(start, start + count):
-        path = folder / f"shot_{n:04d}.jpg"
-        scene(n, (192, 144)).save(path, "JPEG", quality=88)
-        paths.append(path)
-    return paths
-
-
 def test_server_killed_during_index_folder_then_restarted_finishes_with_every_photo_once(
     tmp_path: Path,
 ) -> None:
     root = tmp_path / "photos"
-    first = small_photos(root / "first", 8, 7000)
-    big = small_photos(root / "big", 90, 8000)
+    first = write_photos(root / "first", 8, 7000, prefix="shot", size=(192, 144))
+    big = write_photos(root / "big", 90, 8000, prefix="shot", size=(192, 144))
     data = tmp_path / "data"
     env = server_env(data, PHOTOCOMIC_BATCH_SIZE="8", OPENAI_API_KEY=FAKE_KEY)
     log_path = tmp_path / "server-stderr.log"

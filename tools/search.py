@@ -370,11 +370,6 @@ class Searcher:
     def by_files(self, paths: Sequence[str], limit: int) -> list[SearchResult]:
         return self.similar(sources=list(paths), limit=limit)
 
-    def by_bytes(self, data: bytes, limit: int, name: str = "uploaded image") -> SearchResult:
-        result = self.similar(sources=[data], limit=limit)[0]
-        result.query = name
-        return result
-
     def by_ids(self, photo_ids: Sequence[int], limit: int) -> list[SearchResult]:
         return self.similar(photo_ids=photo_ids, limit=limit)
 

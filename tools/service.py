@@ -85,9 +85,6 @@ class PhotoLibrary:
             return self.roots.resolve(raw, want)
         return Path(raw).expanduser().resolve()
 
-    def allowed_all(self, raws: Sequence[str], want: str = "any") -> list[str]:
-        return [str(self.allowed(raw, want)) for raw in raws]
-
     def search_filters(
         self,
         folder: str | None = None,

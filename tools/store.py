@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -641,10 +641,3 @@ class PhotoStore:
             for hits in results
         ]  # fmt: skip
 
-    def tagless_ids(self, folder: str | None = None) -> Iterable[int]:
-        expr = "array_length(labels) == 0"
-        if folder:
-            expr += f" and path like {like_prefix(folder.rstrip(os.sep) + os.sep)}"
-        for entity in self.iter_rows(expr, fields=["path"]):
-            assert isinstance(entity, dict)
-            yield int(entity["id"])
