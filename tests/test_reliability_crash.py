@@ -4,9 +4,11 @@ A real child process indexes 120 real JPEG files into a real Milvus Lite store. 
 with SIGKILL at start-up, while the store is open and the model loads, just as the first rows
 reach Milvus Lite's write-ahead log, at 50 % and 80 % of the library and after the last batch
 (final upsert and flush), each time by watching its progress bar on a pseudo-terminal or the
-store's files. After every kill both locks (photocomic's flock and Milvus
-Lite's own) must be free and the next run must open the data again. The last run completes:
-every photo is in the store exactly once and search finds a photo as its own nearest match.
+store's files. With batches of 8 the indexer writes rows every 64 photos and at the end, so the
+kills land at the same points of the work on a fast machine and a slow one. After every kill
+both locks (photocomic's flock and Milvus Lite's own) must be free and the next run must open
+the data again. The last run completes: every photo is in the store exactly once and search
+finds a photo as its own nearest match.
 """
 
 from __future__ import annotations
