@@ -230,7 +230,7 @@ def build_server(settings: Settings) -> PhotocomicMCP:
         allowed = roots()
         kept = [h for h in found.hits if inside(h.path, allowed)]
         dropped = len(found.hits) - len(kept)
-        hits = [out.Hit(**{**h.model_dump(), "rank": n}) for n, h in enumerate(kept, start=1)]
+        hits = [h.model_copy(update={"rank": n}) for n, h in enumerate(kept, start=1)]
         notes = [found.note] if found.note else []
         if dropped:
             notes.append(f"{dropped} hits outside the allowed folders were left out")
@@ -315,8 +315,8 @@ def build_server(settings: Settings) -> PhotocomicMCP:
                 size=record.size,
                 quality=record.quality,
                 parent_id=record.parent_id,
-                photos=[out.PhotoRef(**p.model_dump()) for p in record.photos],
-                input_images=[out.InputImage(**i.model_dump()) for i in record.images],
+                photos=record.photos,
+                input_images=record.images,
                 notes=record.notes,
             )
             text = (
@@ -340,7 +340,7 @@ def build_server(settings: Settings) -> PhotocomicMCP:
             quality=record.quality,
             width=record.width,
             height=record.height,
-            photos=[out.PhotoRef(**p.model_dump()) for p in record.photos],
+            photos=record.photos,
             notes=record.notes,
         )
         refines = f" (refines {record.parent_id})" if record.parent_id else ""
@@ -539,11 +539,7 @@ def build_server(settings: Settings) -> PhotocomicMCP:
             report = library.searcher.duplicates(**kwargs)
             groups = []
             for group in report.groups:
-                photos = [
-                    out.DuplicatePhoto(**p.model_dump())
-                    for p in group.photos
-                    if inside(p.path, allowed)
-                ]
+                photos = [p for p in group.photos if inside(p.path, allowed)]
                 if len(photos) >= 2:
                     groups.append(out.DuplicateGroup(photos=photos))
             output = out.DuplicatesOutput(

@@ -1,62 +1,34 @@
-"""What the MCP tools answer: pydantic models whose JSON schemas become the tools' output schemas.
+"""What the MCP tools answer beyond the tools layer's own results: jobs, contact sheets, comics.
 
-Why mirrors of the tools' models instead of the tools' own classes: importing those pulls in
-numpy, Pillow and the store (about a second), and ``tools/list`` must answer within about two
-seconds of launch. ``tests/test_mcp_models.py`` keeps the field names in step with the
-originals, so ``index_status``'s summary has exactly the fields of ``photocomic index --json``.
+The tools' result models come from ``photocomic.tools.results``, which imports nothing but
+pydantic, so declaring the output schemas costs no start-up time before ``tools/list``.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+from photocomic.tools import results
+from photocomic.tools.results import (
+    DuplicateGroup,
+    DuplicateReport,
+    IndexSummary,
+    InputImage,
+    PhotoRef,
+    SearchResult,
+)
 from pydantic import BaseModel, Field
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 
 
-class Hit(BaseModel):
-    """One found photo; ``rank`` is its cell number on the contact sheet (#1, #2, ...)."""
-
-    rank: int
-    photo_id: int
-    path: str
-    score: float = Field(
-        description="similarity (search_similar) or tag confidence (find_photos), 0-1"
-    )
-    taken_at: str = Field(description="when the photo was taken (EXIF, else file time), UTC")
-    width: int
-    height: int
-    labels: list[str] = Field(default_factory=list, description="what the model sees in it")
-
-
-class SearchOutput(BaseModel):
+class SearchOutput(SearchResult):
     """Hits, best first, and how to refer to them: the contact sheet numbers them #1, #2, ..."""
 
-    query: str
-    hits: list[Hit]
-    note: str | None = None
     contact_sheet: str = Field(
         default="",
         description="what the attached JPEG shows: cell #N is hits[N-1]",
     )
-
-
-class FailedFile(BaseModel):
-    path: str
-    error: str
-
-
-class IndexSummary(BaseModel):
-    """What one indexing run did: the fields of ``photocomic index --json``."""
-
-    scanned: int = 0
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    failed: list[FailedFile] = Field(default_factory=list)
-    seconds: float = 0.0
 
 
 class IndexJob(BaseModel):
@@ -78,38 +50,9 @@ class IndexJob(BaseModel):
     message: str = ""
 
 
-class DuplicatePhoto(BaseModel):
-    photo_id: int
-    path: str
-    score: float = Field(description="similarity to the group's first photo (1.0 for it)")
-
-
-class DuplicateGroup(BaseModel):
-    """Photos of one shot; the first is the largest (most pixels), the one to keep."""
-
-    photos: list[DuplicatePhoto]
-
-
-class DuplicatesOutput(BaseModel):
-    threshold: float
-    checked: int = Field(description="how many photos were compared")
+class DuplicatesOutput(DuplicateReport):
     groups: list[DuplicateGroup] = Field(description="largest group first (capped by limit)")
     total_groups: int
-
-
-class PhotoRef(BaseModel):
-    photo_id: int | None = None
-    path: str
-
-
-class InputImage(BaseModel):
-    """A picture as a dry run would send it: ``source`` is a photo path or ``comic:<id>``."""
-
-    source: str
-    width: int
-    height: int
-    format: str
-    bytes: int
 
 
 class ComicOutput(BaseModel):
@@ -155,15 +98,9 @@ class ComicList(BaseModel):
     total: int
 
 
-class LibraryStatus(BaseModel):
-    db: str = Field(description="the Milvus store (a Milvus Lite file or a server URI)")
-    collection: str
-    model: str | None = Field(description="embedding model the store was built with")
-    dim: int | None
+class LibraryStatus(results.LibraryStatus):
+    """The library's status as the server sees it: the model in memory, uploads, its jobs."""
+
     model_loaded: bool = Field(description="whether the model is in memory in this server")
-    photos: int
-    comics: int
-    data_dir: str
-    roots: list[str] = Field(description="the folders this server may read")
     max_upload_bytes: int
     jobs: list[IndexJob] = Field(description="indexing runs of this server, newest first")

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio.to_thread
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import NotFound, PhotocomicError
+from photocomic.tools.results import IndexSummary
 
-from .mcp_models import FailedFile, IndexJob, IndexSummary, JobState
+from .mcp_models import IndexJob, JobState
 
 if TYPE_CHECKING:
     from photocomic.tools.service import PhotoLibrary
@@ -224,9 +225,7 @@ class IndexJobs:
                     [job.folder], recursive=job.recursive, progress=job.progress, cancel=job.cancel
                 )
             job.failed_count = len(summary.failed)
-            data = summary.model_dump()
-            data["failed"] = [FailedFile(**f) for f in data["failed"][:MAX_FAILED_SHOWN]]
-            job.summary = IndexSummary(**data)
+            job.summary = summary.model_copy(update={"failed": summary.failed[:MAX_FAILED_SHOWN]})
             job.state = "done"
         except Cancelled:
             job.state = "cancelled"

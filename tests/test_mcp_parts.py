@@ -1,41 +1,33 @@
-"""Fast checks of the MCP server's parts that need no server: mirrored schemas, uploads, sheets."""
+"""Fast checks of the MCP server's parts that need no server: start-up imports, uploads, sheets."""
 
 from __future__ import annotations
 
 import base64
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import write_photos
-from photocomic.server import mcp_models as out
 from photocomic.server.http_transport import is_loopback, token_text
 from photocomic.server.logs import scrub
 from photocomic.server.media import decode_upload, hit_sheet, inside
-from photocomic.tools import comics, duplicates, indexer, search, service
 from photocomic.tools.errors import DecodeError, InvalidInput, PathRefused
 from PIL import Image
 from pydantic import SecretStr
 
 
-@pytest.mark.parametrize(
-    ("mirror", "original"),
-    [
-        (out.IndexSummary, indexer.IndexSummary),
-        (out.FailedFile, indexer.FailedFile),
-        (out.Hit, search.SearchHit),
-        (out.DuplicatePhoto, duplicates.DuplicatePhoto),
-        (out.DuplicateGroup, duplicates.DuplicateGroup),
-        (out.PhotoRef, comics.PhotoRef),
-        (out.InputImage, comics.InputImage),
-    ],
-)
-def test_mirrored_models_keep_the_originals_fields(mirror: type, original: type) -> None:
-    assert list(mirror.model_fields) == list(original.model_fields)
-
-
-def test_status_mirror_holds_every_library_status_field() -> None:
-    assert set(service.LibraryStatus.model_fields) <= set(out.LibraryStatus.model_fields)
+def test_declaring_the_mcp_tools_imports_no_engine() -> None:
+    """tools/list must answer within seconds of launch: the tools' output schemas (the shared
+    result models) come without numpy, Pillow, torch, the store or the OpenAI client."""
+    code = (
+        "import sys, photocomic.server.mcp_app; "
+        "print(sorted(m for m in ('numpy', 'PIL', 'torch', 'timm', 'pymilvus', 'openai') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def _jpeg(size: tuple[int, int] = (64, 48)) -> bytes:

@@ -126,7 +126,7 @@ def test_tools_list_answers_quickly_with_schemas(server: McpSession) -> None:
     assert tools["index_folder"].annotations.read_only_hint is False
     assert tools["index_folder"].annotations.destructive_hint is False
     assert tools["generate_comic"].annotations.open_world_hint is True
-    hit_fields = tools["search_similar"].output_schema["$defs"]["Hit"]["properties"]
+    hit_fields = tools["search_similar"].output_schema["$defs"]["SearchHit"]["properties"]
     assert {"rank", "photo_id", "path", "score", "taken_at", "width", "height"} <= set(hit_fields)
 
 

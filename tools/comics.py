@@ -55,6 +55,7 @@ from .errors import (
     ServiceUnavailable,
 )
 from .images import encode_jpeg, encode_png, fit_within, open_photo
+from .results import InputImage, PhotoRef
 from .storyboard import render_storyboard, split_captions
 
 __all__ = [
@@ -88,13 +89,6 @@ _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{3})[A-Za-z0-9_\-*.]{8,}")
 Size = Literal["1024x1024", "1536x1024", "1024x1536", "auto"]
 Quality = Literal["low", "medium", "high", "auto"]
 Backend = Literal["openai", "storyboard"]
-
-
-class PhotoRef(BaseModel):
-    """A reference photo, already resolved and allowed by the caller (library path rules)."""
-
-    photo_id: int | None = None
-    path: str
 
 
 class ComicRequest(BaseModel):
@@ -135,16 +129,6 @@ class ComicRecord(BaseModel):
     input_fidelity: str | None = None
     input_images: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
-
-
-class InputImage(BaseModel):
-    """One picture as it would be sent: ``source`` is a photo path or ``comic:<id>``."""
-
-    source: str
-    width: int
-    height: int
-    format: str
-    bytes: int
 
 
 class DryRunResult(BaseModel):

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
-from pydantic import BaseModel, Field
 
 from .errors import DecodeError, InvalidInput
 from .images import open_photo
+from .results import DuplicateGroup, DuplicatePhoto, DuplicateReport
 
 if TYPE_CHECKING:
     from .store import PhotoStore
@@ -45,24 +45,6 @@ _THUMB = 96  # long side of the decoded greyscale thumbnail
 _SIDE = 32  # compared at 32x32
 _SCALES = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65)
 _OFFSETS = (0.0, 0.5, 1.0)
-
-
-class DuplicatePhoto(BaseModel):
-    photo_id: int
-    path: str
-    score: float = Field(description="how surely it is the same shot as the group's first photo")
-
-
-class DuplicateGroup(BaseModel):
-    """Photos of one shot; the first is the one to keep (most pixels, then the oldest file)."""
-
-    photos: list[DuplicatePhoto]
-
-
-class DuplicateReport(BaseModel):
-    threshold: float
-    checked: int = Field(description="how many photos were compared")
-    groups: list[DuplicateGroup]
 
 
 class _Groups:

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel
 
 from .errors import DecodeError, ModelMismatch
 from .images import open_photo
 from .library import FileEntry, Scan, real_folder, scan_folder
+from .results import FailedFile, IndexSummary
 from .store import PhotoRow, PhotoStore, photo_id_for
 from .tagging import Tagger
 
@@ -43,23 +43,6 @@ CPU_BATCH = 4
 # (resnet50) once, then 12-14% less CPU per photo with Lite0 (about 7% with resnet50), so
 # it pays only on long runs; at 300 photos it was a draw.
 TRACE_MIN_PHOTOS = 500
-
-
-class FailedFile(BaseModel):
-    path: str
-    error: str
-
-
-class IndexSummary(BaseModel):
-    """What one run did; the same fields as ``photocomic index --json``."""
-
-    scanned: int = 0
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    failed: list[FailedFile] = []
-    seconds: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, Field
 
-from .duplicates import DUPLICATE_THRESHOLD, DuplicateReport, find_duplicates
+from .duplicates import DUPLICATE_THRESHOLD, find_duplicates
 from .errors import DecodeError, InvalidInput, NotFound
 from .images import open_photo
+from .results import DuplicateReport, SearchHit, SearchResult
 from .store import Hit, PhotoStore, like_prefix, quote
 from .taxonomy import TagQuery, no_match_message, resolve_words
 
@@ -39,25 +40,6 @@ MMR_FLOOR = 0.8
 # Weight of disliked examples against liked ones in the combined query (Rocchio's gamma,
 # relative to a beta of 1; measured in bench/quality.py: see examples_figures).
 UNLIKE_WEIGHT = 0.5
-
-
-class SearchHit(BaseModel):
-    """One found photo. ``rank`` is its number on the contact sheet (#1, #2, ...)."""
-
-    rank: int
-    photo_id: int
-    path: str
-    score: float
-    taken_at: str
-    width: int
-    height: int
-    labels: list[str] = []
-
-
-class SearchResult(BaseModel):
-    query: str
-    hits: list[SearchHit]
-    note: str | None = None
 
 
 class SearchFilters(BaseModel):

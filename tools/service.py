@@ -10,29 +10,17 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
-
 from .comics import ComicRecord, ComicRequest, ComicStudio, DryRunResult, PhotoRef
 from .config import Settings
 from .errors import InvalidInput
 from .indexer import Indexer
 from .library import Roots
+from .results import LibraryStatus
 from .search import Searcher, SearchFilters
 from .store import PhotoStore
 
 if TYPE_CHECKING:
     from .embedder import Embedder
-
-
-class LibraryStatus(BaseModel):
-    db: str
-    collection: str
-    model: str | None
-    dim: int | None
-    photos: int
-    data_dir: str
-    roots: list[str]
-    comics: int
 
 
 class PhotoLibrary:

@@ -1,0 +1,98 @@
+"""What the tools answer: the result models that the command line prints as JSON and the MCP
+server returns as structured content (their JSON schemas become the tools' output schemas).
+
+Why a module of its own that imports nothing but pydantic: the MCP server declares its tools'
+output schemas at start-up, and ``tools/list`` must answer within about two seconds of launch,
+before numpy, Pillow, torch or the store are imported. One definition serves both front doors,
+so ``index_status``'s summary has exactly the fields of ``photocomic index --json``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class FailedFile(BaseModel):
+    path: str
+    error: str
+
+
+class IndexSummary(BaseModel):
+    """What one indexing run did: the fields of ``photocomic index --json``."""
+
+    scanned: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[FailedFile] = Field(default_factory=list)
+    seconds: float = 0.0
+
+
+class SearchHit(BaseModel):
+    """One found photo; ``rank`` is its cell number on the contact sheet (#1, #2, ...)."""
+
+    rank: int
+    photo_id: int
+    path: str
+    score: float = Field(
+        description="similarity (search_similar) or tag confidence (find_photos), 0-1"
+    )
+    taken_at: str = Field(description="when the photo was taken (EXIF, else file time), UTC")
+    width: int
+    height: int
+    labels: list[str] = Field(default_factory=list, description="what the model sees in it")
+
+
+class SearchResult(BaseModel):
+    """Hits, best first, for one query."""
+
+    query: str
+    hits: list[SearchHit]
+    note: str | None = None
+
+
+class DuplicatePhoto(BaseModel):
+    photo_id: int
+    path: str
+    score: float = Field(description="how surely it is the same shot as the group's first photo")
+
+
+class DuplicateGroup(BaseModel):
+    """Photos of one shot; the first is the one to keep (most pixels, then the oldest file)."""
+
+    photos: list[DuplicatePhoto]
+
+
+class DuplicateReport(BaseModel):
+    threshold: float
+    checked: int = Field(description="how many photos were compared")
+    groups: list[DuplicateGroup] = Field(description="largest group first")
+
+
+class PhotoRef(BaseModel):
+    """A reference photo of a comic, already resolved and allowed by the caller."""
+
+    photo_id: int | None = None
+    path: str
+
+
+class InputImage(BaseModel):
+    """One picture as it would be sent: ``source`` is a photo path or ``comic:<id>``."""
+
+    source: str
+    width: int
+    height: int
+    format: str
+    bytes: int
+
+
+class LibraryStatus(BaseModel):
+    db: str = Field(description="the Milvus store (a Milvus Lite file or a server URI)")
+    collection: str
+    model: str | None = Field(description="embedding model the store was built with")
+    dim: int | None
+    photos: int
+    data_dir: str
+    roots: list[str] = Field(description="the folders this server may read")
+    comics: int
