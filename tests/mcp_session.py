@@ -125,3 +125,24 @@ class McpSession:
 
 def text_of(answer: CallToolResult) -> str:
     return "\n".join(b.text for b in answer.content if b.type == "text")
+
+
+def ok(answer: CallToolResult) -> dict[str, Any]:
+    """The structured result of a call that must have succeeded (its text shown if not)."""
+    assert not answer.is_error, text_of(answer)
+    assert answer.structured_content is not None
+    return answer.structured_content
+
+
+# A bare streamable-HTTP ``initialize`` request, for checking what the transport lets in.
+HTTP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+HTTP_INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "photocomic-tests", "version": "1"},
+    },
+}

@@ -20,7 +20,15 @@ from typing import Any
 import httpx
 import pytest
 from conftest import free_port, scene, write_photos
-from mcp_session import McpSession, serve_command, server_env, text_of
+from mcp_session import (
+    HTTP_HEADERS,
+    HTTP_INITIALIZE,
+    McpSession,
+    ok,
+    serve_command,
+    server_env,
+    text_of,
+)
 from openai_double import OpenAIDouble
 from PIL import Image
 
@@ -81,12 +89,6 @@ def indexed(server: McpSession, place: dict[str, Path]) -> dict[str, Any]:
     answer = server.call("index_folder", {"path": str(place["root"])}, progress=on_progress)
     assert not answer.is_error, text_of(answer)
     return {"answer": answer, "progress": progress}
-
-
-def ok(answer: Any) -> dict[str, Any]:
-    assert not answer.is_error, text_of(answer)
-    assert answer.structured_content is not None
-    return answer.structured_content
 
 
 def photo_id(server: McpSession, path: Path) -> int:
@@ -492,27 +494,14 @@ def http_server(place: dict[str, Path]) -> Iterator[str]:
         log.close()
 
 
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
 def test_http_refuses_requests_without_the_token(http_server: str) -> None:
     url, token = http_server.split("|")
-    assert httpx.post(url, json=INIT, headers=HEADERS).status_code == 401
-    wrong = {**HEADERS, "Authorization": "Bearer nope"}
-    answer = httpx.post(url, json=INIT, headers=wrong)
+    assert httpx.post(url, json=HTTP_INITIALIZE, headers=HTTP_HEADERS).status_code == 401
+    wrong = {**HTTP_HEADERS, "Authorization": "Bearer nope"}
+    answer = httpx.post(url, json=HTTP_INITIALIZE, headers=wrong)
     assert answer.status_code == 401 and "Bearer" in answer.headers["www-authenticate"]
-    right = {**HEADERS, "Authorization": f"Bearer {token}"}
-    assert httpx.post(url, json=INIT, headers=right).status_code == 200
+    right = {**HTTP_HEADERS, "Authorization": f"Bearer {token}"}
+    assert httpx.post(url, json=HTTP_INITIALIZE, headers=right).status_code == 200
 
 
 def test_http_client_with_the_token_works(http_server: str, place: dict[str, Path]) -> None:

@@ -20,23 +20,19 @@ import httpx
 import psutil
 import pytest
 from conftest import free_port, write_photos
-from mcp_session import McpSession, serve_command, server_env, text_of
+from mcp_session import (
+    HTTP_HEADERS,
+    HTTP_INITIALIZE,
+    McpSession,
+    ok,
+    serve_command,
+    server_env,
+)
 
 TOKEN = "tok-reliability-" + "7" * 24
 FAKE_KEY = "sk-proj-RELIABILITY-0d1e2a3d4b5e6e7f-NEVER-SHOWN"
 SESSIONS = 5
 CONCURRENT = 50
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "reliability", "version": "1"},
-    },
-}
 
 
 @pytest.fixture
@@ -99,12 +95,6 @@ def session(url: str) -> McpSession:
     return McpSession(streamable_http_client(url, http_client=client))
 
 
-def ok(answer: Any) -> dict[str, Any]:
-    assert not answer.is_error, text_of(answer)
-    assert answer.structured_content is not None
-    return answer.structured_content
-
-
 def test_http_listens_on_loopback_only_and_refuses_requests_without_the_token(
     http_server: dict[str, Any],
 ) -> None:
@@ -132,11 +122,16 @@ def test_http_listens_on_loopback_only_and_refuses_requests_without_the_token(
 
     url = http_server["url"]
     base = url.removesuffix("/mcp")
+
+    def initialize(authorization: str | None = None) -> httpx.Response:
+        extra = {"Authorization": authorization} if authorization is not None else {}
+        return httpx.post(url, json=HTTP_INITIALIZE, headers={**HTTP_HEADERS, **extra})
+
     refused = [
-        httpx.post(url, json=INIT, headers=HEADERS),
-        httpx.post(url, json=INIT, headers={**HEADERS, "Authorization": "Bearer wrong"}),
-        httpx.post(url, json=INIT, headers={**HEADERS, "Authorization": TOKEN}),  # no scheme
-        httpx.post(url, json=INIT, headers={**HEADERS, "Authorization": f"Basic {TOKEN}"}),
+        initialize(),
+        initialize("Bearer wrong"),
+        initialize(TOKEN),  # no scheme
+        initialize(f"Basic {TOKEN}"),
         httpx.get(url, headers={"Accept": "text/event-stream"}),
         httpx.delete(url, headers={"mcp-session-id": "x"}),
         httpx.get(base + "/"),
@@ -145,7 +140,7 @@ def test_http_listens_on_loopback_only_and_refuses_requests_without_the_token(
     for answer in refused:
         assert answer.status_code == 401, (answer.request.method, answer.request.url)
         assert TOKEN not in answer.text
-    right = httpx.post(url, json=INIT, headers={**HEADERS, "Authorization": f"Bearer {TOKEN}"})
+    right = initialize(f"Bearer {TOKEN}")
     assert right.status_code == 200
 
 

@@ -28,7 +28,13 @@ import pytest
 from conftest import write_photos
 from mcp import StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp_session import McpSession, serve_command, server_env, text_of
+from mcp_session import (
+    McpSession,
+    ok,
+    serve_command,
+    server_env,
+    text_of,
+)
 from openai_double import OpenAIDouble
 from PIL import Image
 from reliability_support import (
@@ -54,12 +60,6 @@ def stdio_session(
         command=command[0], args=command[1:], env=env, cwd=str(cwd) if cwd else None
     )
     return McpSession(stdio_client(params, errlog=errlog))
-
-
-def ok(answer: Any) -> dict[str, Any]:
-    assert not answer.is_error, text_of(answer)
-    assert answer.structured_content is not None
-    return answer.structured_content
 
 
 def assert_clear_error(answer: Any, words: str, case: str) -> str:
