@@ -41,7 +41,7 @@ from pydantic import BaseModel, Field, ValidationError
 from . import mcp_models as out
 from .logs import scrub, setup_logging
 from .media import decode_upload, hit_sheet, inside, preview_jpeg, thumbnail_jpeg
-from .runtime import Job, Runtime
+from .runtime import Drawing, Job, Runtime
 
 log = logging.getLogger("photocomic.server")
 
@@ -49,6 +49,7 @@ T = TypeVar("T")
 MAX_LIMIT = 100  # the same bound as photocomic.tools.search.MAX_LIMIT
 MAX_WAIT = 50.0  # seconds: clients give up on a call after about a minute
 DEFAULT_INDEX_WAIT = 20.0
+DEFAULT_COMIC_WAIT = 45.0
 HEARTBEAT = 5.0
 
 INSTRUCTIONS = """\
@@ -56,8 +57,9 @@ photocomic searches the user's own photo library by example or by words and turn
 photos into a comic. Typical flow: library_status -> index_folder (once per folder; large
 folders continue in the background, poll index_status) -> find_photos("dog") or
 search_similar(image=... | photo_id=...) -> look at the numbered contact sheet, refine with
-like=[ids]/unlike=[ids] -> generate_comic(prompt, photos=[ids]) -> generate_comic(prompt=
-"what to change", refine=<comic_id>). Paths must lie inside the folders library_status lists
+like=[ids]/unlike=[ids] -> generate_comic(prompt, photos=[ids]) (if it answers state
+"running", poll comic_status(job_id)) -> generate_comic(prompt="what to change",
+refine=<comic_id>). Paths must lie inside the folders library_status lists
 as roots. Refer to photos by photo_id, never by contact-sheet number alone."""
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False, idempotent_hint=True)
@@ -157,35 +159,22 @@ async def quietly(send: Callable[[], Any]) -> None:
         log.debug("notification not sent: %s", exc)
 
 
-async def with_heartbeat(ctx: Context, fn: Callable[[], T], message: str) -> T:
-    """Run blocking ``fn`` in a thread, sending a progress notification every few seconds.
+async def await_drawing(ctx: Context, job: Drawing, wait: float) -> None:
+    """Wait up to ``wait`` seconds for a comic, with a progress notification every few seconds.
 
     Why: some clients reset their time-out on progress, and a person sees the call is alive
     while the image model draws (that takes a minute or two).
     """
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    async def beat() -> None:
-        started = anyio.current_time()
-        ticks = 0
-        while True:
-            await anyio.sleep(HEARTBEAT)
+    deadline = anyio.current_time() + wait
+    beat = anyio.current_time() + HEARTBEAT
+    ticks = 0
+    while not job.finished.is_set() and anyio.current_time() < deadline:
+        if anyio.current_time() >= beat:
             ticks += 1
-            elapsed = anyio.current_time() - started
-            note = f"{message} ({elapsed:.0f} s)"
+            note = f"drawing the comic ({job.seconds():.0f} s)"
             await quietly(lambda n=ticks, m=note: ctx.report_progress(n, None, m))
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(beat)
-        try:
-            outcome.append(await anyio.to_thread.run_sync(fn))
-        except BaseException as exc:  # re-raised below, outside the task group
-            failure.append(exc)
-        group.cancel_scope.cancel()
-    if failure:
-        raise failure[0]
-    return outcome[0]
+            beat += HEARTBEAT
+        await anyio.sleep(0.1)
 
 
 def build_server(settings: Settings) -> PhotocomicMCP:
@@ -300,6 +289,25 @@ def build_server(settings: Settings) -> PhotocomicMCP:
                 f"'{snapshot.job_id}') to follow it; searches already work on what is indexed."
             )
         return result(text, snapshot)
+
+    def drawing_answer(job: Drawing) -> CallToolResult:
+        if job.finished.is_set():
+            if job.error is not None:
+                raise job.error
+            return comic_answer(job.record)
+        output = out.ComicOutput(
+            state="running",
+            job_id=job.job_id,
+            backend=job.backend,
+            size=job.size,
+            quality=job.quality,
+        )
+        text = (
+            f"Still drawing after {job.seconds():.0f} s (the image model takes one to two "
+            f"minutes); the comic is saved when it is ready. Call comic_status(job_id="
+            f"'{job.job_id}') to get it."
+        )
+        return result(text, output)
 
     def comic_answer(record: Any) -> CallToolResult:
         from photocomic.tools.comics import ComicRecord
@@ -608,12 +616,18 @@ def build_server(settings: Settings) -> PhotocomicMCP:
         dry_run: Annotated[
             bool, Field(description="show the prompt and images that would be sent")
         ] = False,
+        wait_seconds: Annotated[
+            float,
+            Field(description="how long to wait before answering with a job_id (0-50)"),
+        ] = DEFAULT_COMIC_WAIT,
     ) -> Annotated[CallToolResult, out.ComicOutput]:
         """Turn photos into a comic with the OpenAI image model (reference photos go with the
         prompt), or refine an earlier comic: refine=<comic_id> sends that comic first with the
-        change you describe, keeping its style, panels and photos unless given. Takes one to
-        two minutes. Returns comic_id, parent_id, the saved path, the prompt actually sent and
-        a small preview; the full image is the resource comic://<comic_id>."""
+        change you describe, keeping its style, panels and photos unless given. Returns
+        comic_id, parent_id, the saved path, the prompt actually sent and a small preview; the
+        full image is the resource comic://<comic_id>. Drawing takes one to two minutes: if the
+        comic is not ready after wait_seconds the answer has state "running" and a job_id for
+        comic_status."""
         items: list[int | str] = []
         for item in photos or []:
             text_item = item.strip() if isinstance(item, str) else item
@@ -648,9 +662,25 @@ def build_server(settings: Settings) -> PhotocomicMCP:
                         )
             return library.comic(request, items)
 
-        drawing = "drawing the comic" if backend == "openai" else "laying out the storyboard"
-        record = await with_heartbeat(ctx, work, drawing)
-        return await runtime.call(lambda: comic_answer(record))
+        check_wait(wait_seconds)
+        job = runtime.drawings.start(work, backend=backend, size=size, quality=quality)
+        await await_drawing(ctx, job, wait_seconds)
+        return await runtime.call(lambda: drawing_answer(job))
+
+    @mcp.tool(title="Follow a comic being drawn", annotations=READ_ONLY)
+    async def comic_status(
+        ctx: Context,
+        job_id: Annotated[str, Field(description="the job_id generate_comic returned")],
+        wait_seconds: Annotated[
+            float, Field(description="wait up to this long for the comic (0-50)")
+        ] = DEFAULT_COMIC_WAIT,
+    ) -> Annotated[CallToolResult, out.ComicOutput]:
+        """The comic that generate_comic was still drawing when it answered (state running):
+        waits for it and returns it like generate_comic does, or says it is still drawing."""
+        check_wait(wait_seconds)
+        job = runtime.drawings.get(job_id)
+        await await_drawing(ctx, job, wait_seconds)
+        return await runtime.call(lambda: drawing_answer(job))
 
     @mcp.tool(title="List comics", annotations=READ_ONLY)
     async def list_comics(
@@ -796,7 +826,8 @@ Please work through it with the photocomic tools:
    every search.
 4. Propose the best 2-6 photos (varied poses, clear faces) and let me confirm.
 5. Call generate_comic(prompt=<the story in a few sentences>, photos=[photo_ids],
-   style="{style}"). Show me the preview and the comic_id.
+   style="{style}"). If it answers with state "running", call comic_status(job_id=...)
+   until the comic is ready. Show me the preview and the comic_id.
 6. When I ask for changes ("make it night", "add a hat"), call generate_comic(prompt=<just the
    change>, refine=<the latest comic_id>) so the earlier comic is kept as the reference.
 """

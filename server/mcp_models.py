@@ -56,18 +56,25 @@ class DuplicatesOutput(DuplicateReport):
 
 
 class ComicOutput(BaseModel):
-    """A comic that was made (or, for a dry run, exactly what would be sent)."""
+    """A comic that was made, one still being drawn (state running: poll comic_status), or
+    for a dry run exactly what would be sent."""
 
+    state: Literal["done", "running"] = Field(
+        "done", description="running: still drawing; call comic_status(job_id) for the comic"
+    )
+    job_id: str | None = Field(None, description="the drawing's job, for comic_status")
     dry_run: bool = False
     comic_id: str | None = Field(None, description="pass as refine= to change this comic")
     parent_id: str | None = Field(None, description="the comic this one refines")
     path: str | None = Field(None, description="the full-size PNG on the server's disk")
     uri: str | None = Field(None, description="MCP resource with the full-size image")
-    prompt: str = Field(description="the prompt actually sent to the image model")
+    prompt: str | None = Field(
+        None, description="the prompt actually sent to the image model (when done)"
+    )
     user_prompt: str | None = None
-    style: str
-    panels: int
-    model: str
+    style: str | None = None
+    panels: int | None = None
+    model: str | None = None
     backend: str
     size: str
     quality: str

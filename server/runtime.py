@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 from photocomic.tools.config import Settings
@@ -50,6 +50,7 @@ class Runtime:
         self._warm_started = False
         self._closed = False
         self.jobs = IndexJobs(self)
+        self.drawings = Drawings()
 
     def library(self) -> PhotoLibrary:
         """The library, opened on first use (blocking: call from a worker thread).
@@ -254,3 +255,62 @@ class IndexJobs:
         deadline = time.monotonic() + timeout
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+@dataclass
+class Drawing:
+    """One comic being made in a background thread: its record, or the error it raised.
+
+    Why in the background: the image model takes one to two minutes, longer than many clients
+    wait for a call; the comic is saved when it is ready whether or not anyone is waiting.
+    """
+
+    job_id: str
+    backend: str
+    size: str
+    quality: str
+    started: float = field(default_factory=time.monotonic)
+    record: Any = None
+    error: BaseException | None = None
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+
+class Drawings:
+    """Comics being made, each in its own thread (they only wait on the image API)."""
+
+    def __init__(self) -> None:
+        self._jobs: OrderedDict[str, Drawing] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def start(self, work: Callable[[], Any], backend: str, size: str, quality: str) -> Drawing:
+        job = Drawing("g" + secrets.token_hex(4), backend=backend, size=size, quality=quality)
+        with self._lock:
+            self._jobs[job.job_id] = job
+            while len(self._jobs) > KEEP_JOBS:
+                oldest = next(iter(self._jobs))
+                if not self._jobs[oldest].finished.is_set():
+                    break
+                del self._jobs[oldest]
+
+        def run() -> None:
+            try:
+                job.record = work()
+            except BaseException as exc:  # handed to whoever asks for the result
+                job.error = exc
+            finally:
+                job.finished.set()
+
+        threading.Thread(target=run, name=f"comic-{job.job_id}", daemon=True).start()
+        return job
+
+    def get(self, job_id: str) -> Drawing:
+        job = self._jobs.get(job_id.strip())
+        if job is None:
+            raise NotFound(
+                f"no comic job {job_id[:40]!r} in this server: jobs are kept while the server "
+                "runs (the last 50). Finished comics are listed by list_comics."
+            )
+        return job

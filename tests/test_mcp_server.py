@@ -115,7 +115,7 @@ def test_tools_list_answers_quickly_with_schemas(server: McpSession) -> None:
     tools = {t.name: t for t in server.tools}  # type: ignore[attr-defined]
     assert {
         "index_folder", "index_status", "search_similar", "find_photos", "find_duplicates",
-        "generate_comic", "list_comics", "library_status",
+        "generate_comic", "comic_status", "list_comics", "library_status",
     } <= set(tools)  # fmt: skip
     print(f"tools/list answered {server.list_seconds:.2f} s after launch")  # type: ignore[attr-defined]
     assert server.list_seconds < 8.0  # type: ignore[attr-defined]  (about 2 s on a quiet machine)
@@ -317,6 +317,40 @@ def test_image_api_refusing_the_key_is_a_clear_error(
     assert "401" in text_of(answer) and API_KEY not in text_of(answer)
 
 
+def test_a_slow_drawing_continues_in_the_background_and_is_collected(
+    server: McpSession, indexed: dict[str, Any], api: OpenAIDouble, place: dict
+) -> None:
+    photo = str(place["root"] / "photo_0003.jpg")
+    api.script("hang")  # the image API answers only after api.hang_seconds (5 s)
+    answer = server.call(
+        "generate_comic", {"prompt": "Cola naps in the sun", "photos": [photo], "wait_seconds": 1}
+    )
+    pending = ok(answer)
+    assert pending["state"] == "running" and pending["comic_id"] is None
+    assert f"comic_status(job_id='{pending['job_id']}')" in text_of(answer)
+    assert [b.type for b in answer.content] == ["text"]
+
+    answer = server.call("comic_status", {"job_id": pending["job_id"], "wait_seconds": 30})
+    comic = ok(answer)
+    assert comic["state"] == "done" and comic["comic_id"]
+    assert "Cola naps in the sun" in comic["prompt"]
+    assert Path(comic["path"]).is_file()
+    assert [b.type for b in answer.content] == ["text", "image", "resource_link"]
+    again = ok(server.call("comic_status", {"job_id": pending["job_id"], "wait_seconds": 0}))
+    assert again["comic_id"] == comic["comic_id"], "collecting twice makes no second comic"
+    listed = ok(server.call("list_comics"))
+    assert listed["comics"][0]["comic_id"] == comic["comic_id"]
+
+    api.script("moderation")
+    answer = server.call(
+        "generate_comic", {"prompt": "Cola naps", "photos": [photo], "wait_seconds": 0}
+    )
+    if not answer.is_error:  # still under way when the call answered: the error comes later
+        job_id = ok(answer)["job_id"]
+        answer = server.call("comic_status", {"job_id": job_id, "wait_seconds": 30})
+    assert answer.is_error and "content policy" in text_of(answer)
+
+
 # -- hostile and wrong input ----------------------------------------------------------------
 
 OVERSIZED = base64.b64encode(b"\xff" * (UPLOAD_LIMIT + 10_000)).decode()
@@ -350,6 +384,8 @@ HOSTILE: list[tuple[str, str, dict[str, Any], str]] = [
     ("threshold", "find_duplicates", {"threshold": 5}, "threshold"),
     ("unknown-job", "index_status", {"job_id": "j00000000"}, "no index job"),
     ("long-wait", "index_status", {"job_id": "j0", "wait_seconds": 1000}, "wait_seconds"),
+    ("unknown-comic-job", "comic_status", {"job_id": "g00000000"}, "no comic job"),
+    ("comic-wait", "generate_comic", {"prompt": "x", "wait_seconds": -1}, "wait_seconds"),
     ("comic-unknown-photo", "generate_comic", {"prompt": "x", "photos": [12345]}, "unknown"),
     ("comic-outside", "generate_comic", {"prompt": "x", "photos": ["{outside}"]}, "outside"),
     ("comic-unknown", "generate_comic", {"prompt": "x", "refine": "c0000000000"}, "no comic"),
