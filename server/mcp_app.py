@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -45,7 +45,6 @@ from .runtime import Drawing, Job, Runtime
 
 log = logging.getLogger("photocomic.server")
 
-T = TypeVar("T")
 MAX_LIMIT = 100  # the same bound as photocomic.tools.search.MAX_LIMIT
 MAX_WAIT = 50.0  # seconds: clients give up on a call after about a minute
 DEFAULT_INDEX_WAIT = 20.0

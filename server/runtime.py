@@ -299,6 +299,8 @@ class Drawings:
             try:
                 job.record = work()
             except BaseException as exc:  # handed to whoever asks for the result
+                if not isinstance(exc, PhotocomicError):  # a bug: logged even if nobody asks
+                    log.exception("comic job %s failed", job.job_id)
                 job.error = exc
             finally:
                 job.finished.set()
