@@ -1,10 +1,17 @@
 """A small OpenAI-compatible Images API server for tests: real HTTP on 127.0.0.1.
 
 The real ``openai`` client talks to it through ``OPENAI_BASE_URL``, so the tests exercise the
-SDK's multipart encoding, retries and time-outs, not a mock of them. Every request is parsed
-and recorded (model, prompt, each image part decoded with its size and order, other form
-fields, headers); the answer is a real PNG as ``b64_json`` with a ``usage`` object, unless a
-fault was scripted for that request.
+SDK's multipart encoding, retries, time-outs and streaming, not a mock of them. Every request is
+parsed and recorded (model, prompt, each image part decoded with its size and order, other form
+fields, headers). Like the real API it refuses what the SDK documents as refused: shut-down and
+unknown models, input_fidelity where a model does not take it, sizes and quality tiers a model
+cannot draw, more than 16 images, over-long prompts. Otherwise the answer is a real PNG as
+``b64_json`` with a ``usage`` object, or, with ``stream=true``, server-sent events with the
+partial images asked for and then the final one; unless a fault was scripted for the request.
+
+The rules below are written from the SDK's documentation (``openai/types/image_edit_params.py``
+and ``image_model.py``) on their own, not taken from photocomic, so a test fails when the two
+disagree.
 """
 
 from __future__ import annotations
@@ -35,7 +42,28 @@ FAULTS = (
     "malformed",  # 200 with a body that is not JSON
     "no_image",  # 200, valid JSON, an empty data list
     "not_an_image",  # 200, b64_json that decodes to bytes that are no picture
+    "stream_break",  # a stream that sends one partial image, then hangs up
+    "slow",  # answers normally after `hang_seconds` (streams: partials first, then waits)
 )
+
+# -- what the SDK documents (openai 3.x, read 2026-12) -----------------------------------------
+SHUT_DOWN = {
+    "gpt-image-1": "GPT Image 1 was shut down on October 23, 2026. Use gpt-image-2.5-sunburst "
+    "or gpt-image-2.5-flare instead.",
+    "dall-e-2": "This model was retired on May 12, 2026. Use a GPT image model instead.",
+    "dall-e-3": "This model was retired on May 12, 2026. Use a GPT image model instead.",
+}
+FIXED_SIZE_MODELS = {"gpt-image-1.5", "gpt-image-1-mini", "chatgpt-image-latest"}
+FREE_SIZE_MODELS = {
+    "gpt-image-2", "gpt-image-2-2026-04-21",
+    "gpt-image-2.5-sunburst", "gpt-image-2.5-sunburst-2026-09-08",
+    "gpt-image-2.5-flare", "gpt-image-2.5-flare-2026-09-08",
+    "gpt-image-2.6-sunburst", "gpt-image-2.6-flare",
+}  # fmt: skip
+TOP_QUALITY_MODELS = {
+    m for m in FREE_SIZE_MODELS if m.startswith(("gpt-image-2.5", "gpt-image-2.6"))
+}
+STANDARD_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
 
 
 @dataclass
@@ -62,6 +90,7 @@ class ReceivedRequest:
     images: list[ReceivedImage] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
     answered: str = "ok"
+    refused: str | None = None  # why the double refused it, like the real API would
 
 
 class OpenAIDouble:
@@ -150,10 +179,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f"no route {self.path}", "code": None}})
             return
         _parse_multipart(self.headers.get("Content-Type", ""), body, received)
+        refusal = refuse(received)
+        if refusal is not None:
+            status, message, code, param = refusal
+            received.answered, received.refused = "refused", message
+            self.owner._record(received)
+            self._error(status, message, code, param=param)
+            return
         fault = self.owner._next_fault()
         received.answered = fault
         self.owner._record(received)
-        self._answer(fault, received)
+        if received.fields.get("stream") == "true":
+            self._stream(fault, received)
+        else:
+            self._answer(fault, received)
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -204,7 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "minutes for access to propagate.",
                 None,
             )
-        elif fault == "hang":
+        elif fault in ("hang", "slow"):
             owner._release.wait(owner.hang_seconds)
             self._json_quietly(200, _success_body(received))
         elif fault == "malformed":
@@ -217,13 +256,59 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(200, _success_body(received))
 
+    def _stream(self, fault: str, received: ReceivedRequest) -> None:
+        """Server-sent events: the partial images asked for, then the final image."""
+        if fault not in ("ok", "stream_break", "slow"):
+            self._answer(fault, received)  # errors come before the stream starts
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        body = _success_body(received)
+        partials = int(received.fields.get("partial_images") or 0)
+        common = {
+            "background": "opaque", "output_format": "png", "size": body["size"],
+            "quality": body["quality"], "created_at": int(time.time()),
+        }  # fmt: skip
+        try:
+            for index in range(partials):
+                self._event(
+                    "image_edit.partial_image",
+                    {**common, "type": "image_edit.partial_image", "partial_image_index": index,
+                     "b64_json": _partial_png(body["size"], index)},
+                )  # fmt: skip
+                if fault == "stream_break":
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                time.sleep(0.05)
+            if fault == "slow":
+                self.owner._release.wait(self.owner.hang_seconds)
+            self._event(
+                "image_edit.completed",
+                {**common, "type": "image_edit.completed",
+                 "b64_json": body["data"][0]["b64_json"], "usage": body["usage"]},
+            )  # fmt: skip
+        except OSError:
+            return
+
+    def _event(self, name: str, payload: dict[str, Any]) -> None:
+        self.wfile.write(f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode())
+        self.wfile.flush()
+
     def _error(
-        self, status: int, message: str, code: str | None, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        message: str,
+        code: str | None,
+        headers: dict[str, str] | None = None,
+        param: str | None = None,
     ) -> None:
         kind = "requests" if status == 429 else "invalid_request_error"
         self._json(
             status,
-            {"error": {"message": message, "type": kind, "param": None, "code": code}},
+            {"error": {"message": message, "type": kind, "param": param, "code": code}},
             headers,
         )
 
@@ -280,6 +365,96 @@ def _parse_multipart(content_type: str, body: bytes, received: ReceivedRequest) 
             received.prompt = value
         else:
             received.fields[str(name)] = value
+
+
+def refuse(received: ReceivedRequest) -> tuple[int, str, str | None, str | None] | None:
+    """(status, message, code, param) of the real API's refusal, or None when it would draw."""
+    model = received.model or ""
+    fields = received.fields
+    if model in SHUT_DOWN:
+        return (
+            404,
+            f"The model `{model}` has been shut down. {SHUT_DOWN[model]}",
+            ("model_not_found"),
+            "model",
+        )
+    if model not in FIXED_SIZE_MODELS | FREE_SIZE_MODELS:
+        return (
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            "model_not_found",
+            "model",
+        )
+    if "response_format" in fields:
+        return 400, "Unknown parameter: 'response_format'.", "unknown_parameter", "response_format"
+    fidelity = fields.get("input_fidelity")
+    if fidelity is not None:
+        allowed = {"gpt-image-1.5": {"high", "low"}, "gpt-image-1-mini": {"low"}}.get(model, set())
+        if not allowed:
+            return (
+                400, "Unknown parameter: 'input_fidelity'.", "unknown_parameter", "input_fidelity"
+            )  # fmt: skip
+        if fidelity not in allowed:
+            return 400, f"Invalid value: '{fidelity}'.", "invalid_value", "input_fidelity"
+    size_error = _size_refusal(model, fields.get("size", "auto"))
+    if size_error:
+        return 400, size_error, "invalid_value", "size"
+    quality = fields.get("quality", "auto")
+    qualities = {"low", "medium", "high", "auto"} | (
+        {"xhigh", "max"} if model in TOP_QUALITY_MODELS else set()
+    )
+    if quality not in qualities:
+        return (
+            400,
+            f"Invalid value: '{quality}'. Supported values are: {sorted(qualities)}.",
+            ("invalid_value"),
+            "quality",
+        )
+    if len(received.images) > 16:
+        return 400, "Too many images: at most 16 are allowed.", "invalid_value", "image"
+    if any(i.format not in ("PNG", "JPEG", "WEBP") for i in received.images):
+        return 400, "Invalid image file: use png, webp or jpg.", "invalid_image", "image"
+    if len(received.prompt or "") > 32000:
+        return (
+            400,
+            "The prompt is too long: at most 32000 characters.",
+            "string_above_max_length",
+            ("prompt"),
+        )
+    partials = fields.get("partial_images")
+    if partials is not None and not (partials.isdigit() and 0 <= int(partials) <= 3):
+        return 400, "partial_images must be between 0 and 3.", "invalid_value", "partial_images"
+    return None
+
+
+def _size_refusal(model: str, size: str) -> str | None:
+    if model in FIXED_SIZE_MODELS:
+        if size in STANDARD_SIZES:
+            return None
+        return f"Invalid size '{size}'. Supported sizes: 1024x1024, 1024x1536, 1536x1024, auto."
+    if size == "auto":
+        return None
+    try:
+        width, height = (int(p) for p in size.split("x"))
+    except ValueError:
+        return f"Invalid size '{size}': use WIDTHxHEIGHT."
+    if width % 16 or height % 16:
+        return f"Invalid size '{size}': width and height must be divisible by 16."
+    if max(width, height) > 3 * min(width, height):
+        return f"Invalid size '{size}': the aspect ratio must be between 1:3 and 3:1."
+    if max(width, height) > 3840 or width * height > 3840 * 2160:
+        return f"Invalid size '{size}': the maximum supported resolution is 3840x2160."
+    if width * height < 655_360:
+        return f"Invalid size '{size}': at least 655,360 pixels are required."
+    return None
+
+
+def _partial_png(size: str, index: int) -> str:
+    width, height = (int(p) for p in size.split("x"))
+    picture = Image.new("RGB", (width // 4, height // 4), (40 * (index + 1), 90, 160))
+    buf = io.BytesIO()
+    picture.save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
 
 
 def _success_body(received: ReceivedRequest) -> dict[str, Any]:

@@ -17,14 +17,7 @@ import numpy as np
 import pytest
 from photocomic.tools import comics as comics_module
 from photocomic.tools.comic_styles import STYLES
-from photocomic.tools.comics import (
-    ComicRecord,
-    ComicRequest,
-    ComicStudio,
-    DryRunResult,
-    PhotoRef,
-    iter_lineage,
-)
+from photocomic.tools.comics import ComicStudio, iter_lineage
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import (
     AccessDenied,
@@ -40,6 +33,8 @@ from photocomic.tools.errors import (
     RateLimited,
     ServiceUnavailable,
 )
+from photocomic.tools.requests import ComicRequest
+from photocomic.tools.results import ComicRecord, DryRunResult, PhotoRef
 from photocomic.tools.storyboard import split_captions
 from PIL import Image, ImageDraw
 
@@ -117,8 +112,14 @@ def photos(tmp_path: Path) -> list[PhotoRef]:
     return refs
 
 
+def ask(studio: ComicStudio, **fields: object) -> ComicRecord | DryRunResult:
+    """A comic request as a front door sends it: photos already resolved to references."""
+    photos = fields.pop("photos", [])
+    return studio.generate(ComicRequest(**fields), photos)  # type: ignore[arg-type]
+
+
 def comic(studio: ComicStudio, **fields: object) -> ComicRecord:
-    result = studio.generate(ComicRequest(**fields))
+    result = ask(studio, **fields)
     assert isinstance(result, ComicRecord)
     return result
 
@@ -152,7 +153,7 @@ def test_comic_request_carries_model_prompt_and_downscaled_images(
 
     assert len(api.requests) == 1
     sent = api.requests[0]
-    assert sent.model == "gpt-image-1"
+    assert sent.model == "gpt-image-2.5-sunburst"  # the default: keeps subjects across turns
     assert sent.prompt == record.prompt
     assert story in sent.prompt
     assert STYLES["ghibli"] in sent.prompt
@@ -161,15 +162,18 @@ def test_comic_request_carries_model_prompt_and_downscaled_images(
     assert [(i.format, i.width, i.height) for i in sent.images] == [
         ("JPEG", *expected) for _, _, expected in PHOTO_SPECS
     ]
-    assert sent.fields["input_fidelity"] == "high"
-    assert sent.fields["size"] == "auto" and sent.fields["quality"] == "auto"
-    assert sent.headers["authorization"] == f"Bearer {FAKE_KEY}"  # the SDK read the env itself
+    assert "input_fidelity" not in sent.fields  # GPT Image 2 models refuse the parameter
+    assert sent.fields["size"] == "1024x1024"  # auto: the size that fits a 2x2 page
+    assert sent.fields["quality"] == "auto"
+    assert sent.fields["safety_identifier"].startswith("photocomic-")
+    assert sent.headers["authorization"] == f"Bearer {FAKE_KEY}"
 
     assert re.fullmatch(r"c[0-9a-f]{10}", record.comic_id)
     assert record.parent_id is None
     assert record.user_prompt == story
     assert record.photos == photos
     assert record.usage is not None and record.usage["total_tokens"] > 0
+    assert record.cost_usd is not None and record.cost_usd > 0 and record.prices_as_of
     assert datetime.fromisoformat(record.created_at).utcoffset() == timezone.utc.utcoffset(None)
     with Image.open(record.path) as saved:
         assert saved.format == "PNG" and saved.size == (1024, 1024)
@@ -178,6 +182,7 @@ def test_comic_request_carries_model_prompt_and_downscaled_images(
         [f"{record.comic_id}.json", f"{record.comic_id}.png"]
     )
     assert_key_absent(caplog.text, record.model_dump_json(), folder=data_dir)
+    assert str(data_dir) not in sent.fields["safety_identifier"]
 
 
 def test_options_reach_the_api(
@@ -233,7 +238,7 @@ def test_refine_sends_earlier_comic_first_and_links_parent(
 
     sent = api.requests[-1]
     assert [(i.format, i.width, i.height) for i in sent.images] == [
-        ("PNG", 1024, 1024),
+        ("PNG", 1536, 1024),  # two panels side by side: a landscape page
         *[("JPEG", *expected) for _, _, expected in PHOTO_SPECS],
     ]
     assert "FIRST input image is the earlier version" in sent.prompt
@@ -248,7 +253,7 @@ def test_refine_sends_earlier_comic_first_and_links_parent(
     )
     sent = api.requests[-1]
     assert [(i.format, i.width, i.height) for i in sent.images] == [
-        ("PNG", 1024, 1024),
+        ("PNG", 1536, 1024),
         ("JPEG", 640, 480),
     ]
     assert third.style == "noir" and third.photos == photos[1:2]
@@ -302,7 +307,7 @@ def test_unknown_comic_id_is_not_found(studio: ComicStudio, bad_id: str, api: Op
     with pytest.raises(NotFound, match="photocomic comics"):
         studio.get(bad_id)
     with pytest.raises(NotFound):
-        studio.generate(ComicRequest(prompt="More.", refine=bad_id or "x"))
+        ask(studio, prompt="More.", refine=bad_id or "x")
     assert api.requests == []
 
 
@@ -318,7 +323,7 @@ def test_dry_run_shows_exactly_what_would_be_sent_and_sends_nothing(
 ) -> None:
     request = dict(prompt="Bella and the kite.", photos=photos, panels=1)
     monkeypatch.delenv("OPENAI_API_KEY")  # a dry run spends nothing, so needs no key
-    preview = studio.generate(ComicRequest(**request, dry_run=True))
+    preview = ask(studio, **request, dry_run=True)
     assert isinstance(preview, DryRunResult)
     assert api.requests == [] and files_in(data_dir) == []
     assert [(i.source, i.format, i.width, i.height) for i in preview.images] == [
@@ -326,9 +331,9 @@ def test_dry_run_shows_exactly_what_would_be_sent_and_sends_nothing(
     ]
     assert all(i.bytes > 0 for i in preview.images)
     assert (preview.model, preview.backend, preview.input_fidelity) == (
-        "gpt-image-1",
+        "gpt-image-2.5-sunburst",
         "openai",
-        "high",
+        None,
     )
 
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
@@ -428,7 +433,7 @@ def test_bad_requests_fail_before_anything_is_sent(
     else:
         fields.setdefault("photos", photos)
     with pytest.raises(error) as caught:
-        studio.generate(ComicRequest(**fields))
+        ask(studio, **fields)
     for word in words:
         assert word in str(caught.value)
     assert api.requests == [] and files_in(data_dir) == []
@@ -440,7 +445,7 @@ def test_refine_with_sixteen_photos_is_too_many(
     first = comic(studio, prompt="One.", photos=photos[:1])
     many = [PhotoRef(path=f"/nowhere/p{i}.jpg") for i in range(16)]
     with pytest.raises(InvalidInput, match="at most 15 besides the earlier comic"):
-        studio.generate(ComicRequest(prompt="Two.", refine=first.comic_id, photos=many))
+        ask(studio, prompt="Two.", refine=first.comic_id, photos=many)
     assert len(api.requests) == 1
 
 
@@ -453,7 +458,7 @@ def test_missing_key_names_the_variable_and_the_storyboard(
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     with pytest.raises(ApiKeyMissing) as caught:
-        studio.generate(ComicRequest(prompt="Hi.", photos=photos))
+        ask(studio, prompt="Hi.", photos=photos)
     assert "OPENAI_API_KEY" in str(caught.value) and "storyboard" in str(caught.value)
     assert api.requests == [] and files_in(data_dir) == []
 
@@ -493,7 +498,7 @@ ATTEMPTS = RETRIES + 1
         (
             ["org_unverified"],
             AccessDenied,
-            ["verified", "gpt-image-1", "platform.openai.com/settings"],
+            ["verified", "gpt-image-2.5-sunburst", "platform.openai.com/settings"],
             1,
         ),
         (["malformed"], BadResponse, ["not an image response"], 1),
@@ -515,12 +520,12 @@ def test_api_faults_give_clear_errors_and_leave_no_files(
     caplog.set_level("DEBUG")
     api.script(*script)
     with pytest.raises(error) as caught:
-        studio.generate(ComicRequest(prompt="Hi.", photos=photos))
+        ask(studio, prompt="Hi.", photos=photos)
     message = str(caught.value)
     for word in words:
         assert word in message
     assert len(api.requests) == sent
-    assert files_in(data_dir) == [] and studio.list() == []
+    assert files_in(data_dir / "comics") == [] and studio.list() == []
     assert_key_absent(message, repr(caught.value), caplog.text, folder=data_dir)
 
 
@@ -536,10 +541,10 @@ def test_a_key_of_any_shape_is_never_echoed(
     monkeypatch.setenv("OPENAI_API_KEY", token)
     api.script("unauthorized")
     with pytest.raises(AuthFailed) as caught:
-        studio.generate(ComicRequest(prompt="Hi.", photos=photos))
+        ask(studio, prompt="Hi.", photos=photos)
     assert api.requests[0].headers["authorization"] == f"Bearer {token}"
     assert token not in str(caught.value) and "[redacted]" in str(caught.value)
-    assert files_in(data_dir) == []
+    assert files_in(data_dir / "comics") == []
 
 
 def test_a_hang_times_out_with_advice(
@@ -552,10 +557,10 @@ def test_a_hang_times_out_with_advice(
     api.script("hang")
     started = time.monotonic()
     with pytest.raises(GenerationTimeout) as caught:
-        studio.generate(ComicRequest(prompt="Hi.", photos=photos))
+        ask(studio, prompt="Hi.", photos=photos)
     assert time.monotonic() - started < 4
     assert "PHOTOCOMIC_IMAGE_TIMEOUT" in str(caught.value) and "0.5 s" in str(caught.value)
-    assert len(api.requests) == 1 and files_in(data_dir) == []
+    assert len(api.requests) == 1 and files_in(data_dir / "comics") == []
     assert_key_absent(str(caught.value))
 
 
@@ -571,8 +576,8 @@ def test_a_failed_save_leaves_no_image_behind(
 
     monkeypatch.setattr(comics_module, "_atomic_write", failing_write)
     with pytest.raises(PhotocomicError, match="No space left on device"):
-        studio.generate(ComicRequest(prompt="Hi.", photos=photos))
-    assert files_in(data_dir) == [] and studio.list() == []
+        ask(studio, prompt="Hi.", photos=photos)
+    assert files_in(data_dir / "comics") == [] and studio.list() == []
 
 
 def test_record_file_is_plain_json_a_person_can_read(
@@ -597,4 +602,4 @@ def test_record_file_is_plain_json_a_person_can_read(
         "created_at",
     ):
         assert name in saved
-    assert saved["photos"] == [{"photo_id": 100, "path": photos[0].path}]
+    assert saved["photos"] == [{"photo_id": 100, "path": photos[0].path, "raw_path": None}]

@@ -7,6 +7,7 @@ touching the network code.
 
 from __future__ import annotations
 
+from .comic_layouts import panel_instructions
 from .errors import InvalidInput
 
 DEFAULT_STYLE = "ghibli"
@@ -41,8 +42,6 @@ STYLES: dict[str, str] = {
     ),
 }
 
-PANEL_COUNTS: tuple[int, ...] = (1, 2, 4, 6)
-
 MAX_PROMPT_CHARS = 4000
 
 
@@ -60,44 +59,6 @@ def normalise_style(style: str) -> str:
     return key
 
 
-def grid_for(panels: int, width: int, height: int) -> tuple[int, int]:
-    """(rows, columns) for a panel count on a page of the given shape."""
-    landscape = width > height
-    if panels == 1:
-        return 1, 1
-    if panels == 2:
-        return (2, 1) if height > width else (1, 2)
-    if panels == 4:
-        return 2, 2
-    if panels == 6:
-        return (2, 3) if landscape else (3, 2)
-    raise InvalidInput(f"panels must be one of {', '.join(map(str, PANEL_COUNTS))}, not {panels}")
-
-
-def panel_instructions(panels: int, size: str) -> str:
-    """How the page is divided, phrased for the image model."""
-    if panels == 1:
-        return "Layout: a single full-page illustration (one panel), no panel borders needed."
-    if size == "auto":
-        shapes = {
-            2: "two panels, side by side or stacked",
-            4: "four panels in a 2x2 grid",
-            6: "six panels in a grid of two rows of three or three rows of two",
-        }
-        arrangement = shapes[panels]
-    else:
-        width, height = (int(part) for part in size.split("x"))
-        rows, cols = grid_for(panels, width, height)
-        word = {2: "two", 4: "four", 6: "six"}[panels]
-        arrangement = f"{word} panels in a grid of {rows} row{'s' * (rows > 1)} by {cols} "
-        arrangement += f"column{'s' * (cols > 1)}"
-    return (
-        f"Layout: a comic page with exactly {arrangement}, separated by clean white gutters "
-        "and read left to right, top to bottom. The panels tell the story in order; keep any "
-        "speech balloons and captions short, legible and spelled correctly."
-    )
-
-
 IDENTITY_GUIDANCE = (
     "Keep every subject recognisable as the same individual in every panel: face and head "
     "shape, eye colour, fur or hair colour and markings, body shape and size, and distinctive "
@@ -111,7 +72,9 @@ def build_prompt(
     user_prompt: str,
     style: str,
     panels: int,
-    size: str,
+    layout: str,
+    width: int,
+    height: int,
     photo_count: int,
     parent_prompt: str | None = None,
     refining: bool = False,
@@ -121,7 +84,10 @@ def build_prompt(
     On a refinement the first input image is the earlier comic, so the prompt says so and asks
     for that comic to be kept with only the requested change applied.
     """
-    parts = [f"Create a comic in this art style: {STYLES[style]}", panel_instructions(panels, size)]
+    parts = [
+        f"Create a comic in this art style: {STYLES[style]}",
+        panel_instructions(panels, layout, width, height),
+    ]
     if refining:
         parts.append(
             "The FIRST input image is the earlier version of this comic. Keep it: the same "

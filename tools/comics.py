@@ -1,18 +1,17 @@
-"""Comics from photos: prompt building, the OpenAI image call, refinement lineage, saving.
+"""Comics from photos: planning a request against the model's rules, refinement lineage, and
+the saved records.
 
-The CLI and the MCP server both call :class:`ComicStudio`; everything they need (validation,
-error messages a person can act on, the records) lives here so the two front doors agree.
-
-A comic is two files in ``settings.comics_dir``: ``<id>.png`` and ``<id>.json``. The PNG is
-written first and the JSON record last, each atomically, so the record is the commit point: a
-crash leaves at most an orphan image that :meth:`ComicStudio.list` does not show.
+Every check that can be made locally (the model, its sizes and quality tiers, the layout, the
+prompt, the photos) is made while planning, before anything is sent, so a bad request costs
+nothing. A comic is two files in ``settings.comics_dir``: ``<id>.png`` and ``<id>.json``. The
+PNG is written first and the JSON record last, each atomically, so the record is the commit
+point: a crash leaves at most an orphan image that :meth:`ComicStudio.list` does not show.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
+import hashlib
 import io
 import logging
 import os
@@ -20,132 +19,45 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import openai
 from PIL import Image
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
-from .comic_styles import (
-    DEFAULT_STYLE,
-    MAX_PROMPT_CHARS,
-    STYLES,
-    build_prompt,
-    normalise_style,
-)
+from .comic_layouts import auto_size, check_layout
+from .comic_styles import DEFAULT_STYLE, MAX_PROMPT_CHARS, build_prompt, normalise_style
 from .config import Settings
-from .errors import (
-    AccessDenied,
-    ApiKeyMissing,
-    AuthFailed,
-    BadResponse,
-    ConfigError,
-    ContentRefused,
-    DecodeError,
-    GenerationError,
-    GenerationTimeout,
-    InvalidInput,
-    NotFound,
-    PhotocomicError,
-    RateLimited,
-    ServiceUnavailable,
+from .errors import DecodeError, InvalidInput, NotFound, PathRefused, PhotocomicError
+from .image_api import ApiAccess, ImageApi, ImageCall, InputPicture
+from .image_models import (
+    MAX_INPUT_IMAGES,
+    PRICES_AS_OF,
+    ModelRules,
+    check_quality,
+    check_size,
+    estimate_cost,
+    parse_size,
+    retirement_notice,
+    rules_for,
 )
 from .images import encode_jpeg, encode_png, fit_within, open_photo
-from .results import InputImage, PhotoRef
+from .requests import ComicRequest
+from .results import ComicRecord, DryRunResult, InputImage, PhotoRef
 from .storyboard import render_storyboard, split_captions
-
-__all__ = [
-    "MAX_INPUT_IMAGES",
-    "MAX_INPUT_SIDE",
-    "MAX_PROMPT_CHARS",
-    "STYLES",
-    "ComicRecord",
-    "ComicRequest",
-    "ComicStudio",
-    "DryRunResult",
-    "InputImage",
-    "PhotoRef",
-]
 
 log = logging.getLogger(__name__)
 
-MAX_INPUT_IMAGES = 16
 MAX_INPUT_SIDE = 1536
 DEFAULT_PANELS = 4
 STORYBOARD_MODEL = "storyboard"
-VERIFY_URL = "https://platform.openai.com/settings/organization/general"
-BILLING_URL = "https://platform.openai.com/settings/organization/billing"
-
 _COMIC_ID = re.compile(r"^c[0-9a-f]{10}$")
-# gpt-image-1 and gpt-image-1.5 (and their dated snapshots) take input_fidelity="high";
-# gpt-image-1-mini takes only "low", gpt-image-2 and dall-e-2 refuse the parameter.
-_HIGH_FIDELITY_MODEL = re.compile(r"^gpt-image-1(\.5)?(-\d{4}-\d{2}-\d{2})?$")
-_KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{3})[A-Za-z0-9_\-*.]{8,}")
 
-Size = Literal["1024x1024", "1536x1024", "1024x1536", "auto"]
-Quality = Literal["low", "medium", "high", "auto"]
-Backend = Literal["openai", "storyboard"]
-
-
-class ComicRequest(BaseModel):
-    """What to draw. ``style`` and ``panels`` left unset mean: the earlier comic's on a
-    refinement, else ``ghibli`` and 4."""
-
-    prompt: str
-    photos: list[PhotoRef] = Field(default_factory=list)
-    style: str | None = None
-    panels: Literal[1, 2, 4, 6] | None = None
-    refine: str | None = None
-    size: Size = "auto"
-    quality: Quality = "auto"
-    model: str | None = None
-    backend: Backend = "openai"
-    dry_run: bool = False
-
-
-class ComicRecord(BaseModel):
-    """One saved comic and how it was made; ``parent_id`` links a refinement to its source."""
-
-    comic_id: str
-    parent_id: str | None = None
-    path: str
-    prompt: str
-    user_prompt: str
-    style: str
-    panels: int
-    photos: list[PhotoRef] = Field(default_factory=list)
-    model: str
-    size: str
-    quality: str
-    backend: Backend
-    usage: dict[str, Any] | None = None
-    created_at: str
-    width: int | None = None
-    height: int | None = None
-    input_fidelity: str | None = None
-    input_images: list[str] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
-
-
-class DryRunResult(BaseModel):
-    """Exactly what :meth:`ComicStudio.generate` would send; nothing was sent or written."""
-
-    prompt: str
-    images: list[InputImage]
-    model: str
-    size: str
-    quality: str
-    backend: Backend
-    style: str
-    panels: int
-    parent_id: str | None = None
-    photos: list[PhotoRef] = Field(default_factory=list)
-    input_fidelity: str | None = None
-    notes: list[str] = Field(default_factory=list)
+PartialFn = Callable[[int, bytes], None]
+AllowFn = Callable[[PhotoRef], None]  # raises PathRefused for a photo the caller may not read
 
 
 @dataclass
@@ -155,13 +67,10 @@ class _Input:
     data: bytes
     format: Literal["JPEG", "PNG"]
 
-    @property
-    def filename(self) -> str:
-        return "image.png" if self.format == "PNG" else "image.jpg"
-
-    @property
-    def mime(self) -> str:
-        return "image/png" if self.format == "PNG" else "image/jpeg"
+    def picture(self) -> InputPicture:
+        if self.format == "PNG":
+            return InputPicture("image.png", self.data, "image/png")
+        return InputPicture("image.jpg", self.data, "image/jpeg")
 
 
 @dataclass
@@ -172,14 +81,19 @@ class _Plan:
     prompt: str
     style: str
     panels: int
+    layout: str
     model: str
+    rules: ModelRules | None
     size: str
+    width: int
+    height: int
     quality: str
-    backend: Backend
+    backend: str
     parent: ComicRecord | None
     photos: list[PhotoRef]
     inputs: list[_Input]
     input_fidelity: str | None
+    subject: str | None
     notes: list[str] = field(default_factory=list)
 
 
@@ -196,50 +110,32 @@ class ComicStudio:
 
     # -- public API ---------------------------------------------------------------------------
 
-    def generate(self, request: ComicRequest) -> ComicRecord | DryRunResult:
-        """Validate, build the prompt and inputs, then (unless a dry run) make and save a comic.
+    def generate(
+        self,
+        request: ComicRequest,
+        photos: Sequence[PhotoRef],
+        access: ApiAccess | None = None,
+        allow: AllowFn | None = None,
+        on_partial: PartialFn | None = None,
+    ) -> ComicRecord | DryRunResult:
+        """Plan, then (unless a dry run) draw and save a comic.
 
-        Everything that can be checked locally is checked before anything is sent, so a bad
-        request costs nothing. Raises PhotocomicError subclasses with actionable messages.
+        ``photos`` are already resolved and allowed by the caller; ``allow`` checks the photos
+        a refinement inherits from the earlier comic, which the caller has not seen.
         """
-        plan = self._plan(request)
+        plan = self.plan(request, photos, allow)
         if request.dry_run:
-            return DryRunResult(
-                prompt=plan.prompt,
-                images=[
-                    InputImage(
-                        source=item.source,
-                        width=item.image.width,
-                        height=item.image.height,
-                        format=item.format,
-                        bytes=len(item.data),
-                    )
-                    for item in plan.inputs
-                ],
-                model=plan.model,
-                size=plan.size,
-                quality=plan.quality,
-                backend=plan.backend,
-                style=plan.style,
-                panels=plan.panels,
-                parent_id=plan.parent.comic_id if plan.parent else None,
-                photos=plan.photos,
-                input_fidelity=plan.input_fidelity,
-                notes=plan.notes,
-            )
+            return _dry_run(plan)
         started = time.monotonic()
         if plan.backend == "storyboard":
             png, usage = self._storyboard(plan), None
         else:
-            png, usage = self._call_openai(plan)
+            png, usage = self._draw(plan, access or ApiAccess.from_env(), on_partial)
         record = self._save(plan, png, usage)
         log.info(
             "comic %s saved (%s, %s, %.1f s)",
-            record.comic_id,
-            record.backend,
-            record.model,
-            time.monotonic() - started,
-        )
+            record.comic_id, record.backend, record.model, time.monotonic() - started,
+        )  # fmt: skip
         return record
 
     def list(self) -> list[ComicRecord]:
@@ -268,25 +164,31 @@ class ComicStudio:
             )
         return self._load(comic_id)
 
+    def lineage(self, comic_id: str) -> list[ComicRecord]:
+        """The comic, then the one it refines, and so on back to the first."""
+        return list(iter_lineage(self, comic_id))
+
     # -- planning -----------------------------------------------------------------------------
 
-    def _plan(self, request: ComicRequest) -> _Plan:
+    def plan(
+        self, request: ComicRequest, photos: Sequence[PhotoRef], allow: AllowFn | None = None
+    ) -> _Plan:
         user_prompt = _check_prompt(request.prompt)
         refine = (request.refine or "").strip() or None
         parent = self.get(refine) if refine else None
-
         style = normalise_style(request.style or (parent.style if parent else DEFAULT_STYLE))
         panels = request.panels or (parent.panels if parent else DEFAULT_PANELS)
-        backend = request.backend
-        model = (request.model or "").strip() or self.settings.image_model
-        if backend == "storyboard":
-            model = STORYBOARD_MODEL
+        layout = check_layout(panels, request.layout or (parent.layout if parent else "grid"))
+        notes: list[str] = []
+        model, rules = self._model(request, parent, notes)
+        size, width, height = _choose_size(rules, model, request.size, panels, layout)
+        quality = check_quality(rules, model, request.quality) if rules else request.quality
 
-        explicit = _dedupe(request.photos)
+        explicit = _dedupe(list(photos))
         if parent is None and not explicit:
             raise InvalidInput(
-                "a comic needs at least one reference photo (a photo id or path), "
-                "or refine=<comic id> to change an earlier comic"
+                "a comic needs at least one reference photo (a photo id or path), a "
+                "subject, or refine=<comic id> to change an earlier comic"
             )
         room = MAX_INPUT_IMAGES - (1 if parent else 0)
         if len(explicit) > room:
@@ -295,53 +197,45 @@ class ComicStudio:
                 f"too many photos: {len(explicit)} given, the image model takes at most "
                 f"{room}{where}; choose the best {room}"
             )
-
-        inputs: list[_Input] = []
-        notes: list[str] = []
-        if parent is not None:
-            inputs.append(_encode_comic(parent))
-        photos: list[PhotoRef] = []
+        inputs = [_encode_comic(parent)] if parent is not None else []
         if explicit:
-            for ref in explicit:
-                inputs.append(_encode_photo(ref))
-                photos.append(ref)
-        elif parent is not None:
-            for ref in parent.photos:
-                if len(photos) >= room:
-                    notes.append(f"only the first {room} of the earlier comic's photos were used")
-                    break
-                try:
-                    inputs.append(_encode_photo(ref))
-                except DecodeError as exc:
-                    notes.append(f"reference photo {_describe(ref)} was left out: {exc}")
-                    continue
-                photos.append(ref)
-
+            chosen = explicit
+            inputs += [_encode_photo(ref) for ref in explicit]
+        else:
+            chosen = _inherited(parent, room, allow, inputs, notes)
         prompt = build_prompt(
-            user_prompt=user_prompt,
-            style=style,
-            panels=panels,
-            size=request.size,
-            photo_count=len(photos),
-            parent_prompt=parent.user_prompt if parent else None,
-            refining=parent is not None,
-        )
-        fidelity = "high" if backend == "openai" and _HIGH_FIDELITY_MODEL.match(model) else None
+            user_prompt=user_prompt, style=style, panels=panels, layout=layout,
+            width=width, height=height, photo_count=len(chosen),
+            parent_prompt=parent.user_prompt if parent else None, refining=parent is not None,
+        )  # fmt: skip
         return _Plan(
-            user_prompt=user_prompt,
-            prompt=prompt,
-            style=style,
-            panels=panels,
-            model=model,
-            size=request.size,
-            quality=request.quality,
-            backend=backend,
-            parent=parent,
-            photos=photos,
-            inputs=inputs,
-            input_fidelity=fidelity,
-            notes=notes,
-        )
+            user_prompt=user_prompt, prompt=prompt, style=style, panels=panels, layout=layout,
+            model=model, rules=rules, size=size, width=width, height=height, quality=quality,
+            backend=request.backend, parent=parent, photos=chosen, inputs=inputs,
+            input_fidelity=rules.fidelity_to_send if rules else None,
+            subject=request.subject, notes=notes,
+        )  # fmt: skip
+
+    def _model(
+        self, request: ComicRequest, parent: ComicRecord | None, notes: list[str]
+    ) -> tuple[str, ModelRules | None]:
+        """The image model and its rules (None for the storyboard); ModelRetired if shut down."""
+        if request.backend == "storyboard":
+            return STORYBOARD_MODEL, None
+        model = (request.model or "").strip() or self.settings.image_model
+        rules = rules_for(model)
+        if parent is not None and parent.backend == "openai" and parent.model != model:
+            gone = " (no longer available)" if retirement_notice(parent.model) else ""
+            notes.append(
+                f"the earlier comic was drawn with {parent.model}{gone}; this refinement uses "
+                f"{model}"
+            )
+        if not rules.known:
+            notes.append(
+                f"{model} is not in photocomic's table of image models: sent with the sizes "
+                "and quality tiers every GPT image model takes"
+            )
+        return model, rules
 
     # -- backends -----------------------------------------------------------------------------
 
@@ -350,149 +244,33 @@ class ComicStudio:
             [item.image for item in plan.inputs],
             split_captions(plan.user_prompt, plan.panels),
             plan.panels,
-            plan.size,
+            plan.layout,
+            (plan.width, plan.height),
             subtitle=f"photocomic · {plan.style} · {plan.panels} panels",
         )
         return encode_png(page)
 
-    def _call_openai(self, plan: _Plan) -> tuple[bytes, dict[str, Any] | None]:
-        """One ``images.edit`` call; the SDK retries 429/5xx/timeouts, we translate the rest."""
-        client = self._client()
-        kwargs: dict[str, Any] = {
-            "model": plan.model,
-            "prompt": plan.prompt,
-            "image": [(item.filename, item.data, item.mime) for item in plan.inputs],
-            "size": plan.size,
-            "quality": plan.quality,
-            "n": 1,
-        }
-        if plan.input_fidelity:
-            kwargs["input_fidelity"] = plan.input_fidelity
-        if plan.model.startswith("dall-e"):
-            kwargs["response_format"] = "b64_json"  # retired models answered URLs by default
-        try:
-            response = client.images.edit(**kwargs)
-        except openai.OpenAIError as exc:
-            raise self._translate(exc, plan) from None
-        except ValueError as exc:  # e.g. a body that is not JSON
-            raise BadResponse(
-                f"the image API at {self._base_url()} answered with something that is not an "
-                f"image response ({_scrub(type(exc).__name__)}); check OPENAI_BASE_URL"
-            ) from None
-        finally:
-            client.close()
-        return _decode_answer(response, self._base_url())
-
-    def _client(self) -> openai.OpenAI:
-        if not os.environ.get("OPENAI_API_KEY", "").strip():
-            raise ApiKeyMissing(
-                "OPENAI_API_KEY is not set, so the OpenAI image model cannot be called. "
-                "Set OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible server), "
-                "or use backend='storyboard' (CLI: --backend storyboard) for an offline layout "
-                "preview that needs no key."
-            )
-        try:
-            return openai.OpenAI(
-                max_retries=self.settings.image_retries, timeout=self.settings.image_timeout
-            )
-        except openai.OpenAIError as exc:
-            raise ConfigError(f"cannot set up the OpenAI client: {_scrub(str(exc))}") from None
-
-    def _base_url(self) -> str:
-        url = os.environ.get("OPENAI_BASE_URL", "").strip() or "https://api.openai.com/v1"
-        return _scrub(re.sub(r"//[^/@]*@", "//", url))
-
-    def _translate(self, exc: openai.OpenAIError, plan: _Plan) -> GenerationError:
-        """A message per failure that says what happened and what the user can do."""
-        attempts = self.settings.image_retries + 1
-        tries = f"{attempts} attempt{'s' * (attempts > 1)}"
-        model = plan.model
-        if isinstance(exc, openai.APITimeoutError):
-            timeout = self.settings.image_timeout
-            return GenerationTimeout(
-                f"the image model did not answer within {timeout:g} s ({tries}). Generation "
-                "can take one to two minutes, more for large or high-quality images; raise the "
-                "limit with PHOTOCOMIC_IMAGE_TIMEOUT (seconds, e.g. PHOTOCOMIC_IMAGE_TIMEOUT=300)"
-                " or ask for quality='low'."
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            return ServiceUnavailable(
-                f"could not reach the image API at {self._base_url()} ({tries}): "
-                f"{_scrub(str(exc))}. Check the network and OPENAI_BASE_URL, or use "
-                "backend='storyboard' offline."
-            )
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            code = (exc.code or "").lower()
-            said = _server_message(exc)
-            if status == 401:
-                return AuthFailed(
-                    "the image API refused the key in OPENAI_API_KEY (401 Unauthorized). Check "
-                    "that it is a current key for this project and server (OPENAI_BASE_URL)."
-                    + (f" The server said: {said}" if said else "")
-                )
-            if status == 403:
-                if "verif" in said.lower() or "verif" in code:
-                    return AccessDenied(
-                        f"your OpenAI organization must be verified before it can use {model} "
-                        f"(403). Verify it at {VERIFY_URL} (access can take up to 15 minutes "
-                        "to arrive), or choose another model with PHOTOCOMIC_IMAGE_MODEL."
-                    )
-                return AccessDenied(
-                    f"the key in OPENAI_API_KEY may not use {model} (403 Forbidden). Check the "
-                    f"project's model permissions at {VERIFY_URL}, or choose another model."
-                    + (f" The server said: {said}" if said else "")
-                )
-            if status == 400 and (
-                "moderation" in code
-                or "safety" in code
-                or "content_policy" in code
-                or "safety system" in said.lower()
-            ):
-                return ContentRefused(
-                    "the image model refused this request under its content policy "
-                    f"({code or 'moderation'}): the prompt or one of the reference photos was "
-                    "flagged. Rephrase the prompt (plainer wording, no real people's names, "
-                    "nothing violent or explicit) or choose other photos; nothing was saved."
-                )
-            if status == 429:
-                if code == "insufficient_quota" or "quota" in said.lower():
-                    return RateLimited(
-                        f"the OpenAI account is out of credit (429 insufficient_quota). Add "
-                        f"credit at {BILLING_URL}, or use backend='storyboard' for now."
-                    )
-                return RateLimited(
-                    f"the image API is still rate limiting this key (429) after {tries} with "
-                    "backoff. Wait a minute and try again, or raise PHOTOCOMIC_IMAGE_RETRIES."
-                )
-            if status >= 500:
-                return ServiceUnavailable(
-                    f"the image API failed with HTTP {status} on all {tries}; the service is "
-                    "having trouble. Try again in a few minutes."
-                    + (f" The server said: {said}" if said else "")
-                )
-            if status == 404:
-                return GenerationError(
-                    f"the image API answered 404 for model {model!r} at {self._base_url()}: "
-                    "check the model name (PHOTOCOMIC_IMAGE_MODEL) and OPENAI_BASE_URL."
-                    + (f" The server said: {said}" if said else "")
-                )
-            return GenerationError(
-                f"the image API rejected the request (HTTP {status}"
-                + (f", {code}" if code else "")
-                + ")."
-                + (f" The server said: {said}" if said else "")
-            )
-        if isinstance(exc, openai.APIResponseValidationError):
-            return BadResponse(
-                f"the image API at {self._base_url()} answered in an unexpected shape; "
-                "check OPENAI_BASE_URL points at an OpenAI-compatible Images API."
-            )
-        return GenerationError(f"the image call failed: {_scrub(str(exc))}")
+    def _draw(
+        self, plan: _Plan, access: ApiAccess, on_partial: PartialFn | None
+    ) -> tuple[bytes, dict[str, object] | None]:
+        api = ImageApi(access, self.settings.image_timeout, self.settings.image_retries)
+        call = ImageCall(
+            model=plan.model,
+            prompt=plan.prompt,
+            images=[item.picture() for item in plan.inputs],
+            size=plan.size,
+            quality=plan.quality,
+            input_fidelity=plan.input_fidelity,
+            safety_identifier=safety_identifier(self.settings.data_dir),
+            stream=bool(plan.rules and plan.rules.streams and on_partial is not None),
+        )
+        answer = api.draw(call, on_partial)
+        plan.notes.extend(answer.notes)
+        return answer.png, answer.usage
 
     # -- files --------------------------------------------------------------------------------
 
-    def _save(self, plan: _Plan, png: bytes, usage: dict[str, Any] | None) -> ComicRecord:
+    def _save(self, plan: _Plan, png: bytes, usage: dict[str, object] | None) -> ComicRecord:
         """Image first, record last, both atomic; on any failure neither file remains."""
         folder = self.comics_dir
         try:
@@ -505,6 +283,7 @@ class ComicStudio:
         image_path = folder / f"{comic_id}.png"
         with Image.open(io.BytesIO(png)) as picture:
             width, height = picture.size
+        cost = estimate_cost(plan.model, usage) if plan.backend == "openai" else None
         record = ComicRecord(
             comic_id=comic_id,
             parent_id=plan.parent.comic_id if plan.parent else None,
@@ -513,24 +292,29 @@ class ComicStudio:
             user_prompt=plan.user_prompt,
             style=plan.style,
             panels=plan.panels,
+            layout=plan.layout,
             photos=plan.photos,
             model=plan.model,
             size=plan.size,
             quality=plan.quality,
             backend=plan.backend,
             usage=usage,
+            cost_usd=cost,
+            prices_as_of=PRICES_AS_OF if cost is not None else None,
             created_at=datetime.now(timezone.utc).isoformat(),
             width=width,
             height=height,
             input_fidelity=plan.input_fidelity,
             input_images=[item.source for item in plan.inputs],
+            subject=plan.subject,
             notes=plan.notes,
         )
         try:
             _atomic_write(image_path, png)
             try:
-                body = record.model_dump_json(indent=2).encode()
-                _atomic_write(folder / f"{comic_id}.json", body)
+                _atomic_write(
+                    folder / f"{comic_id}.json", record.model_dump_json(indent=2).encode()
+                )
             except BaseException:
                 image_path.unlink(missing_ok=True)
                 raise
@@ -578,6 +362,91 @@ class ComicStudio:
 # -- helpers ------------------------------------------------------------------------------------
 
 
+def _choose_size(
+    rules: ModelRules | None, model: str, requested: str, panels: int, layout: str
+) -> tuple[str, int, int]:
+    """(size to send, width, height): the requested size checked against the model, or for
+    ``auto`` the size that fits the layout."""
+    if rules is None:  # the storyboard draws any size
+        parsed = parse_size(requested)
+        width, height = parsed or auto_size(panels, layout, free_sizes=True)
+        return f"{width}x{height}", width, height
+    size = check_size(rules, model, requested)
+    if size == "auto":
+        width, height = auto_size(panels, layout, rules.free_sizes)
+        return f"{width}x{height}", width, height
+    width, height = (int(part) for part in size.split("x"))
+    return size, width, height
+
+
+def _inherited(
+    parent: ComicRecord | None,
+    room: int,
+    allow: AllowFn | None,
+    inputs: list[_Input],
+    notes: list[str],
+) -> list[PhotoRef]:
+    """The earlier comic's photos that may and can still be read, up to ``room``."""
+    chosen: list[PhotoRef] = []
+    for ref in parent.photos if parent else []:
+        if len(chosen) >= room:
+            notes.append(f"only the first {room} of the earlier comic's photos were used")
+            break
+        try:
+            if allow is not None:
+                allow(ref)
+            inputs.append(_encode_photo(ref))
+        except PathRefused:
+            notes.append(
+                f"reference photo {_describe(ref)} of the earlier comic lies outside the "
+                "allowed photo folders and was left out"
+            )
+            continue
+        except (DecodeError, NotFound) as exc:
+            notes.append(f"reference photo {_describe(ref)} was left out: {exc}")
+            continue
+        chosen.append(ref)
+    return chosen
+
+
+def _dry_run(plan: _Plan) -> DryRunResult:
+    return DryRunResult(
+        prompt=plan.prompt,
+        images=[
+            InputImage(
+                source=item.source, width=item.image.width, height=item.image.height,
+                format=item.format, bytes=len(item.data),
+            )
+            for item in plan.inputs
+        ],
+        model=plan.model, size=plan.size, quality=plan.quality, backend=plan.backend,
+        style=plan.style, panels=plan.panels, layout=plan.layout,
+        parent_id=plan.parent.comic_id if plan.parent else None, photos=plan.photos,
+        input_fidelity=plan.input_fidelity, subject=plan.subject, notes=plan.notes,
+    )  # fmt: skip
+
+
+def safety_identifier(data_dir: Path) -> str:
+    """A stable, anonymous id for this library's user, as OpenAI asks for abuse monitoring.
+
+    A hash of a random secret kept in the data folder: stable across runs, and it carries no
+    user name, path or machine name (a hash of those could be guessed back).
+    """
+    secret_file = data_dir / "identity"
+    try:
+        secret = secret_file.read_text(encoding="ascii").strip()
+    except OSError:
+        secret = ""
+    if len(secret) < 32:
+        secret = secrets.token_hex(16)
+        with contextlib.suppress(OSError):
+            data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secret + "\n")
+    return "photocomic-" + hashlib.sha256(secret.encode()).hexdigest()[:32]
+
+
 def _check_prompt(prompt: str) -> str:
     text = (prompt or "").strip()
     if not text:
@@ -607,7 +476,7 @@ def _describe(ref: PhotoRef) -> str:
 def _encode_photo(ref: PhotoRef) -> _Input:
     """Decode, downscale (long side ≤ 1536 px) and encode a reference photo as JPEG."""
     try:
-        photo = open_photo(ref.path, min_side=MAX_INPUT_SIDE)
+        photo = open_photo(ref.local_path(), min_side=MAX_INPUT_SIDE)
     except DecodeError as exc:
         raise DecodeError(f"cannot read photo {_describe(ref)}: {exc}") from None
     picture = fit_within(photo.image, MAX_INPUT_SIDE)
@@ -626,61 +495,6 @@ def _encode_comic(record: ComicRecord) -> _Input:
     return _Input(
         source=f"comic:{record.comic_id}", image=picture, data=encode_png(picture), format="PNG"
     )
-
-
-def _decode_answer(response: object, base_url: str) -> tuple[bytes, dict[str, Any] | None]:
-    """The PNG bytes and token usage from an images response, or BadResponse."""
-    data = getattr(response, "data", None)
-    if not isinstance(data, list) or not data:
-        raise BadResponse(
-            f"the image API at {base_url} answered without an image; check OPENAI_BASE_URL "
-            "and try again"
-        )
-    first = data[0]
-    encoded = getattr(first, "b64_json", None)
-    if not encoded:
-        extra = (
-            " (only a URL, which photocomic does not download)"
-            if getattr(first, "url", None)
-            else ""
-        )
-        raise BadResponse(f"the image API answered without image data{extra}; try again")
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-        with Image.open(io.BytesIO(raw)) as picture:
-            picture.load()
-            fmt = picture.format
-            png = raw if fmt == "PNG" else _to_png(picture)
-    except (binascii.Error, ValueError, OSError, Image.DecompressionBombError):
-        raise BadResponse(
-            "the image API answered with data that is not a readable image; try again"
-        ) from None
-    usage_obj = getattr(response, "usage", None)
-    usage = None
-    if usage_obj is not None:
-        usage = usage_obj.model_dump() if hasattr(usage_obj, "model_dump") else dict(usage_obj)
-    return png, usage
-
-
-def _to_png(picture: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    picture.save(buf, "PNG")
-    return buf.getvalue()
-
-
-def _server_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    message = body.get("message") if isinstance(body, dict) else body
-    text = message if isinstance(message, str) else ""
-    return _scrub(" ".join(text.split()))[:300]
-
-
-def _scrub(text: str) -> str:
-    """Remove the API key (and anything shaped like one) from text that might be shown."""
-    key = os.environ.get("OPENAI_API_KEY", "").strip()
-    if len(key) >= 6:
-        text = text.replace(key, "[redacted]")
-    return _KEY_LIKE.sub(r"\1…[redacted]", text)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

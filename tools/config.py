@@ -16,8 +16,9 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .image_models import DEFAULT_IMAGE_MODEL
+
 DEFAULT_MODEL = "tf_efficientnet_lite0"
-DEFAULT_IMAGE_MODEL = "gpt-image-1"
 
 
 def default_data_dir() -> Path:

@@ -39,6 +39,14 @@ class GenerationError(PhotocomicError):
     """The image model did not produce a comic; the message says why and what to try."""
 
 
+class ModelRetired(GenerationError):
+    """The image model was shut down; the message names the replacement."""
+
+
+class ModelNotFound(GenerationError):
+    """The image API does not know the model (HTTP 404)."""
+
+
 class ApiKeyMissing(GenerationError):
     """OPENAI_API_KEY is not set, so the image API cannot be called (the storyboard can)."""
 

@@ -9,7 +9,16 @@ so ``index_status``'s summary has exactly the fields of ``photocomic index --jso
 
 from __future__ import annotations
 
+import base64
+import os
+from typing import Any
+
 from pydantic import BaseModel, Field
+
+
+def path_from_raw(raw: str) -> str:
+    """A path from the base64 of its bytes (how names that are not UTF-8 travel as text)."""
+    return os.fsdecode(base64.b64decode(raw))
 
 
 class FailedFile(BaseModel):
@@ -74,7 +83,14 @@ class PhotoRef(BaseModel):
     """A reference photo of a comic, already resolved and allowed by the caller."""
 
     photo_id: int | None = None
-    path: str
+    path: str = Field(description="the file's path (as text when its name is not UTF-8)")
+    raw_path: str | None = Field(
+        None, description="base64 of the file name's bytes, only when they are not UTF-8"
+    )
+
+    def local_path(self) -> str:
+        """The path to open: exactly the file's own bytes, UTF-8 or not."""
+        return path_from_raw(self.raw_path) if self.raw_path else self.path
 
 
 class InputImage(BaseModel):
@@ -96,3 +112,52 @@ class LibraryStatus(BaseModel):
     data_dir: str
     roots: list[str] = Field(description="the folders this server may read")
     comics: int
+
+
+class ComicRecord(BaseModel):
+    """One saved comic and how it was made; ``parent_id`` links a refinement to its source."""
+
+    comic_id: str
+    parent_id: str | None = None
+    path: str
+    prompt: str = Field(description="the prompt as it was sent to the image model")
+    user_prompt: str
+    style: str
+    panels: int
+    layout: str = "grid"
+    photos: list[PhotoRef] = Field(default_factory=list)
+    model: str
+    size: str = Field(description="the size asked of the model (WIDTHxHEIGHT, or auto)")
+    quality: str
+    backend: str
+    usage: dict[str, Any] | None = Field(None, description="token usage the API reported")
+    cost_usd: float | None = Field(
+        None, description="estimated cost from the usage and the model's known prices"
+    )
+    prices_as_of: str | None = None
+    created_at: str
+    width: int | None = None
+    height: int | None = None
+    input_fidelity: str | None = None
+    input_images: list[str] = Field(default_factory=list)
+    subject: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class DryRunResult(BaseModel):
+    """Exactly what a comic request would send; nothing was sent or written."""
+
+    prompt: str
+    images: list[InputImage]
+    model: str
+    size: str
+    quality: str
+    backend: str
+    style: str
+    panels: int
+    layout: str = "grid"
+    parent_id: str | None = None
+    photos: list[PhotoRef] = Field(default_factory=list)
+    input_fidelity: str | None = None
+    subject: str | None = None
+    notes: list[str] = Field(default_factory=list)

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from .comic_styles import grid_for
+from .comic_layouts import arrangement
 
 PREVIEW_LABEL = "LAYOUT PREVIEW — not AI-generated"
 
@@ -25,14 +25,6 @@ _BAND = (20, 20, 20)
 _LABEL = (255, 214, 0)
 _CAPTION_FILL = (255, 249, 214)
 _INK = (0, 0, 0)
-
-
-def page_size(panels: int, size: str) -> tuple[int, int]:
-    """Pixel size of the page: the requested size, or a shape that suits the panel count."""
-    if size != "auto":
-        width, height = (int(part) for part in size.split("x"))
-        return width, height
-    return {1: (1024, 1024), 2: (1536, 1024), 4: (1024, 1024), 6: (1024, 1536)}[panels]
 
 
 def split_captions(text: str, panels: int) -> list[str]:
@@ -76,7 +68,8 @@ def render_storyboard(
     pictures: Sequence[Image.Image],
     captions: Sequence[str],
     panels: int,
-    size: str,
+    layout: str,
+    size: tuple[int, int],
     subtitle: str = "",
 ) -> Image.Image:
     """A comic page: a labelled band, then a grid of panels with a caption box each.
@@ -86,13 +79,14 @@ def render_storyboard(
     """
     if not pictures:
         raise ValueError("a storyboard needs at least one picture")
-    width, height = page_size(panels, size)
+    width, height = size
     page = Image.new("RGB", (width, height), _PAGE_BACKGROUND)
     draw = ImageDraw.Draw(page)
-    margin = max(12, width // 40)
-    gutter = max(8, width // 64)
+    short = min(width, height)
+    margin = max(12, short // 40)
+    gutter = max(8, short // 64)
 
-    band_height = max(36, height // 16)
+    band_height = max(28, short // 16)
     draw.rectangle((0, 0, width, band_height), fill=_BAND)
     label_font, unicode_ok = _font(int(band_height * 0.45), bold=True)
     label = PREVIEW_LABEL if unicode_ok else PREVIEW_LABEL.replace("—", "-")
@@ -107,7 +101,7 @@ def render_storyboard(
             sub_y = (band_height - _text_height(small)) // 2
             draw.text((width - margin - sub_w, sub_y), subtitle, fill=(220, 220, 220), font=small)
 
-    rows, cols = grid_for(panels, width, height)
+    rows, cols = arrangement(panels, layout, width, height)
     top = band_height + margin
     area_w = width - 2 * margin
     area_h = height - top - margin
