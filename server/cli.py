@@ -1,7 +1,9 @@
-"""The ``photocomic`` command: index, search, status, comics, and ``serve`` for MCP clients.
+"""The ``photocomic`` command: a front door like the MCP servers, for a person at a terminal.
 
-Output is for people by default and one JSON document on stdout with ``--json``. Errors are
-one line on stderr and a non-zero exit status; no tracebacks for problems a user can fix.
+Output is for people by default and one JSON document on stdout with ``--json``. Errors are one
+line on stderr and a non-zero exit status; no tracebacks for problems a user can fix. Every
+command except ``serve`` and ``engine`` asks the library's owner (see ``engine_client``), so it
+works while Claude Desktop and other doors have the same library open.
 """
 
 from __future__ import annotations
@@ -11,46 +13,71 @@ import json
 import logging
 import os
 import sys
+import time
 import warnings
-from collections.abc import Callable, Sequence
-from datetime import date
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import PhotocomicError
+from photocomic.tools.requests import (
+    ComicsRequest,
+    DuplicatesRequest,
+    Empty,
+    FindRequest,
+    IndexRequest,
+    JobRequest,
+    SimilarRequest,
+)
+from photocomic.tools.results import (
+    ComicList,
+    DuplicatesAnswer,
+    IndexSummary,
+    JobSnapshot,
+    LibraryStatus,
+    SearchAnswer,
+    SearchResult,
+)
 from pydantic import BaseModel, ValidationError
+
+from .cli_parser import build_parser, flags_of
+from .engine_client import Door
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_SOME_FAILED = 3
+POLL = 1.0  # seconds each progress poll may wait for news from the engine
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    flags: dict[str, Any] = {}
-    for name in ("db", "data_dir", "model", "weights", "batch_size", "workers", "device"):
-        value = getattr(args, name, None)
-        if value is not None:
-            flags[name] = value
-    if getattr(args, "root", None):
-        flags["roots"] = args.root
-    if getattr(args, "hidden", False):
-        flags["include_hidden"] = True
-    return Settings(**flags)
+    return Settings(**flags_of(args))
 
 
-def _library(args: argparse.Namespace, restrict: bool = False) -> Any:
-    from photocomic.tools.service import PhotoLibrary
-
-    return PhotoLibrary(_settings(args), restrict_to_roots=restrict)
+def _door(args: argparse.Namespace) -> Door:
+    return Door(_settings(args), kind="cli")
 
 
 def _print_json(value: Any) -> None:
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
-    elif isinstance(value, list):
-        value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
     json.dump(value, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
+
+
+def follow(door: Door, job: JobSnapshot, show: Any = None) -> JobSnapshot:
+    """Wait for a job, passing every change to ``show``; Ctrl-C cancels a job we started."""
+    try:
+        while job.state in ("queued", "running"):
+            if show is not None:
+                show(job)
+            request = JobRequest(job_id=job.job_id, wait=POLL, since=job.changes)
+            job = door.call("job", request, JobSnapshot)
+    except KeyboardInterrupt:
+        if not job.joined:
+            door.call("cancel", JobRequest(job_id=job.job_id), JobSnapshot)
+        raise
+    return job
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -59,34 +86,62 @@ def _print_json(value: Any) -> None:
 def cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    with _library(args) as library:
-        bar: tqdm[Any] | None = None
+    door = _door(args)
+    total = IndexSummary()
+    started = time.perf_counter()
+    for folder in args.folders:
+        bar: Any = None
 
-        def progress(done: int, total: int) -> None:
+        def show(job: JobSnapshot) -> None:
             nonlocal bar
-            if bar is None and total:
-                bar = tqdm(total=total, unit="photo", file=sys.stderr, disable=None, leave=False)
+            if bar is None and job.total:
+                bar = tqdm(
+                    total=job.total, unit="photo", file=sys.stderr, disable=None, leave=False
+                )
+            if bar is not None and job.total and job.total != bar.total:
+                bar.reset(total=job.total)  # the run was resumed by a new engine
             if bar is not None:
-                bar.update(done - bar.n)
+                bar.update(job.done - bar.n)
 
+        request = IndexRequest(folders=[os.path.abspath(folder)], recursive=not args.no_recursive)
+        job = door.call("index", request, JobSnapshot)
+        if job.joined:
+            print(f"photocomic: joining the run already indexing {job.folder}", file=sys.stderr)
         try:
-            summary = library.indexer().index(
-                args.folders, recursive=not args.no_recursive, progress=progress
-            )
+            job = follow(door, job, show)
         finally:
             if bar is not None:
                 bar.close()
+        _add_up(total, job)
+    total.seconds = round(time.perf_counter() - started, 3)
     if args.json:
-        _print_json(summary)
+        _print_json(total)
     else:
         print(
-            f"{summary.scanned} files: {summary.added} added, {summary.updated} updated, "
-            f"{summary.unchanged} unchanged, {summary.removed} removed, "
-            f"{len(summary.failed)} failed ({summary.seconds:.1f} s)"
+            f"{total.scanned} files: {total.added} added, {total.updated} updated, "
+            f"{total.unchanged} unchanged, {total.removed} removed, "
+            f"{len(total.failed)} failed ({total.seconds:.1f} s)"
         )
-        for failure in summary.failed:
+        for failure in total.failed:
             print(f"  failed: {failure.path}: {failure.error}", file=sys.stderr)
-    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
+    return EXIT_SOME_FAILED if total.failed else EXIT_OK
+
+
+def _add_up(total: IndexSummary, job: JobSnapshot) -> None:
+    if job.state == "failed":
+        raise PhotocomicError(job.error or "indexing failed")
+    if job.state == "cancelled":
+        raise PhotocomicError(f"indexing {job.folder} was cancelled; what was indexed is kept")
+    summary = job.summary or IndexSummary()
+    for name in ("scanned", "added", "updated", "unchanged", "removed"):
+        setattr(total, name, getattr(total, name) + getattr(summary, name))
+    total.failed.extend(summary.failed)
+
+
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    folder = os.path.abspath(args.folder) if args.folder else None
+    return {"folder": folder, "taken_after": args.after, "taken_before": args.before,
+            "tag": args.tag}  # fmt: skip
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -95,29 +150,26 @@ def cmd_search(args: argparse.Namespace) -> int:
     for path in args.images:
         if not os.path.isfile(path):
             raise PhotocomicError(f"query image not found: {path}")
-    with _library(args) as library:
-        results = library.searcher.similar(
-            sources=args.images,
-            photo_ids=args.id,
-            like=args.like,
-            unlike=args.unlike,
-            limit=args.limit,
-            filters=_filters(library, args),
-            diversify=args.diversify,
-        )
+    request = SimilarRequest(
+        images=[os.path.abspath(p) for p in args.images], photo_ids=args.id or [],
+        like=args.like or [], unlike=args.unlike or [], limit=args.limit,
+        diversify=args.diversify, **_filters(args),
+    )  # fmt: skip
+    answer = _door(args).call("similar", request, SearchAnswer)
     if args.json:
-        _print_json([_result_json(r) for r in results])
+        _print_json([_result_json(r) for r in answer.results])
         return EXIT_OK
-    for result in results:
+    for result in answer.results:
         _print_result(result)
     return EXIT_OK
 
 
 def cmd_find(args: argparse.Namespace) -> int:
-    with _library(args) as library:
-        result = library.searcher.find(
-            args.text, args.limit, filters=_filters(library, args), diversify=args.diversify
-        )
+    request = FindRequest(
+        text=args.text, limit=args.limit, offset=args.offset, diversify=args.diversify,
+        **_filters(args),
+    )  # fmt: skip
+    result = _door(args).call("find", request, SearchAnswer).results[0]
     if result.note:
         print(f"photocomic: {result.note}", file=sys.stderr)
     if args.json:
@@ -128,9 +180,9 @@ def cmd_find(args: argparse.Namespace) -> int:
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
-    with _library(args) as library:
-        folder = str(library.allowed(args.folder, "dir")) if args.folder else None
-        report = library.searcher.duplicates(args.threshold, folder=folder)
+    folder = os.path.abspath(args.folder) if args.folder else None
+    request = DuplicatesRequest(threshold=args.threshold, folder=folder, limit=10_000)
+    report = _door(args).call("duplicates", request, DuplicatesAnswer)
     if args.json:
         _print_json({"groups": [g.model_dump(mode="json") for g in report.groups]})
         return EXIT_OK
@@ -146,15 +198,11 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _filters(library: Any, args: argparse.Namespace) -> Any:
-    return library.search_filters(args.folder, args.after, args.before, args.tag)
-
-
-def _result_json(result: Any) -> dict[str, Any]:
+def _result_json(result: SearchResult) -> dict[str, Any]:
     return {"query": result.query, "hits": [h.model_dump(mode="json") for h in result.hits]}
 
 
-def _print_result(result: Any) -> None:
+def _print_result(result: SearchResult) -> None:
     print(f"{result.query}:")
     if not result.hits:
         print("  (no photos)")
@@ -163,70 +211,68 @@ def _print_result(result: Any) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    with _library(args) as library:
-        status = library.status()
+    status = _door(args).call("status", Empty(), LibraryStatus)
     if args.json:
         _print_json(status)
-    else:
-        print(f"store:   {status.db} (collection {status.collection})")
-        print(f"model:   {status.model or '(nothing indexed yet)'}")
-        print(f"photos:  {status.photos}")
-        print(f"comics:  {status.comics}")
-        print(f"data:    {status.data_dir}")
+        return EXIT_OK
+    print(f"store:   {status.db} (collection {status.collection})")
+    print(f"model:   {status.model or '(nothing indexed yet)'}")
+    print(f"photos:  {status.photos}")
+    print(f"comics:  {status.comics}")
+    print(f"data:    {status.data_dir}")
+    print(f"engine:  pid {status.engine_pid}" + (", model loaded" if status.model_loaded else ""))
+    for job in status.jobs:
+        if job.state in ("queued", "running"):
+            print(f"running: {job.job_id} {job.kind} {job.folder or ''}: {job.message}")
     return EXIT_OK
 
 
 def cmd_comic(args: argparse.Namespace) -> int:
-    from photocomic.tools.comics import ComicRecord, ComicRequest
+    from .cli_comics import run_comic
 
-    request = ComicRequest(
-        prompt=args.prompt,
-        style=args.style,
-        panels=args.panels,
-        refine=args.refine,
-        size=args.size,
-        quality=args.quality,
-        model=args.image_model,
-        backend=args.backend,
-        dry_run=args.dry_run,
-    )
-    with _library(args) as library:
-        result = library.comic(request, args.photo or [])
-    if args.json:
-        _print_json(result)
-    elif isinstance(result, ComicRecord):
-        parent = f" (refines {result.parent_id})" if result.parent_id else ""
-        print(f"comic {result.comic_id}{parent}: {result.path}")
-    else:
-        print("dry run: nothing was sent.")
-        print(f"model {result.model}, size {result.size}, quality {result.quality}")
-        for image in result.images:
-            print(f"  image {image.source} {image.width}x{image.height} {image.format}")
-        print("prompt:\n" + result.prompt)
-    return EXIT_OK
+    return run_comic(args, _door(args))
 
 
 def cmd_comics(args: argparse.Namespace) -> int:
-    from photocomic.tools.comics import ComicStudio
-
-    comics = ComicStudio(_settings(args)).list()
+    listed = _door(args).call("comics", ComicsRequest(limit=100), ComicList)
     if args.json:
-        _print_json(comics)
+        _print_json([c.model_dump(mode="json") for c in listed.comics])
         return EXIT_OK
-    if not comics:
+    if not listed.comics:
         print("no comics yet: make one with 'photocomic comic --prompt ... --photo ...'")
-    for record in comics:
+    for record in listed.comics:
         parent = f" <- {record.parent_id}" if record.parent_id else ""
         print(f"{record.comic_id}{parent}  {record.created_at}  {record.style}  {record.path}")
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .mcp_app import serve
+
+    settings = _settings(args)
+    if args.token:
+        settings = settings.model_copy(update={"http_token": args.token})
+    serve(settings, transport=args.transport, host=args.host, port=args.port)
+    return EXIT_OK
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.stop or args.info:
+        from .engine_admin import engine_info, stop_engine
+
+        return stop_engine(settings) if args.stop else engine_info(settings)
+    from .engine_server import run_engine
+
+    _scratch_in_data_dir(settings)
+    return run_engine(Path(settings.data_dir), settings.engine_idle)
+
+
 def _scratch_in_data_dir(settings: Settings) -> None:
-    """The server writes only inside its data folder, so third-party scratch goes there too.
+    """The engine writes only inside its data folder, so third-party scratch goes there too.
 
     Importing timm makes torch create ``torchinductor_<user>`` in the system temp folder, and
     ``tempfile`` probes that folder with a test file; both now land under ``<data>/cache``.
-    Only for ``serve``: a process of its own (in-process callers of main() keep their temp).
     """
     import tempfile
 
@@ -237,130 +283,11 @@ def _scratch_in_data_dir(settings: Settings) -> None:
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(settings.cache_dir / "torchinductor"))
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from photocomic.server.mcp_app import serve
-
-    settings = _settings(args)
-    _scratch_in_data_dir(settings)
-    if args.token:
-        settings = settings.model_copy(update={"http_token": args.token})
-    serve(settings, transport=args.transport, host=args.host, port=args.port)
-    return EXIT_OK
-
-
-# -- the parser ----------------------------------------------------------------------------------
-
-
-def _store_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="Milvus URI: a local .db file or http://host:19530")
-    parser.add_argument("--data-dir", help="where the store, comics and caches live")
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
-
-
-def _filter_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--folder", help="only photos under this folder")
-    parser.add_argument("--after", type=_day, help="only photos taken on or after YYYY-MM-DD")
-    parser.add_argument("--before", type=_day, help="only photos taken on or before YYYY-MM-DD")
-    parser.add_argument("--tag", help="only photos tagged so: 'dog', 'beach'")
-    parser.add_argument("--diversify", action="store_true", help="no near-identical shots")
-
-
-def _model_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="timm model name (default tf_efficientnet_lite0)")
-    parser.add_argument("--weights", help="local checkpoint file for --model")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="photocomic",
-        description="Search your photo library by example and turn photos into comics.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("index", help="index photo folders (incremental)")
-    p.add_argument("folders", nargs="+", metavar="DIR")
-    _store_flags(p)
-    _model_flags(p)
-    p.add_argument("--no-recursive", action="store_true", help="only the folder itself")
-    p.add_argument("--hidden", action="store_true", help="include hidden files and folders")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--workers", type=int, help="indexing threads (default: one per CPU core)")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(func=cmd_index)
-
-    p = sub.add_parser("search", help="find the photos most like one or more images")
-    p.add_argument("images", nargs="*", metavar="IMAGE")
-    p.add_argument("--id", type=int, action="append", help="an indexed photo's id (repeatable)")
-    p.add_argument("--like", type=int, action="append", help="a photo id like what you want")
-    p.add_argument("--unlike", type=int, action="append", help="a photo id unlike it")
-    p.add_argument("--limit", type=int, default=10)
-    _filter_flags(p)
-    _store_flags(p)
-    _model_flags(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_search)
-
-    p = sub.add_parser("find", help="find photos by what they show: 'dog', 'golf ball'")
-    p.add_argument("text", metavar="TEXT")
-    p.add_argument("--limit", type=int, default=10)
-    _filter_flags(p)
-    _store_flags(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_find)
-
-    p = sub.add_parser("duplicates", help="groups of near-identical photos")
-    p.add_argument(
-        "--threshold", type=float, help="similarity that makes two photos copies (default 0.88)"
-    )
-    p.add_argument("--folder", help="only photos under this folder")
-    _store_flags(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_duplicates)
-
-    p = sub.add_parser("status", help="where the store is, the model, how many photos")
-    _store_flags(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_status)
-
-    p = sub.add_parser("comic", help="draw a comic from photos (OpenAI or offline storyboard)")
-    p.add_argument("--prompt", required=True)
-    p.add_argument("--photo", action="append", help="photo id or image path (repeatable)")
-    p.add_argument("--style", help="ghibli (default), manga, watercolor, american-comic, ...")
-    p.add_argument("--panels", type=int, choices=[1, 2, 4, 6])
-    p.add_argument("--refine", metavar="COMIC_ID", help="change an earlier comic")
-    p.add_argument(
-        "--size", default="auto", choices=["1024x1024", "1536x1024", "1024x1536", "auto"]
-    )
-    p.add_argument("--quality", default="auto", choices=["low", "medium", "high", "auto"])
-    p.add_argument("--image-model", help="OpenAI image model (default gpt-image-1)")
-    p.add_argument("--backend", default="openai", choices=["openai", "storyboard"])
-    p.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
-    _store_flags(p)
-    p.add_argument("--json", action="store_true", help="print the comic record as JSON")
-    p.set_defaults(func=cmd_comic)
-
-    p = sub.add_parser("comics", help="list the comics made so far")
-    p.add_argument("--data-dir")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_comics)
-
-    p = sub.add_parser("serve", help="run the MCP server (stdio, or streamable HTTP)")
-    p.add_argument("--root", action="append", help="a photo folder the server may read")
-    p.add_argument("--transport", default="stdio", choices=["stdio", "http"])
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--token", help="bearer token HTTP clients must send (or PHOTOCOMIC_HTTP_TOKEN)")
-    _store_flags(p)
-    _model_flags(p)
-    p.set_defaults(func=cmd_serve)
-    return parser
+COMMANDS = {
+    "index": cmd_index, "search": cmd_search, "find": cmd_find, "duplicates": cmd_duplicates,
+    "status": cmd_status, "comic": cmd_comic, "comics": cmd_comics, "serve": cmd_serve,
+    "engine": cmd_engine,
+}  # fmt: skip
 
 
 def quiet_libraries() -> None:
@@ -377,10 +304,9 @@ def quiet_libraries() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     quiet_libraries()
-    args = build_parser().parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
+    args = build_parser(COMMANDS).parse_args(argv)
     try:
-        return func(args)
+        return int(args.func(args))
     except PhotocomicError as exc:
         print(f"photocomic: {exc}", file=sys.stderr)
     except ValidationError as exc:

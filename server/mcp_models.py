@@ -1,4 +1,4 @@
-"""What the MCP tools answer beyond the tools layer's own results: jobs, contact sheets, comics.
+"""What the MCP tools answer beyond the tools layer's own results: contact sheets, comics.
 
 The tools' result models come from ``photocomic.tools.results``, which imports nothing but
 pydantic, so declaring the output schemas costs no start-up time before ``tools/list``.
@@ -12,14 +12,12 @@ from photocomic.tools import results
 from photocomic.tools.results import (
     DuplicateGroup,
     DuplicateReport,
-    IndexSummary,
     InputImage,
+    JobSnapshot,
     PhotoRef,
     SearchResult,
 )
 from pydantic import BaseModel, Field
-
-JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 
 
 class SearchOutput(SearchResult):
@@ -29,25 +27,12 @@ class SearchOutput(SearchResult):
         default="",
         description="what the attached JPEG shows: cell #N is hits[N-1]",
     )
+    subject: str | None = Field(None, description="the remembered subject these photos show")
 
 
-class IndexJob(BaseModel):
-    """An indexing run, finished or still going in the background."""
-
-    job_id: str
-    state: JobState
-    folder: str
-    recursive: bool
-    done: int = Field(0, description="photos decoded and embedded so far")
-    total: int | None = Field(None, description="photos to process (None while scanning)")
-    started_at: str
-    finished_at: str | None = None
-    summary: IndexSummary | None = Field(
-        None, description="when done: the run's summary (failed list capped at 50 entries)"
-    )
-    failed_count: int = Field(0, description="files that could not be indexed, in all")
-    error: str | None = None
-    message: str = ""
+class IndexJob(JobSnapshot):
+    """An indexing run, finished or still going in the background (in the library's owner,
+    whichever door started it)."""
 
 
 class DuplicatesOutput(DuplicateReport):
@@ -68,19 +53,21 @@ class ComicOutput(BaseModel):
     parent_id: str | None = Field(None, description="the comic this one refines")
     path: str | None = Field(None, description="the full-size PNG on the server's disk")
     uri: str | None = Field(None, description="MCP resource with the full-size image")
-    prompt: str | None = Field(
-        None, description="the prompt actually sent to the image model (when done)"
-    )
+    prompt: str | None = Field(None, description="the prompt actually sent to the image model")
     user_prompt: str | None = None
     style: str | None = None
     panels: int | None = None
+    layout: str | None = None
     model: str | None = None
-    backend: str
-    size: str
-    quality: str
+    backend: str | None = None
+    size: str | None = None
+    quality: str | None = None
     width: int | None = None
     height: int | None = None
     photos: list[PhotoRef] = Field(default_factory=list)
+    subject: str | None = None
+    cost_usd: float | None = Field(None, description="estimated from the usage and known prices")
+    partial_images: int = Field(0, description="partial images received while drawing")
     input_images: list[InputImage] = Field(
         default_factory=list, description="dry run only: the pictures that would be sent"
     )
@@ -95,9 +82,11 @@ class ComicSummary(BaseModel):
     user_prompt: str
     style: str
     panels: int
+    layout: str = "grid"
     backend: str
     model: str
     created_at: str
+    cost_usd: float | None = None
 
 
 class ComicList(BaseModel):
@@ -106,8 +95,7 @@ class ComicList(BaseModel):
 
 
 class LibraryStatus(results.LibraryStatus):
-    """The library's status as the server sees it: the model in memory, uploads, its jobs."""
+    """The library's status: its model, photos, comics, the folders this server may read, and
+    every run under way (whichever door started it)."""
 
-    model_loaded: bool = Field(description="whether the model is in memory in this server")
     max_upload_bytes: int
-    jobs: list[IndexJob] = Field(description="indexing runs of this server, newest first")

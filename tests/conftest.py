@@ -54,16 +54,34 @@ def write_photos(
     return paths
 
 
+ENGINE_IDLE = "20"  # seconds an engine a test started stays up after its last call
+
+
+def stop_engine(data_dir: Path) -> None:
+    """Ask the engine of ``data_dir`` (if one runs) to leave, as `photocomic engine --stop`."""
+    from photocomic.server.engine_client import socket_path
+
+    if socket_path(data_dir).exists():
+        subprocess.run(
+            [sys.executable, "-m", "photocomic.server.cli", "engine", "--stop",
+             "--data-dir", str(data_dir)],
+            capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own data folder and no inherited photocomic or OpenAI settings."""
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own data folder and no inherited photocomic or OpenAI settings;
+    an engine the test started for that folder is stopped afterwards."""
     for name in list(os.environ):
         if name.startswith(("PHOTOCOMIC_", "OPENAI_")):
             monkeypatch.delenv(name, raising=False)
     data = tmp_path / "data"
     monkeypatch.setenv("PHOTOCOMIC_DATA_DIR", str(data))
+    monkeypatch.setenv("PHOTOCOMIC_ENGINE_IDLE", ENGINE_IDLE)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return data
+    yield data
+    stop_engine(data)
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """A clean environment for a server: its own data folder, offline, nothing inherited."""
     env = {
         "PHOTOCOMIC_DATA_DIR": str(data_dir),
+        "PHOTOCOMIC_ENGINE_IDLE": "20",
         "HF_HUB_OFFLINE": "1",
         "PYTHONUNBUFFERED": "1",
     }

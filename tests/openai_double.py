@@ -258,7 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream(self, fault: str, received: ReceivedRequest) -> None:
         """Server-sent events: the partial images asked for, then the final image."""
-        if fault not in ("ok", "stream_break", "slow"):
+        if fault not in ("ok", "stream_break", "slow", "malformed", "no_image", "not_an_image"):
             self._answer(fault, received)  # errors come before the stream starts
             return
         self.send_response(200)
@@ -285,11 +285,16 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(0.05)
             if fault == "slow":
                 self.owner._release.wait(self.owner.hang_seconds)
-            self._event(
-                "image_edit.completed",
-                {**common, "type": "image_edit.completed",
-                 "b64_json": body["data"][0]["b64_json"], "usage": body["usage"]},
-            )  # fmt: skip
+            if fault == "malformed":  # the final event cut off in the middle of its JSON
+                self.wfile.write(b'event: image_edit.completed\ndata: {"b64_json": "iVBORw0KG\n\n')
+                self.close_connection = True
+                return
+            final = {**common, "type": "image_edit.completed", "usage": body["usage"]}
+            if fault == "not_an_image":
+                final["b64_json"] = base64.b64encode(b"this is not a picture" * 10).decode()
+            elif fault != "no_image":
+                final["b64_json"] = body["data"][0]["b64_json"]
+            self._event("image_edit.completed", final)
         except OSError:
             return
 

@@ -156,9 +156,22 @@ class StoreContents:
     ids: list[int]
 
 
+def engine_pid(data_dir: Path) -> int | None:
+    """The pid of the engine that owns ``data_dir``, from its lock file, while it holds it."""
+    lock = data_dir / "engine.lock"
+    if flock_is_free(lock):
+        return None
+    text = lock_holder(lock)
+    return int(text.split()[1]) if text.startswith("pid ") else None
+
+
 @contextlib.contextmanager
 def open_store(data_dir: Path) -> Iterator[PhotoStore]:
-    """The real store opened in this (test) process and fully released afterwards."""
+    """The real store opened in this (test) process (its engine asked to leave first) and
+    fully released afterwards."""
+    from conftest import stop_engine
+
+    stop_engine(data_dir)
     store = PhotoStore(Settings(data_dir=data_dir))
     try:
         yield store
@@ -173,10 +186,9 @@ def store_contents(data_dir: Path) -> StoreContents:
         count = store.count()
         paths: list[str] = []
         ids: list[int] = []
-        for entity in store.iter_rows(fields=["path"]):
-            assert isinstance(entity, dict)
-            paths.append(entity["path"])
-            ids.append(int(entity["id"]))
+        for row in store.iter_rows():
+            paths.append(row.path)
+            ids.append(row.photo_id)
         return StoreContents(count, paths, ids)
 
 

@@ -6,14 +6,15 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_cli, write_photos
+from conftest import REPO, run_cli, stop_engine, write_photos
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A library indexed once through the CLI, shared by the read-only tests below."""
     root = tmp_path_factory.mktemp("cli")
     photos = root / "photos"
@@ -21,7 +22,8 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = {"PHOTOCOMIC_DATA_DIR": str(root / "data"), "HF_HUB_OFFLINE": "1"}
     done = run_cli("index", str(photos), "--json", env=env)
     assert done.returncode == 0, done.stderr
-    return {"photos": str(photos), **env}
+    yield {"photos": str(photos), **env}
+    stop_engine(root / "data")
 
 
 def _env(indexed: dict[str, str]) -> dict[str, str]:
@@ -95,7 +97,10 @@ def test_unreadable_query_image(indexed: dict[str, str], tmp_path: Path) -> None
 
 
 def test_store_held_by_another_process_names_the_holder(indexed: dict[str, str]) -> None:
+    """A process that is not photocomic's engine holds the store: the engine cannot open it
+    and the command says which process has it, in one line."""
     env = _env(indexed)
+    stop_engine(Path(env["PHOTOCOMIC_DATA_DIR"]))
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -115,7 +120,8 @@ def test_store_held_by_another_process_names_the_holder(indexed: dict[str, str])
         assert time.monotonic() - started < 30
         assert done.returncode == 1
         assert f"pid {holder.pid}" in done.stderr
-        assert "in use by another photocomic process" in done.stderr
+        assert "in use by another process" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
     finally:
         holder.kill()
         holder.wait()

@@ -14,7 +14,8 @@ from photocomic.tools.config import Settings
 from photocomic.tools.embedder import Embedder, pick_precision
 from photocomic.tools.errors import ConfigError, DecodeError, ModelMismatch, StoreBusy
 from photocomic.tools.images import open_photo
-from photocomic.tools.service import PhotoLibrary
+from photocomic.tools.library import Library as PhotoLibrary
+from photocomic.tools.policy import Scope
 from photocomic.tools.store import PhotoStore
 from PIL import Image
 
@@ -198,9 +199,9 @@ def _library(**overrides: object) -> PhotoLibrary:
 
 def test_index_is_incremental_and_keeps_rows_unique(photo_dir: Path) -> None:
     with _library() as library:
-        first = library.indexer().index([photo_dir])
+        first = library.index(Scope(), str(photo_dir))
         assert (first.scanned, first.added, first.failed) == (18, 18, [])
-        again = library.indexer().index([photo_dir])
+        again = library.index(Scope(), str(photo_dir))
         assert (again.added, again.updated, again.unchanged) == (0, 0, 18)
 
         changed = photo_dir / "photo_0003.jpg"
@@ -208,12 +209,12 @@ def test_index_is_incremental_and_keeps_rows_unique(photo_dir: Path) -> None:
         os.utime(changed, (1_700_000_000, 1_700_000_000))
         (photo_dir / "trip" / "photo_0101.jpg").unlink()
         write_photos(photo_dir, 1, start=500)
-        third = library.indexer().index([photo_dir])
+        third = library.index(Scope(), str(photo_dir))
         assert (third.added, third.updated, third.removed, third.unchanged) == (1, 1, 1, 16)
 
         paths = [row.path for row in library.store.iter_rows()]  # type: ignore[union-attr]
         assert len(paths) == len(set(paths)) == 18
-        assert library.status().photos == 18
+        assert library.status(Scope()).photos == 18
 
 
 def test_hidden_files_are_skipped_and_symlink_loops_do_not_hang(photo_dir: Path) -> None:
@@ -221,14 +222,14 @@ def test_hidden_files_are_skipped_and_symlink_loops_do_not_hang(photo_dir: Path)
     scene(301).save(photo_dir / ".hidden.jpg", "JPEG")
     (photo_dir / "trip" / "loop").symlink_to(photo_dir)
     with _library() as library:
-        summary = library.indexer().index([photo_dir])
+        summary = library.index(Scope(), str(photo_dir))
     assert summary.added == 18
     assert not [f for f in summary.failed if ".thumbnails" in f.path]
 
 
 def test_search_by_file_by_id_and_several_queries(photo_dir: Path) -> None:
     with _library() as library:
-        library.indexer().index([photo_dir])
+        library.index(Scope(), str(photo_dir))
         queries = [str(photo_dir / "photo_0002.jpg"), str(photo_dir / "trip" / "photo_0104.jpg")]
         results = library.searcher.by_files(queries, limit=5)
         assert [r.hits[0].path for r in results] == queries
@@ -244,7 +245,7 @@ def test_search_by_file_by_id_and_several_queries(photo_dir: Path) -> None:
 
 def test_a_new_copy_of_a_photo_finds_the_original_first(photo_dir: Path, tmp_path: Path) -> None:
     with _library() as library:
-        library.indexer().index([photo_dir])
+        library.index(Scope(), str(photo_dir))
         original = photo_dir / "photo_0007.jpg"
         copy = tmp_path / "copy.jpg"
         with Image.open(original) as img:
@@ -256,13 +257,13 @@ def test_a_new_copy_of_a_photo_finds_the_original_first(photo_dir: Path, tmp_pat
 
 def test_indexing_with_another_model_is_refused(photo_dir: Path, tmp_path: Path) -> None:
     with _library() as library:
-        library.indexer().index([photo_dir])
+        library.index(Scope(), str(photo_dir))
     weights = _write_checkpoint(tmp_path / "r18.pth", "resnet18")
     with (
         _library(model="resnet18", weights=weights) as library,
         pytest.raises(ModelMismatch) as info,
     ):
-        library.indexer().index([photo_dir])
+        library.index(Scope(), str(photo_dir))
     assert "tf_efficientnet_lite0" in str(info.value) and "--db" in str(info.value)
 
 

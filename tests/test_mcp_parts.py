@@ -12,8 +12,9 @@ import pytest
 from conftest import write_photos
 from photocomic.server.http_transport import is_loopback, token_text
 from photocomic.server.logs import scrub
-from photocomic.server.media import decode_upload, hit_sheet, inside
 from photocomic.tools.errors import DecodeError, InvalidInput, PathRefused
+from photocomic.tools.policy import Scope, decode_upload
+from photocomic.tools.previews import hit_sheet
 from PIL import Image
 from pydantic import SecretStr
 
@@ -64,16 +65,18 @@ def test_upload_must_be_an_image(text: str, error: type[Exception], match: str) 
         decode_upload(text, 10_000)
 
 
-def test_contact_sheet_is_small_and_never_opens_files_outside(tmp_path: Path) -> None:
+def test_contact_sheet_is_small_and_the_scope_says_what_may_be_opened(tmp_path: Path) -> None:
     inside_root = write_photos(tmp_path / "root", 6)
     outside = write_photos(tmp_path / "elsewhere", 1)
-    roots = [(tmp_path / "root").resolve()]
-    assert inside(str(inside_root[0]), roots) and not inside(str(outside[0]), roots)
-    sheet = hit_sheet([str(p) for p in inside_root] + [str(outside[0])], roots)
+    scope = Scope.of([tmp_path / "root"])
+    assert scope.allows(str(inside_root[0])) and not scope.allows(str(outside[0]))
+    assert Scope.of(None).allows(str(outside[0]))  # the command line reads what its user can
+    paths = [str(p) for p in inside_root] + [str(outside[0])]
+    sheet = hit_sheet([p if scope.allows(p) else None for p in paths])
     assert len(sheet) < 90_000
     picture = Image.open(io.BytesIO(sheet))
     assert picture.width <= 800
-    many = hit_sheet([str(inside_root[n % 6]) for n in range(100)], roots)
+    many = hit_sheet([str(inside_root[n % 6]) for n in range(100)])
     assert len(many) < 90_000
 
 

@@ -382,16 +382,18 @@ HOSTILE: list[tuple[str, str, dict[str, Any], str]] = [
     ("folder-outside", "find_photos", {"text": "dog", "folder": "/etc"}, "outside"),
     ("no-words", "find_photos", {"text": "   "}, "words"),
     ("threshold", "find_duplicates", {"threshold": 5}, "threshold"),
-    ("unknown-job", "index_status", {"job_id": "j00000000"}, "no index job"),
+    ("unknown-job", "index_status", {"job_id": "j00000000"}, "no job"),
     ("long-wait", "index_status", {"job_id": "j0", "wait_seconds": 1000}, "wait_seconds"),
-    ("unknown-comic-job", "comic_status", {"job_id": "g00000000"}, "no comic job"),
+    ("unknown-comic-job", "comic_status", {"job_id": "g00000000"}, "no job"),
     ("comic-wait", "generate_comic", {"prompt": "x", "wait_seconds": -1}, "wait_seconds"),
     ("comic-unknown-photo", "generate_comic", {"prompt": "x", "photos": [12345]}, "unknown"),
     ("comic-outside", "generate_comic", {"prompt": "x", "photos": ["{outside}"]}, "outside"),
     ("comic-unknown", "generate_comic", {"prompt": "x", "refine": "c0000000000"}, "no comic"),
     ("comic-bad-id", "generate_comic", {"prompt": "x", "refine": "../../etc/passwd"}, "no comic"),
     ("comic-no-photos", "generate_comic", {"prompt": "x"}, "reference photo"),
-    ("comic-panels", "generate_comic", {"prompt": "x", "refine": "c1", "panels": 3}, "panels"),
+    ("comic-panels", "generate_comic", {"prompt": "x", "refine": "c1", "panels": 5}, "panels"),
+    ("comic-size", "generate_comic", {"prompt": "x", "size": "1000x333"}, "multiples of 16"),
+    ("comic-strip-6", "generate_comic", {"prompt": "x", "panels": 6, "layout": "strip"}, "2 to 4"),
     (
         "comic-long",
         "generate_comic",
@@ -463,19 +465,27 @@ def test_stderr_of_the_server_holds_no_key(server: McpSession, place: dict) -> N
 
 
 def test_an_unexpected_exception_is_a_tool_error_and_logged(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import anyio
     from mcp import Client
     from photocomic.server.mcp_app import build_server
+    from photocomic.server.mcp_door import McpDoor
     from photocomic.tools.config import Settings
 
-    server = build_server(Settings(roots=[tmp_path], data_dir=tmp_path / "data"))
+    settings = Settings(roots=[tmp_path], data_dir=tmp_path / "data", engine="off")
+    server = build_server(settings)
+    real_call = McpDoor.call
 
-    def broken() -> Any:
-        raise RuntimeError("boom: internal detail")
+    async def broken(self: McpDoor, op: str, request: Any, result: Any) -> Any:
+        if op == "status":
+            raise RuntimeError("boom: internal detail")
+        return await real_call(self, op, request, result)
 
-    server.runtime.library = broken  # type: ignore[method-assign]
+    monkeypatch.setattr(McpDoor, "call", broken)
 
     async def main() -> tuple[Any, Any]:
         async with Client(server) as client:

@@ -1,9 +1,10 @@
 """Bad files indexed together with good ones, through the real ``photocomic index`` command.
 
-Every good photo, however odd its format (CMYK, 16-bit, animated GIF, palette with
-transparency, HEIC, a 255-byte name, a folder named like a photo), is indexed; every bad one
-(truncated, empty, text, decompression bomb, FIFO, socket, unreadable, broken link, link loop,
-a file deleted between the scan and its decoding, a name that is not UTF-8) is reported in
+Every good photo, however odd its format or name (CMYK, 16-bit, animated GIF, palette with
+transparency, HEIC, a 255-byte name, a name that is not UTF-8, a folder named like a photo),
+is indexed; every bad one (truncated, empty, text, decompression bomb, FIFO, socket,
+unreadable, broken link, link loop, a file deleted between the scan and its decoding) is
+reported in
 ``failed`` with a reason; the exit status is 3 and the summary says how many failed. Photos
 indexed earlier keep their rows when they later turn bad.
 """
@@ -169,10 +170,9 @@ def test_bad_files_are_reported_good_ones_indexed_and_earlier_rows_kept(
     (library / "loop_b.jpg").symlink_to(library / "loop_a.jpg")
     bad["loop_a.jpg"] = bad["loop_b.jpg"] = "symbolic link loop"
     (library / "again").symlink_to(library, target_is_directory=True)  # a folder loop
-    latin1 = os.fsencode(library) + b"/caf\xe9.jpg"
+    latin1 = os.fsencode(library) + b"/caf\xe9.jpg"  # a Latin-1 name: indexed like any other
     with open(latin1, "wb") as handle:
         handle.write(photo)
-    bad["caf\\xe9.jpg"] = "UTF-8"
     # Enough new photos sort before it that this one is still waiting to be decoded when the
     # run shows its first progress; it is deleted then, between the scan and its decoding.
     fresh = write_photos(library / "fresh", 48, start=500)
@@ -200,7 +200,7 @@ def test_bad_files_are_reported_good_ones_indexed_and_earlier_rows_kept(
     assert all(item["error"] for item in failed)
     expected_failures = set(bad) | {earlier[0].name, earlier[1].name}
     assert set(reasons) == expected_failures, set(reasons) ^ expected_failures
-    assert summary["added"] == len(fresh)
+    assert summary["added"] == len(fresh) + 1  # and the photo whose name is not UTF-8
     assert summary["unchanged"] == len(good) + 1  # earlier[2] is untouched
     assert summary["removed"] == 0
 
@@ -208,6 +208,7 @@ def test_bad_files_are_reported_good_ones_indexed_and_earlier_rows_kept(
     stored = set(contents.paths)
     assert len(stored) == len(contents.paths) == contents.count
     assert {str(p) for p in [*good, *fresh, *earlier]} <= stored
+    assert os.fsdecode(latin1) in stored  # its path round-trips byte for byte
     assert not any("zzzz_vanishes" in p or "truncated.jpg" in p for p in stored)
 
 

@@ -40,8 +40,9 @@ from PIL import Image
 from reliability_support import (
     ReadWatch,
     cli_command,
+    engine_pid,
     files_containing,
-    flock_is_free,
+    run_json,
     server_pid,
     store_contents,
     tree_snapshot,
@@ -128,7 +129,12 @@ HOSTILE: list[tuple[str, str, dict[str, Any], str]] = [
     ("photo-beyond-int64", "search_similar", {"photo_id": 2**70}, "unknown photo id"),
     ("photo-negative", "search_similar", {"photo_id": -3}, "positive"),
     ("like-unknown", "search_similar", {"like": [987654321]}, "unknown photo id"),
-    ("comic-outside-id", "generate_comic", {"prompt": "x", "photos": ["{outside_id}"]}, "outside"),
+    (
+        "comic-outside-id",
+        "generate_comic",
+        {"prompt": "x", "photos": ["{outside_id}"]},
+        "unknown photo id",
+    ),
     ("comic-outside-path", "generate_comic", {"prompt": "x", "photos": ["escape.jpg"]}, "outside"),
     ("comic-digits", "generate_comic", {"prompt": "x", "photos": ["0" * 5000]}, "characters long"),
     ("comic-unknown", "generate_comic", {"prompt": "x", "refine": "c0123456789"}, "no comic"),
@@ -148,7 +154,7 @@ HOSTILE: list[tuple[str, str, dict[str, Any], str]] = [
     ("name-300", "search_similar", {"image": "x" * 300 + ".jpg"}, "too long"),
     ("link-loop", "search_similar", {"image": "loop.jpg"}, "loop"),
     ("fifo", "search_similar", {"image": "pipe.jpg"}, "not a file"),
-    ("job-unknown", "index_status", {"job_id": "jnope"}, "no index job"),
+    ("job-unknown", "index_status", {"job_id": "jnope"}, "no job"),
     ("find-folder-outside", "find_photos", {"text": "dog", "folder": "{outside}"}, "outside"),
     ("duplicates-outside", "find_duplicates", {"folder": "../outside"}, "outside"),
 ]
@@ -361,7 +367,8 @@ def test_image_api_failures_are_clear_errors_with_no_partial_files_and_no_key(
                 ("500 three times", ["server_error"] * 3, 3, "HTTP 500 on all 3 attempts"),
                 ("moderation refusal", ["moderation"], 1, "content policy"),
                 ("hang past the time-out", ["hang"] * 3, 3, "did not answer within 1.5 s"),
-                ("malformed answer", ["malformed"], 1, "not an image response"),
+                # a broken stream is asked for once more without streaming, which fails too
+                ("malformed answer", ["malformed"] * 2, 2, "not an image response"),
                 ("no image in the answer", ["no_image"], 1, "without an image"),
                 ("bytes that are no image", ["not_an_image"], 1, "not a readable image"),
                 ("key refused, echoed back", ["unauthorized"], 1, "401"),
@@ -403,20 +410,24 @@ def test_image_api_failures_are_clear_errors_with_no_partial_files_and_no_key(
 # -- kill -9 during index_folder, searches during a run ------------------------------------------
 
 
-def test_server_killed_during_index_folder_then_restarted_finishes_with_every_photo_once(
+def test_server_killed_during_index_folder_the_run_goes_on_and_the_cli_finishes_it(
     tmp_path: Path,
 ) -> None:
+    """The run belongs to the library, not to the server that started it: kill -9 of the
+    server leaves it running in the engine; `photocomic index` on the same folder joins it;
+    every photo is stored once, and a new server sees them all."""
     root = tmp_path / "photos"
     first = write_photos(root / "first", 8, 7000, prefix="shot", size=(192, 144))
-    big = write_photos(root / "big", 90, 8000, prefix="shot", size=(192, 144))
+    big = write_photos(root / "big", 150, 8000, prefix="shot", size=(192, 144))
     data = tmp_path / "data"
-    env = server_env(data, PHOTOCOMIC_BATCH_SIZE="8", OPENAI_API_KEY=FAKE_KEY)
+    env = server_env(
+        data, PHOTOCOMIC_BATCH_SIZE="8", PHOTOCOMIC_WORKERS="1", OPENAI_API_KEY=FAKE_KEY
+    )
     log_path = tmp_path / "server-stderr.log"
     errlog = open(log_path, "w")  # noqa: SIM115 (closed at the end)
     try:
-        session = stdio_session(root, env, errlog)
         with contextlib.ExitStack() as stack:
-            s = stack.enter_context(session)
+            s = stack.enter_context(stdio_session(root, env, errlog))
             done = ok(s.call("index_folder", {"path": "first", "wait_seconds": 50}))
             assert done["state"] == "done" and done["summary"]["added"] == len(first)
             ids = {}
@@ -426,11 +437,9 @@ def test_server_killed_during_index_folder_then_restarted_finishes_with_every_ph
 
             job = ok(s.call("index_folder", {"path": "big", "wait_seconds": 0}))
             assert job["state"] in ("queued", "running")
-            during = 0
-            progress = 0
-            n = 0
+            during, progress, n = 0, 0, 0
             # Searches while the job runs: by file and by id, each must find itself first.
-            while progress < 0.4 * len(big):
+            while progress < 0.3 * len(big):
                 query = first[n % len(first)]
                 n += 1
                 by_file = ok(s.call("search_similar", {"image": str(query), "limit": 3}))
@@ -439,8 +448,7 @@ def test_server_killed_during_index_folder_then_restarted_finishes_with_every_ph
                     assert hits[0]["path"] == str(query) and hits[0]["score"] >= 0.99
                 state = ok(s.call("index_status", {"job_id": job["job_id"]}))
                 assert state["state"] in ("queued", "running"), state
-                if state["state"] == "running":
-                    during += 1
+                during += state["state"] == "running"
                 progress = state["done"] if state["total"] else 0
             assert during >= 2, "searches were answered while the job ran"
 
@@ -450,25 +458,18 @@ def test_server_killed_during_index_folder_then_restarted_finishes_with_every_ph
                 os.waitpid(pid, 0)
             with contextlib.suppress(Exception):  # the client sees its server vanish
                 stack.close()
-        assert flock_is_free(data / "photos.db.lock")
-        assert flock_is_free(data / "photos.db" / "LOCK")
-        kept = store_contents(data)
-        assert kept.count == len(set(kept.paths)) == len(kept.paths)
-        # Rows reach the store every 2 s (or 256 rows): a kill keeps what was written before.
-        assert kept.count >= len(first), "rows written before the kill were lost"
-        assert set(kept.paths) >= {str(p) for p in first}
+        owner = engine_pid(data)
+        assert owner is not None, "the engine (and the run) outlived the server"
+        status, summary, err = run_json("index", str(root / "big"), env=env, timeout=300)
+        assert status == 0, err
+        assert "joining the run" in err  # the CLI joined the run the dead server started
+        assert isinstance(summary, dict) and summary["failed"] == []
+        assert summary["added"] + summary["unchanged"] == len(big)
 
         with stdio_session(root, env, errlog) as s:
-            job = ok(s.call("index_folder", {"path": "big", "wait_seconds": 50}))
-            deadline = time.monotonic() + 300
-            while job["state"] in ("queued", "running") and time.monotonic() < deadline:
-                job = ok(s.call("index_status", {"job_id": job["job_id"], "wait_seconds": 30}))
-            assert job["state"] == "done", job
-            summary = job["summary"]
-            assert summary["failed"] == []
-            assert summary["unchanged"] == kept.count - len(first)
-            assert summary["added"] + summary["unchanged"] == len(big)
-            assert ok(s.call("library_status"))["photos"] == len(first) + len(big)
+            status_now = ok(s.call("library_status"))
+            assert status_now["photos"] == len(first) + len(big)
+            assert status_now["engine_pid"] == owner
             top = ok(s.call("search_similar", {"image": str(big[-1]), "limit": 1}))["hits"][0]
             assert top["path"] == str(big[-1])
     finally:
@@ -482,21 +483,19 @@ def test_server_killed_during_index_folder_then_restarted_finishes_with_every_ph
     assert "Traceback" not in stderr, stderr[-3000:]
 
 
-def test_cli_is_refused_while_the_server_holds_the_store(tmp_path: Path) -> None:
-    """A running server owns the store: the command line says so and names it."""
+def test_the_cli_works_while_a_server_has_the_library_open(tmp_path: Path) -> None:
+    """Claude Desktop keeps its server running all day; the terminal works meanwhile."""
     root = tmp_path / "photos"
     write_photos(root, 2)
     env = server_env(tmp_path / "data")
     with open(tmp_path / "server-stderr.log", "w") as errlog, stdio_session(root, env, errlog) as s:
-        ok(s.call("library_status"))  # the store is open now
+        ok(s.call("index_folder", {"path": str(root)}))
         done = subprocess.run(
             cli_command("status", "--json"), env=env, capture_output=True, text=True, timeout=120
         )
-        assert done.returncode == 1
-        assert f"pid {server_pid(str(root))}" in done.stderr
-        assert "serve" in done.stderr
-        assert len(done.stderr.strip().splitlines()) == 1
-        ok(s.call("library_status"))
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["photos"] == 2
+        assert ok(s.call("library_status"))["photos"] == 2
 
 
 def test_this_file_runs_on_linux_with_inotify() -> None:

@@ -21,7 +21,8 @@ from photocomic.server.cli import main as cli_main
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import InvalidInput, NotFound
 from photocomic.tools.search import SearchFilters, mmr_order
-from photocomic.tools.service import PhotoLibrary
+from photocomic.tools.library import Library as PhotoLibrary
+from photocomic.tools.policy import Scope
 from PIL import Image, ImageEnhance
 
 # Two real photographs (a daisy, a Chinese temple) ship inside scikit-learn, a test
@@ -105,9 +106,9 @@ def lib(tmp_path_factory: pytest.TempPathFactory, lite0: object) -> Iterator[Lib
     for path in root.rglob("*.jpg"):
         if path.parent.name not in {"home", "trip", "trip2"}:
             os.utime(path, (OLD_DAY, OLD_DAY))
-    library = PhotoLibrary(Settings(data_dir=tmp_path_factory.mktemp("data")))
-    library._embedder = lite0  # type: ignore[assignment]  (the model loaded once per run)
-    summary = library.indexer().index([root])
+    # the model loaded once per run
+    library = PhotoLibrary(Settings(data_dir=tmp_path_factory.mktemp("data")), lambda: lite0)  # type: ignore[arg-type,return-value]
+    summary = library.index(Scope(), str(root))
     assert not summary.failed
     yield Lib(root, library)
     library.close()
@@ -257,7 +258,7 @@ def test_duplicates_group_each_edited_copy_with_its_original_only(lib: Lib) -> N
             assert report.threshold <= group.photos[1].score <= 1.0
     half = next(g for g in report.groups if any("half_q20" in p.path for p in g.photos))
     assert lib.rel(half.photos[0].path) == "home/photo_0005.jpg"  # the larger one comes first
-    only_edits = lib.searcher.duplicates(folder=str(lib.root / "edits"))
+    only_edits = lib.searcher.duplicates(filters=SearchFilters(folder=str(lib.root / "edits")))
     assert only_edits.groups == [] and only_edits.checked == 3
     with pytest.raises(InvalidInput, match="threshold"):
         lib.searcher.duplicates(threshold=1.5)
@@ -327,7 +328,7 @@ def cli_store(tmp_path_factory: pytest.TempPathFactory, lite0: object) -> tuple[
     data = tmp_path_factory.mktemp("cli-data")
     with PhotoLibrary(Settings(data_dir=data)) as library:
         library._embedder = lite0  # type: ignore[assignment]
-        library.indexer().index([root])
+        library.index(Scope(), str(root))
     return root, data
 
 

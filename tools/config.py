@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     http_token: SecretStr | None = None
 
+    engine: Literal["auto", "off"] = Field(
+        default="auto",
+        description="auto: one process per data folder owns the library; off: in-process",
+    )
+    engine_idle: float = Field(
+        default=600.0, ge=1.0, description="seconds the owner stays up after its last door"
+    )
+
     @field_validator("roots", mode="before")
     @classmethod
     def _split_roots(cls, value: object) -> object:
@@ -71,6 +79,13 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_roots(cls, value: list[Path]) -> list[Path]:
         return [p.expanduser() for p in value]
+
+    def payload(self, secrets: bool = True) -> dict[str, object]:
+        """The settings as JSON for the library's owner (the Milvus token only if asked)."""
+        data = self.model_dump(mode="json", exclude={"http_token", "milvus_token", "roots"})
+        if secrets and self.milvus_token is not None:
+            data["milvus_token"] = self.milvus_token.get_secret_value()
+        return data
 
     @property
     def db_uri(self) -> str:

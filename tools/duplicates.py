@@ -25,6 +25,7 @@ from PIL import Image, ImageFilter, ImageOps
 from .errors import DecodeError, InvalidInput
 from .images import open_photo
 from .results import DuplicateGroup, DuplicatePhoto, DuplicateReport
+from .rows import entity_path
 
 if TYPE_CHECKING:
     from .store import PhotoStore
@@ -155,11 +156,11 @@ def find_duplicates(
     """Groups of near-identical photos among those matching ``expr``, largest group first."""
     if not 0.0 < threshold <= 1.0:
         raise InvalidInput(f"threshold must be above 0 and at most 1, not {threshold}")
-    fields = ["path", "width", "height", "size", "mtime"]
+    fields = ["path", "raw_path", "width", "height", "size", "mtime"]
     rows: list[dict[str, Any]] = []
     found_vectors: list[np.ndarray] = []
-    for entity in store.iter_rows(expr, fields=fields, with_vectors=True):
-        assert isinstance(entity, dict)
+    for entity in store.iter_entities(expr, fields=fields, with_vectors=True):
+        entity["file"] = entity_path(entity)
         # float32 at once: a list of Python floats per photo would take 6x the memory
         found_vectors.append(np.asarray(entity.pop("vector"), dtype=np.float32))
         rows.append(entity)
@@ -174,7 +175,7 @@ def find_duplicates(
         cosine = float(vectors[a] @ vectors[b])
         if cosine >= threshold or cosine < checked_from:
             return cosine
-        aligned = pixels.match(rows[a]["path"], rows[b]["path"])
+        aligned = pixels.match(rows[a]["file"], rows[b]["file"])
         return max(cosine, aligned if aligned is not None else -1.0)
 
     groups = _Groups(len(rows))

@@ -222,6 +222,10 @@ class Embedder:
         log.info("bf16 check for %s: min cosine %.5f -> %s", self.name, cosine, chosen)
         return chosen
 
+    def precision_record(self) -> dict[str, object]:
+        """The precision decision, recorded with a collection so it is never mixed."""
+        return {"precision": self.precision, "device": self.device.type}
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
         return cls(settings.model, settings.weights, settings.device, settings.precision)

@@ -23,6 +23,10 @@ class StoreBusy(PhotocomicError):
     """Another process holds the Milvus Lite file."""
 
 
+class StoreUnavailable(PhotocomicError):
+    """A Milvus server cannot be reached, refused the token, or failed a call."""
+
+
 class ModelMismatch(PhotocomicError):
     """The collection was built with another embedding model."""
 
@@ -77,3 +81,7 @@ class GenerationTimeout(GenerationError):
 
 class BadResponse(GenerationError):
     """The API answered, but not with a usable image."""
+
+
+class Cancelled(Exception):
+    """Raised inside a run when its cancel event is set; the work done so far stays."""

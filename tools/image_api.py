@@ -197,7 +197,7 @@ class ImageApi:
             if any(word in code for word in ("moderation", "safety", "content_policy")):
                 raise _refusal(code) from None
             raise _StreamBroke(f"error event: {self.access.scrub(exc.message)[:120]}") from None
-        except (ValueError, BadResponse) as exc:
+        except ValueError as exc:  # an event that is not JSON: the stream broke off
             raise _StreamBroke(type(exc).__name__) from None
         finally:
             stream.close()
@@ -364,7 +364,7 @@ def decode_answer(response: object, base_url: str) -> tuple[bytes, dict[str, Any
 
 def _png_from_b64(encoded: str | None) -> bytes:
     if not encoded:
-        raise BadResponse("the image API answered without image data; try again")
+        raise BadResponse("the image API answered without an image (no image data); try again")
     try:
         raw = base64.b64decode(encoded, validate=True)
         with Image.open(io.BytesIO(raw)) as picture:

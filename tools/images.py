@@ -31,11 +31,6 @@ pillow_heif.register_heif_opener()
 MAX_PIXELS = 200_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic",
-     ".heif", ".hif"}
-)
-
 _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL = 36867
 _OFFSET_TIME_ORIGINAL = 36881
@@ -59,10 +54,6 @@ class Photo:
     width: int
     height: int
     taken_at: int | None
-
-
-def is_image_name(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
 def open_photo(source: str | Path | bytes, min_side: int | None = None) -> Photo:

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import DecodeError, ModelMismatch
+from .errors import Cancelled, DecodeError, ModelMismatch
+from .folders import FileEntry, Scan, display_path, real_folder, scan_folder
 from .images import open_photo
-from .library import FileEntry, Scan, real_folder, scan_folder
 from .results import FailedFile, IndexSummary
-from .store import PhotoRow, PhotoStore, photo_id_for
+from .rows import PhotoRow, photo_id_for
+from .store import PhotoStore
 from .tagging import Tagger
 
 if TYPE_CHECKING:
@@ -58,10 +59,6 @@ class _Prepared:
     tags: Tagger.Tags | None = None
 
 
-class Cancelled(Exception):
-    """Raised inside a run when its cancel event is set; the rows written so far stay."""
-
-
 class Indexer:
     """Indexes folders into a store with one embedder; reusable across runs (the MCP server)."""
 
@@ -92,12 +89,14 @@ class Indexer:
     ) -> IndexSummary:
         started = time.perf_counter()
         summary = IndexSummary()
-        self._check_model()
+        check_model(self.store, self.model_name)
         for raw in folders:
             folder = real_folder(raw)
             scan = scan_folder(folder, recursive, self.include_hidden, self.roots)
             summary.scanned += len(scan.files) + len(scan.problems)
-            summary.failed.extend(FailedFile(path=p.path, error=p.error) for p in scan.problems)
+            summary.failed.extend(
+                FailedFile(path=display_path(p.path), error=p.error) for p in scan.problems
+            )
             known = self.store.file_states(str(folder)) if self.store.exists() else {}
             todo = self._diff(scan.files, known, summary)
             summary.removed += self._remove_gone(folder, recursive, scan, known)
@@ -106,15 +105,6 @@ class Indexer:
             self.store.flush()
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
-
-    def _check_model(self) -> None:
-        info = self.store.model_info()
-        if info is not None and info[0] != self.model_name:
-            raise ModelMismatch(
-                f"the store {self.store.uri} was built with model {info[0]}; cannot index with "
-                f"{self.model_name}. Use --model {info[0]}, or a separate store for "
-                f"{self.model_name} (--db another.db or PHOTOCOMIC_COLLECTION)."
-            )
 
     @staticmethod
     def _diff(
@@ -166,7 +156,7 @@ class Indexer:
                 progress(0, 0)
             return
         embedder = self._embedder()
-        self.store.ensure_collection(embedder.name, embedder.dim)
+        self.store.ensure_collection(embedder.name, embedder.dim, embedder.precision_record())
         tagger = Tagger.for_embedder(embedder)
         if embedder.embeds_in_workers and len(todo) >= TRACE_MIN_PHOTOS:
             embedder.speed_up()
@@ -204,7 +194,7 @@ class Indexer:
         for entry, outcome in self._decoded(todo, embedder, tagger, cancel):
             processed += 1
             if isinstance(outcome, DecodeError):
-                summary.failed.append(FailedFile(path=entry.path, error=str(outcome)))
+                summary.failed.append(FailedFile(path=display_path(entry.path), error=str(outcome)))
             elif outcome.vector is not None and outcome.tags is not None:
                 add(outcome, outcome.vector, outcome.tags)
             else:
@@ -287,6 +277,17 @@ class Indexer:
                 yield from zip(group, future.result(), strict=True)
 
 
+def check_model(store: PhotoStore, model: str) -> None:
+    """ModelMismatch when the store was built with another model than ``model``."""
+    info = store.model_info()
+    if info is not None and info.model != model:
+        raise ModelMismatch(
+            f"the store {store.uri} was built with model {info.model}; cannot index with "
+            f"{model}. Use --model {info.model}, or a separate store for {model} "
+            "(--db another.db or PHOTOCOMIC_COLLECTION)."
+        )
+
+
 def available_cpus() -> int:
     """The CPUs this process may run on (its affinity, e.g. a container's share)."""
     try:
@@ -305,7 +306,6 @@ def _row(item: _Prepared, vector: np.ndarray, tags: Tagger.Tags) -> PhotoRow:
     return PhotoRow(
         photo_id=photo_id_for(path),
         path=path,
-        folder=os.path.dirname(path),
         size=item.entry.size,
         mtime=item.entry.mtime,
         width=item.width,

@@ -1,226 +1,262 @@
-"""Photo folders on disk: walking them, the allowed roots, and a file's identity.
+"""The one object every front door drives: a photo store, its model, and every operation a
+door offers, each judged by the caller's scope first.
 
-A file is identified by its absolute path under the real path of the folder being indexed,
-and counts as unchanged while its size and modification time stay the same.
+Not tied to MCP or to a transport: an engine process holds one of these per store and answers
+every door's requests with it; a door running in-process holds one itself. Every path, photo id
+and limit passes :mod:`policy` here, so the roots of an MCP door apply to searches (inside the
+Milvus query), to photos given by id, to a comic's reference photos and to those a refinement
+inherits from an earlier comic.
 """
 
 from __future__ import annotations
 
-import errno
+import base64
 import os
-import stat
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .errors import ConfigError, NotFound, PathRefused
-from .images import is_image_name
+from .comics import ComicStudio, PartialFn
+from .config import Settings
+from .errors import ModelMismatch, PathRefused
+from .image_api import ApiAccess
+from .indexer import Indexer, ProgressFn, check_model
+from .milvus import Connection
+from .policy import Scope, check_limit, decode_upload, photo_ids, photo_items, require_roots
+from .previews import hit_sheet, preview_jpeg, thumbnail_jpeg
+from .requests import ComicRequest, DuplicatesRequest, Filters, FindRequest, SimilarRequest
+from .results import (
+    ComicList,
+    ComicRecord,
+    DryRunResult,
+    DuplicateGroup,
+    DuplicatesAnswer,
+    IndexSummary,
+    LibraryStatus,
+    PhotoRef,
+    SearchAnswer,
+    SearchResult,
+)
+from .search import Searcher, SearchFilters
+from .store import PhotoStore
 
+if TYPE_CHECKING:
+    from .embedder import Embedder
 
-@dataclass(frozen=True)
-class FileEntry:
-    path: str
-    size: int
-    mtime: float
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A file that could not be indexed, and why, in words a person can act on."""
-
-    path: str
-    error: str
-
-
-@dataclass
-class Scan:
-    files: list[FileEntry]
-    problems: list[Problem]
-
-
-def display_path(path: str) -> str:
-    """A path that can be printed and stored as UTF-8, whatever bytes the name holds."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-MAX_PATH_CHARS = 4096  # PATH_MAX on Linux; nothing longer can name a file
+EmbedderFn = Callable[[], "Embedder"]
 
 
-def check_text_path(raw: str) -> str:
-    if not raw or not raw.strip():
-        raise PathRefused("empty path")
-    if "\x00" in raw:
-        raise PathRefused("path contains a NUL byte")
-    if len(raw) > MAX_PATH_CHARS:
-        raise PathRefused(
-            f"path is {len(raw):,} characters long; no file has a path over {MAX_PATH_CHARS:,}"
+class Library:
+    """One store and its model, shared by every door that asks for it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: EmbedderFn | None = None,
+        connection: Connection | None = None,
+    ) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = PhotoStore(settings, connection)
+        self._embedder: Embedder | None = None
+        self._lock = threading.Lock()
+        self._load_embedder = embedder or self._own_embedder
+        self.searcher = Searcher(self.store, self.embedder)
+        self.studio = ComicStudio(settings)
+        self.writing = threading.Lock()  # one index run (or migration) writes at a time
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _own_embedder(self) -> Embedder:
+        from .embedder import Embedder
+
+        return Embedder.from_settings(self.settings)
+
+    def embedder(self) -> Embedder:
+        """The model, loaded once on first use (start-up stays fast)."""
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = self._load_embedder()
+            return self._embedder
+
+    @property
+    def model_loaded(self) -> bool:
+        return self._embedder is not None
+
+    # -- policy --------------------------------------------------------------------------
+
+    def filters(self, scope: Scope, given: Filters) -> SearchFilters:
+        """The caller's filters with its folder checked and its roots applied in Milvus."""
+        require_roots(scope)
+        folder = str(scope.resolve(given.folder, "dir")) if given.folder else None
+        return SearchFilters(
+            folder=folder,
+            taken_after=given.taken_after,
+            taken_before=given.taken_before,
+            tag=given.tag,
+            within=scope.search_roots(),
         )
-    return raw
 
+    def photo_refs(self, scope: Scope, items: Sequence[int | str]) -> list[PhotoRef]:
+        """Photo ids (from searches) or paths (inside the roots for MCP) as references."""
+        parsed = photo_items(items)
+        ids = [i for i in parsed if isinstance(i, int)]
+        rows = {r.photo_id: r for r in self.store.get(ids)} if ids else {}
+        refs: list[PhotoRef] = []
+        for item in parsed:
+            if isinstance(item, int):
+                row = rows[item]
+                scope.check_photo(row.photo_id, row.path)
+                refs.append(row.ref())
+                continue
+            path = str(scope.resolve(item, "file"))
+            known = self.store.find_path(path)
+            refs.append(known.ref() if known else PhotoRef(path=path))
+        return refs
 
-def short_path(text: str, keep: int = 240) -> str:
-    """A path for a message: printable, and cut in the middle when very long."""
-    shown = display_path(text)
-    if len(shown) <= keep:
-        return shown
-    return shown[: keep // 2] + "…" + shown[-keep // 2 :]
+    def _check_ids(self, scope: Scope, ids: Sequence[int]) -> None:
+        if scope.restricted and ids:
+            for row in self.store.get(list(dict.fromkeys(ids))):
+                scope.check_photo(row.photo_id, row.path)
 
+    # -- operations ----------------------------------------------------------------------
 
-def real_folder(raw: str | Path) -> Path:
-    """The real path of an existing folder, or an error that names it."""
-    text = check_text_path(str(raw))
-    path = Path(text).expanduser()
-    if not path.exists():
-        raise NotFound(f"folder not found: {display_path(text)}")
-    if not path.is_dir():
-        raise NotFound(f"not a folder: {display_path(text)}")
-    return path.resolve()
+    def status(self, scope: Scope) -> LibraryStatus:
+        info = self.store.model_info()
+        return LibraryStatus(
+            db=self.store.uri,
+            collection=self.store.collection,
+            model=info.model if info else None,
+            dim=info.dim if info else None,
+            precision=str(info.precision.get("precision")) if info and info.precision else None,
+            photos=self.store.count() if info else 0,
+            data_dir=str(self.settings.data_dir),
+            roots=list(scope.roots or []),
+            comics=len(self.studio.list()),
+            model_loaded=self.model_loaded,
+        )
 
-
-def is_within(path: Path, roots: Sequence[Path]) -> bool:
-    return any(path == root or path.is_relative_to(root) for root in roots)
-
-
-class Roots:
-    """The folders the server may read. Everything it reads is resolved and checked here."""
-
-    def __init__(self, roots: Sequence[Path]) -> None:
-        self.configured = list(roots)
-        self.real = [Path(os.path.realpath(r)) for r in roots]
-
-    def require(self) -> list[Path]:
-        if not self.real:
-            raise ConfigError(
-                "no photo folders are allowed yet: start the server with --root DIR "
-                "(repeatable) or set PHOTOCOMIC_ROOTS to your photo folders"
+    def index(
+        self,
+        scope: Scope,
+        folder: str,
+        recursive: bool = True,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        knobs: Settings | None = None,
+    ) -> IndexSummary:
+        """Index one folder; ``knobs`` are the asking door's batch size, workers and hidden."""
+        require_roots(scope)
+        real = scope.resolve(folder, "dir")
+        s = knobs or self.settings
+        check_model(self.store, s.model)
+        if s.model != self.settings.model:
+            raise ModelMismatch(
+                f"this library is open with model {self.settings.model}, not {s.model}: use a "
+                f"separate store for {s.model} (--db another.db or PHOTOCOMIC_COLLECTION)"
             )
-        return self.real
+        indexer = Indexer(
+            self.store, self.embedder, model_name=s.model, batch_size=s.batch_size,
+            workers=s.workers, include_hidden=s.include_hidden,
+            roots=scope.real_roots() if scope.restricted else None,
+        )  # fmt: skip
+        with self.writing:
+            return indexer.index([real], recursive=recursive, progress=progress, cancel=cancel)
 
-    def resolve(self, raw: str, want: str = "any") -> Path:
-        """Resolve a user-given path (relative ones against the first root) and check it.
+    def similar(
+        self, scope: Scope, request: SimilarRequest, upload_limit: int | None = None
+    ) -> SearchAnswer:
+        check_limit(request.limit)
+        filters = self.filters(scope, request)
+        sources: list[str | bytes] = [str(scope.resolve(i, "file")) for i in request.images]
+        if request.image_base64 is not None:
+            limit = upload_limit or self.settings.max_upload_bytes
+            sources.append(decode_upload(request.image_base64, limit))
+        examples = [photo_ids(n, getattr(request, n)) for n in ("photo_ids", "like", "unlike")]
+        self._check_ids(scope, [i for group in examples for i in group])
+        results = self.searcher.similar(
+            sources=sources or None,
+            photo_ids=request.photo_ids or None,
+            like=request.like or None,
+            unlike=request.unlike or None,
+            limit=request.limit,
+            filters=filters,
+            diversify=request.diversify,
+        )
+        if request.image_base64 is not None:
+            for result in results:
+                if result.query.startswith("uploaded image"):
+                    result.query = "the uploaded image" + result.query[len("uploaded image") :]
+        return self._answer(scope, results, request.sheet)
 
-        ``..``, absolute paths elsewhere and symlinks that lead out of the roots all end up
-        outside after resolution and are refused.
-        """
-        roots = self.require()
-        text = check_text_path(raw)
-        candidate = Path(text).expanduser()
-        if not candidate.is_absolute():
-            candidate = roots[0] / candidate
-        real = Path(os.path.realpath(candidate))
-        if not is_within(real, roots):
-            raise PathRefused(
-                f"{short_path(text)} is outside the allowed photo folders "
-                f"({', '.join(str(r) for r in self.configured)})"
-            )
-        try:  # a name over 255 bytes makes stat fail with ENAMETOOLONG, not "missing"
-            st = os.stat(real)
-        except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-                raise NotFound(f"no such file or folder: {short_path(text)}") from None
-            raise NotFound(f"cannot use {short_path(text)}: {_stat_reason(exc, False)}") from None
-        if want == "dir" and not stat.S_ISDIR(st.st_mode):
-            raise NotFound(f"not a folder: {short_path(text)}")
-        if want == "file" and not stat.S_ISREG(st.st_mode):
-            raise NotFound(f"not a file: {short_path(text)}")
-        return real
+    def find(self, scope: Scope, request: FindRequest) -> SearchAnswer:
+        filters = self.filters(scope, request)
+        found = self.searcher.find(
+            request.text, request.limit, filters, request.diversify, request.offset
+        )
+        return self._answer(scope, [found], request.sheet)
 
+    def _answer(self, scope: Scope, results: list[SearchResult], sheet: bool) -> SearchAnswer:
+        answer = SearchAnswer(results=results)
+        if sheet and results and results[0].hits:
+            paths = [h.local_path() for h in results[0].hits]
+            allowed = [p if scope.allows(p) else None for p in paths]
+            answer.sheet_jpeg = base64.b64encode(hit_sheet(allowed)).decode()
+        return answer
 
-def scan_folder(
-    folder: Path,
-    recursive: bool = True,
-    include_hidden: bool = False,
-    roots: Sequence[Path] | None = None,
-) -> Scan:
-    """Every image file under ``folder`` with its size and mtime; nothing is decoded.
+    def duplicates(self, scope: Scope, request: DuplicatesRequest) -> DuplicatesAnswer:
+        check_limit(request.limit, most=10_000)
+        filters = self.filters(scope, Filters(folder=request.folder))
+        report = self.searcher.duplicates(request.threshold, filters)
+        groups = report.groups
+        return DuplicatesAnswer(
+            threshold=report.threshold,
+            checked=report.checked,
+            groups=[DuplicateGroup(photos=g.photos) for g in groups[: request.limit]],
+            total_groups=len(groups),
+        )
 
-    Symlinked folders are followed once each (loops cannot hang the walk); with ``roots``,
-    links that lead outside them are reported and skipped.
-    """
-    files: list[FileEntry] = []
-    problems: list[Problem] = []
-    seen_dirs: set[tuple[int, int]] = set()
-    for path, is_link in _walk(folder, recursive, include_hidden, seen_dirs, problems, roots):
-        if not is_image_name(path):
-            continue
-        shown = display_path(path)
-        if shown != path:
-            problems.append(Problem(shown, "file name is not valid UTF-8; rename the file"))
-            continue
-        try:
-            st = os.stat(path)
-        except OSError as exc:
-            problems.append(Problem(path, _stat_reason(exc, is_link)))
-            continue
-        if not stat.S_ISREG(st.st_mode):  # a FIFO named x.jpg would block a reader forever
-            problems.append(Problem(path, "not a regular file (a pipe, socket or device)"))
-            continue
-        if roots is not None and is_link and not is_within(Path(os.path.realpath(path)), roots):
-            problems.append(Problem(path, "symbolic link to a file outside the allowed folders"))
-            continue
-        files.append(FileEntry(path, st.st_size, st.st_mtime))
-    files.sort(key=lambda f: f.path)
-    return Scan(files, problems)
+    def comic(
+        self,
+        scope: Scope,
+        request: ComicRequest,
+        access: ApiAccess | None = None,
+        on_partial: PartialFn | None = None,
+        settings: Settings | None = None,
+    ) -> ComicRecord | DryRunResult:
+        """Draw (or dry-run) a comic; ``settings`` are the asking door's (its image model)."""
+        require_roots(scope)
+        refs = self.photo_refs(scope, request.photos)
 
+        def allow(ref: PhotoRef) -> None:
+            scope.check_photo(ref.photo_id, ref.local_path())
 
-def _walk(
-    folder: Path,
-    recursive: bool,
-    include_hidden: bool,
-    seen: set[tuple[int, int]],
-    problems: list[Problem],
-    roots: Sequence[Path] | None = None,
-) -> Iterator[tuple[str, bool]]:
-    stack = [str(folder)]
-    while stack:
-        current = stack.pop()
-        try:
-            st = os.stat(current)
-            key = (st.st_dev, st.st_ino)
-            if key in seen:
-                continue
-            seen.add(key)
-            entries = list(os.scandir(current))
-        except OSError as exc:
-            problems.append(Problem(display_path(current), f"cannot read folder: {exc.strerror}"))
-            continue
-        for entry in entries:
-            if not include_hidden and entry.name.startswith("."):
-                continue
-            try:
-                is_link = entry.is_symlink()
-                is_dir = entry.is_dir(follow_symlinks=True)
-            except OSError as exc:
-                problems.append(Problem(display_path(entry.path), _stat_reason(exc, True)))
-                continue
-            if is_dir:
-                if not recursive:
-                    continue
-                if (
-                    roots is not None
-                    and is_link
-                    and not is_within(Path(os.path.realpath(entry.path)), roots)
-                ):
-                    # Everything under it lies outside too: never read, reported once.
-                    problems.append(
-                        Problem(
-                            display_path(entry.path),
-                            "symbolic link to a folder outside the allowed folders",
-                        )
-                    )
-                    continue
-                stack.append(entry.path)
-            else:
-                yield entry.path, is_link
+        studio = ComicStudio(settings) if settings is not None else self.studio
+        return studio.generate(request, refs, access, allow, on_partial)
 
+    def comics(self, limit: int) -> ComicList:
+        check_limit(limit)
+        records = self.studio.list()
+        return ComicList(comics=records[:limit], total=len(records))
 
-def _stat_reason(exc: OSError, is_link: bool) -> str:
-    if exc.errno == errno.ELOOP:
-        return "symbolic link loop"
-    if exc.errno == errno.ENOENT:
-        return "broken symbolic link" if is_link else "file vanished while scanning"
-    if exc.errno == errno.EACCES:
-        return "permission denied"
-    if exc.errno == errno.ENAMETOOLONG:
-        return "file name too long"
-    return f"cannot read file: {exc.strerror}"
+    def thumbnail(self, scope: Scope, photo_id: int) -> bytes:
+        require_roots(scope)
+        row = self.store.get([photo_id])[0]
+        scope.check_photo(row.photo_id, row.path)
+        return thumbnail_jpeg(row.path)
+
+    def comic_file(self, comic_id: str, preview: bool = False) -> bytes:
+        record = self.studio.get(comic_id)
+        data_dir = Path(os.path.realpath(self.settings.data_dir))
+        real = Path(os.path.realpath(record.path))
+        if not real.is_relative_to(data_dir):
+            raise PathRefused(f"comic {comic_id} lies outside the data folder; not read")
+        return preview_jpeg(str(real)) if preview else real.read_bytes()

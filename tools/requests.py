@@ -6,6 +6,7 @@ server) can build and send requests without loading the engine.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -34,3 +35,100 @@ class ComicRequest(BaseModel):
     model: str | None = Field(None, description="image model; default PHOTOCOMIC_IMAGE_MODEL")
     backend: Backend = "openai"
     dry_run: bool = False
+
+
+class Filters(BaseModel):
+    """Conditions every hit must meet (applied inside Milvus)."""
+
+    folder: str | None = Field(None, description="only photos under this folder")
+    taken_after: date | None = Field(None, description="only photos taken on or after this day")
+    taken_before: date | None = Field(None, description="only photos taken on or before this day")
+    tag: str | None = Field(None, description="only photos tagged so: 'dog', 'beach'")
+
+
+class SimilarRequest(Filters):
+    """Photos like examples: files, indexed photos, uploaded bytes, liked and disliked ids."""
+
+    images: list[str] = Field(default_factory=list)
+    photo_ids: list[int] = Field(default_factory=list)
+    image_base64: str | None = None
+    like: list[int] = Field(default_factory=list)
+    unlike: list[int] = Field(default_factory=list)
+    limit: int = 10
+    diversify: bool = False
+    sheet: bool = Field(False, description="also make a numbered contact sheet of the hits")
+
+
+class FindRequest(Filters):
+    """Photos by what they show, or by a remembered subject's name."""
+
+    text: str
+    limit: int = 10
+    offset: int = 0
+    diversify: bool = False
+    sheet: bool = False
+
+
+class DuplicatesRequest(BaseModel):
+    threshold: float | None = None
+    folder: str | None = None
+    limit: int = 100
+
+
+class IndexRequest(BaseModel):
+    folders: list[str]
+    recursive: bool = True
+
+
+class JobRequest(BaseModel):
+    job_id: str
+    wait: float = Field(0.0, description="wait up to this many seconds for a change")
+    since: int = Field(-1, description="the change count already seen; -1 answers at once")
+
+
+class ComicsRequest(BaseModel):
+    limit: int = 20
+
+
+class PhotoRequest(BaseModel):
+    photo_id: int
+
+
+class ComicFileRequest(BaseModel):
+    comic_id: str
+    preview: bool = Field(False, description="a small JPEG instead of the full PNG")
+
+
+class Empty(BaseModel):
+    pass
+
+
+class DoorInfo(BaseModel):
+    """Who sends a request: its settings (secrets included: the socket is the owner's alone),
+    the folders it may read, and how long it asks the library's owner to stay up for it."""
+
+    door_id: str
+    kind: str = "cli"
+    pid: int = 0
+    settings: dict[str, object] = Field(default_factory=dict)
+    roots: list[str] | None = None
+    lease: float = Field(0.0, description="seconds to stay up for this door after this call")
+    openai_api_key: str | None = Field(None, repr=False)
+    openai_base_url: str | None = None
+
+
+class Envelope(BaseModel):
+    door: DoorInfo
+    request: dict[str, object] = Field(default_factory=dict)
+
+
+class EngineInfo(BaseModel):
+    pid: int
+    data_dir: str
+    version: str
+    started_at: str
+    libraries: list[str]
+    models_loaded: list[str]
+    active_jobs: int
+    doors: int
+    idle_seconds: float

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -44,6 +44,9 @@ class SearchHit(BaseModel):
     rank: int
     photo_id: int
     path: str
+    raw_path: str | None = Field(
+        None, description="base64 of the file name's bytes, only when they are not UTF-8"
+    )
     score: float = Field(
         description="similarity (search_similar) or tag confidence (find_photos), 0-1"
     )
@@ -52,6 +55,9 @@ class SearchHit(BaseModel):
     height: int
     labels: list[str] = Field(default_factory=list, description="what the model sees in it")
 
+    def local_path(self) -> str:
+        return path_from_raw(self.raw_path) if self.raw_path else self.path
+
 
 class SearchResult(BaseModel):
     """Hits, best first, for one query."""
@@ -59,6 +65,9 @@ class SearchResult(BaseModel):
     query: str
     hits: list[SearchHit]
     note: str | None = None
+    total: int | None = Field(
+        None, description="how many photos match in all (when known), for paging with offset"
+    )
 
 
 class DuplicatePhoto(BaseModel):
@@ -112,6 +121,12 @@ class LibraryStatus(BaseModel):
     data_dir: str
     roots: list[str] = Field(description="the folders this server may read")
     comics: int
+    precision: str | None = Field(None, description="the precision the photos were embedded in")
+    model_loaded: bool = Field(False, description="whether the model is in memory")
+    engine_pid: int | None = Field(None, description="the process that owns this library")
+    jobs: list[JobSnapshot] = Field(
+        default_factory=list, description="indexing and drawing runs, newest first"
+    )
 
 
 class ComicRecord(BaseModel):
@@ -161,3 +176,58 @@ class DryRunResult(BaseModel):
     input_fidelity: str | None = None
     subject: str | None = None
     notes: list[str] = Field(default_factory=list)
+
+
+JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+class JobSnapshot(BaseModel):
+    """A run that belongs to the library (indexing a folder, drawing a comic), whichever door
+    started it; it goes on when that door closes."""
+
+    job_id: str
+    kind: Literal["index", "comic", "migrate"]
+    state: JobState
+    folder: str | None = Field(None, description="the folder being indexed")
+    recursive: bool = True
+    done: int = Field(0, description="photos processed so far (index), partial images (comic)")
+    total: int | None = Field(None, description="photos to process (None while scanning)")
+    changes: int = Field(0, description="counts every change; pass it back as since= to wait")
+    started_at: str
+    finished_at: str | None = None
+    summary: IndexSummary | None = Field(
+        None, description="when done: the run's summary (failed list capped at 50 entries)"
+    )
+    failed_count: int = Field(0, description="files that could not be indexed, in all")
+    error: str | None = None
+    error_kind: str | None = None
+    message: str = ""
+    record: ComicRecord | DryRunResult | None = Field(None, description="the comic, when drawn")
+    preview_jpeg: str | None = Field(
+        None, description="base64 JPEG: the latest partial image while drawing, else the comic"
+    )
+    joined: bool = Field(False, description="the run was already under way for this folder")
+
+
+class SearchAnswer(BaseModel):
+    """Search results, and when asked a numbered contact sheet (base64 JPEG) of the first."""
+
+    results: list[SearchResult]
+    sheet_jpeg: str | None = None
+
+
+class DuplicatesAnswer(DuplicateReport):
+    total_groups: int = 0
+
+
+class ImageData(BaseModel):
+    mime: str
+    data: str = Field(description="base64")
+
+
+class ComicList(BaseModel):
+    comics: list[ComicRecord] = Field(description="newest first")
+    total: int
+
+
+LibraryStatus.model_rebuild()

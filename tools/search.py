@@ -17,14 +17,16 @@ from pydantic import BaseModel, Field
 from .duplicates import DUPLICATE_THRESHOLD, find_duplicates
 from .errors import DecodeError, InvalidInput, NotFound
 from .images import open_photo
+from .policy import check_limit, check_offset
+from .policy import photo_ids as checked_ids
 from .results import DuplicateReport, SearchHit, SearchResult
-from .store import Hit, PhotoStore, like_prefix, quote
+from .rows import Hit, raw_form
+from .store import PhotoStore, any_folder_expression, folder_expression, quote
 from .taxonomy import TagQuery, no_match_message, resolve_words
 
 if TYPE_CHECKING:
     from .embedder import Embedder
 
-MAX_LIMIT = 100
 # Diversity re-ranks a pool of the nearest candidates: large enough to hold the distinct
 # photos behind a burst of near-identical shots, small enough to stay a single fast search.
 DIVERSITY_POOL = 4
@@ -57,10 +59,15 @@ class SearchFilters(BaseModel):
     tag: str | None = Field(
         None, description="words naming a tag label or category: 'dog', 'golf ball', 'boats'"
     )
+    within: list[str] | None = Field(
+        None, description="only photos under one of these folders (a caller's allowed roots)"
+    )
 
     def expression(self) -> str:
         """The Milvus filter for these conditions ("" when there are none)."""
         parts: list[str] = []
+        if self.within is not None:
+            parts.append(any_folder_expression(self.within) if self.within else "id < 0")
         if self.folder:
             parts.append(folder_expression(self.folder))
         if self.taken_after and self.taken_before and self.taken_after > self.taken_before:
@@ -88,12 +95,6 @@ def all_of(*parts: str) -> str:
     if len(kept) <= 1:
         return kept[0] if kept else ""
     return " and ".join(f"({p})" for p in kept)
-
-
-def folder_expression(folder: str) -> str:
-    """Photos whose path lies under ``folder`` (not a sibling that shares its name's start)."""
-    prefix = folder.rstrip("/" + os.sep) + os.sep
-    return f"path like {like_prefix(prefix)}"
 
 
 def resolve_tags(text: str) -> TagQuery:
@@ -138,25 +139,20 @@ def iso_time(seconds: int | float) -> str:
     return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def check_limit(limit: int) -> int:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
-    return limit
-
-
-def to_hits(hits: Sequence[Hit]) -> list[SearchHit]:
+def to_hits(hits: Sequence[Hit], start: int = 1) -> list[SearchHit]:
     return [
         SearchHit(
             rank=n,
             photo_id=h.row.photo_id,
-            path=h.row.path,
+            path=h.row.shown,
+            raw_path=raw_form(h.row.path) or None,
             score=round(min(1.0, h.score), 4),
             taken_at=iso_time(h.row.taken_at),
             width=h.row.width,
             height=h.row.height,
             labels=h.row.labels,
         )
-        for n, h in enumerate(hits, start=1)
+        for n, h in enumerate(hits, start=start)
     ]
 
 
@@ -233,14 +229,6 @@ def _source_name(source: str | bytes, n: int, count: int) -> str:
     return str(source)
 
 
-def _id_list(name: str, ids: Sequence[int] | None) -> list[int]:
-    values = list(dict.fromkeys(int(i) for i in ids or []))
-    for value in values:
-        if value < 0:
-            raise InvalidInput(f"{name}: photo ids are positive numbers, not {value}")
-    return values
-
-
 class Searcher:
     """Queries against one store with one (lazily loaded) embedder."""
 
@@ -282,8 +270,8 @@ class Searcher:
         """
         check_limit(limit)
         sources = list(sources or [])
-        ids = _id_list("photo_ids", photo_ids)
-        liked, disliked = _id_list("like", like), _id_list("unlike", unlike)
+        ids = checked_ids("photo_ids", photo_ids)
+        liked, disliked = checked_ids("like", like), checked_ids("unlike", unlike)
         both = set(liked) & set(disliked)
         if both:
             raise InvalidInput(f"photo {min(both)} is in both like and unlike; choose one")
@@ -363,21 +351,23 @@ class Searcher:
         limit: int = 10,
         filters: SearchFilters | None = None,
         diversify: bool = False,
+        offset: int = 0,
     ) -> SearchResult:
         """Photos tagged with what ``text`` names ("dog", "border collie", "golf balls"),
-        best-scored first. Words that name nothing raise InvalidInput with suggestions.
+        best-scored first, from place ``offset`` on. Words that name nothing raise
+        InvalidInput with suggestions.
         """
         check_limit(limit)
+        check_offset(offset)
         query = resolve_tags(text)
         self.store.require()
         expr = all_of(tag_expression(query), filters.expression() if filters else "")
         fields = ["labels", "label_scores", "categories", "category_scores", "taken_at"]
         scored: list[tuple[float, int, int]] = []
-        for entity in self.store.iter_rows(expr, fields=fields):
-            assert isinstance(entity, dict)
+        for entity in self.store.iter_entities(expr, fields=fields):
             score = tag_score(query, entity)
             scored.append((score, int(entity["taken_at"]), int(entity["id"])))
-        if not scored and not self._has_tags():
+        if not scored and not self.store.has_tags():
             raise NotFound(
                 "no photo in this library has tags: they come from the default model's "
                 "ImageNet head. Re-index with the default model (tf_efficientnet_lite0) to "
@@ -385,25 +375,20 @@ class Searcher:
             )
         scored.sort(key=lambda item: (-item[0], -item[1], item[2]))
         pool = min(MAX_POOL, max(limit * DIVERSITY_POOL, 40)) if diversify else limit
-        top = scored[:pool]
+        top = scored[offset : offset + pool]
         rows = self.store.get([pid for _, _, pid in top], with_vectors=diversify)
         hits = [Hit(row, score) for row, (score, _, _) in zip(rows, top, strict=True)]
         if diversify:
             hits = diversified(hits, limit)
         note = _ignored(query)
-        return SearchResult(query=text, hits=to_hits(hits[:limit]), note=note)
-
-    def _has_tags(self) -> bool:
-        rows = self.store.client.query(
-            self.store.collection, filter="array_length(labels) > 0", output_fields=["id"],
-            limit=1,
-        )  # fmt: skip
-        return bool(rows)
+        return SearchResult(
+            query=text, hits=to_hits(hits[:limit], start=offset + 1), note=note, total=len(scored)
+        )
 
     # -- duplicates ------------------------------------------------------------------------
 
     def duplicates(
-        self, threshold: float | None = None, folder: str | None = None
+        self, threshold: float | None = None, filters: SearchFilters | None = None
     ) -> DuplicateReport:
         """Groups of near-identical photos (see :mod:`duplicates`), largest group first.
 
@@ -411,7 +396,7 @@ class Searcher:
         """
         self.store.require()
         chosen = DUPLICATE_THRESHOLD if threshold is None else threshold
-        return find_duplicates(self.store, chosen, folder_expression(folder) if folder else "")
+        return find_duplicates(self.store, chosen, filters.expression() if filters else "")
 
 
 def diversified(

@@ -1,0 +1,162 @@
+"""The ``photocomic`` command's arguments: one sub-command per job, the same flags everywhere."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
+
+
+def _store_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="Milvus URI: a local .db file or http://host:19530")
+    parser.add_argument("--data-dir", help="where the store, comics and caches live")
+
+
+def _filter_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--folder", help="only photos under this folder")
+    parser.add_argument("--after", type=_day, help="only photos taken on or after YYYY-MM-DD")
+    parser.add_argument("--before", type=_day, help="only photos taken on or before YYYY-MM-DD")
+    parser.add_argument("--tag", help="only photos tagged so: 'dog', 'beach'")
+    parser.add_argument("--diversify", action="store_true", help="no near-identical shots")
+
+
+def _model_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="timm model name (default tf_efficientnet_lite0)")
+    parser.add_argument("--weights", help="local checkpoint file for --model")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument(
+        "--precision", choices=["auto", "fp32", "bf16"], help="embedding precision (auto)"
+    )
+
+
+def _json_flag(parser: argparse.ArgumentParser, what: str = "the result") -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="photocomic",
+        description="Search your photo library by example and turn photos into comics.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        p.set_defaults(func=commands[name])
+        return p
+
+    p = command("index", "index photo folders (incremental; joins a run already under way)")
+    p.add_argument("folders", nargs="+", metavar="DIR")
+    _store_flags(p)
+    _model_flags(p)
+    p.add_argument("--no-recursive", action="store_true", help="only the folder itself")
+    p.add_argument("--hidden", action="store_true", help="include hidden files and folders")
+    p.add_argument("--batch-size", type=int, help="photos per forward pass on a GPU")
+    p.add_argument("--workers", type=int, help="indexing threads (default: one per CPU core)")
+    _json_flag(p, "the summary")
+
+    p = command("search", "find the photos most like one or more images")
+    p.add_argument("images", nargs="*", metavar="IMAGE")
+    p.add_argument("--id", type=int, action="append", help="an indexed photo's id (repeatable)")
+    p.add_argument("--like", type=int, action="append", help="a photo id like what you want")
+    p.add_argument("--unlike", type=int, action="append", help="a photo id unlike it")
+    p.add_argument("--limit", type=int, default=10)
+    _filter_flags(p)
+    _store_flags(p)
+    _model_flags(p)
+    _json_flag(p)
+
+    p = command("find", "find photos by what they show ('dog', 'golf ball') or by a subject")
+    p.add_argument("text", metavar="TEXT")
+    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--offset", type=int, default=0, help="skip this many (the next page)")
+    _filter_flags(p)
+    _store_flags(p)
+    _json_flag(p)
+
+    p = command("duplicates", "groups of near-identical photos")
+    p.add_argument("--threshold", type=float, help="similarity that makes two photos copies")
+    p.add_argument("--folder", help="only photos under this folder")
+    _store_flags(p)
+    _json_flag(p)
+
+    p = command("status", "where the store is, the model, photos, comics and running jobs")
+    _store_flags(p)
+    _json_flag(p)
+
+    _comic_parsers(command)
+    _engine_parsers(command)
+    return parser
+
+
+def _comic_parsers(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    p = command("comic", "draw a comic from photos (OpenAI image model, or offline storyboard)")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--photo", action="append", help="photo id or image path (repeatable)")
+    p.add_argument("--style", help="ghibli (default), manga, watercolor, american-comic, ...")
+    p.add_argument("--panels", type=int, choices=[1, 2, 3, 4, 6])
+    p.add_argument(
+        "--layout", choices=["grid", "strip", "vertical"], help="page grid, strip, phone strip"
+    )
+    p.add_argument("--refine", metavar="COMIC_ID", help="change an earlier comic")
+    p.add_argument("--size", default="auto", help="WIDTHxHEIGHT the model takes, or auto")
+    p.add_argument(
+        "--quality", default="auto", choices=["low", "medium", "high", "xhigh", "max", "auto"]
+    )
+    p.add_argument(
+        "--model", "--image-model", dest="image_model",
+        help="OpenAI image model (default gpt-image-2.5-sunburst; or PHOTOCOMIC_IMAGE_MODEL)",
+    )  # fmt: skip
+    p.add_argument("--backend", default="openai", choices=["openai", "storyboard"])
+    p.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
+    _store_flags(p)
+    _json_flag(p, "the comic record")
+
+    p = command("comics", "list the comics made so far")
+    _store_flags(p)
+    _json_flag(p)
+
+
+def _engine_parsers(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    p = command("serve", "run the MCP server (stdio, or streamable HTTP)")
+    p.add_argument("--root", action="append", help="a photo folder the server may read")
+    p.add_argument("--transport", default="stdio", choices=["stdio", "http"])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--token", help="bearer token HTTP clients must send (or PHOTOCOMIC_HTTP_TOKEN)")
+    _store_flags(p)
+    _model_flags(p)
+
+    p = command("engine", "the process that owns a data folder (started by the others)")
+    p.add_argument("--data-dir", help="the data folder it owns")
+    p.add_argument("--idle", type=float, help="seconds to stay up after the last door")
+    p.add_argument("--stop", action="store_true", help="ask the running engine to leave")
+    p.add_argument("--info", action="store_true", help="show the running engine, if any")
+
+
+def flags_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the command-line flags give (None and absent flags left to the env)."""
+    flags: dict[str, Any] = {}
+    for name in ("db", "data_dir", "model", "weights", "batch_size", "workers", "device"):
+        value = getattr(args, name, None)
+        if value is not None:
+            flags[name] = value
+    if getattr(args, "precision", None):
+        flags["precision"] = args.precision
+    if getattr(args, "root", None):
+        flags["roots"] = args.root
+    if getattr(args, "hidden", False):
+        flags["include_hidden"] = True
+    if getattr(args, "idle", None):
+        flags["engine_idle"] = args.idle
+    return flags

@@ -1,0 +1,215 @@
+"""MCP answers: structured content plus a short text and, where it helps, one small picture.
+
+Thin on purpose: the library decided what the answer holds; these functions only say it in
+the shapes MCP clients show (text a person reads, an image the assistant looks at, a resource
+link to the full file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
+from photocomic.tools.errors import PhotocomicError
+from photocomic.tools.results import (
+    ComicList,
+    ComicRecord,
+    DuplicatesAnswer,
+    JobSnapshot,
+    SearchAnswer,
+)
+from pydantic import BaseModel
+
+from . import mcp_models as out
+from .engine_client import job_error
+
+
+def result(text: str, structured: BaseModel, extra: Sequence[ContentBlock] = ()) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=text), *extra],
+        structured_content=structured.model_dump(mode="json"),
+    )
+
+
+def jpeg_block(data_b64: str) -> ImageContent:
+    return ImageContent(type="image", data=data_b64, mime_type="image/jpeg")
+
+
+def search_answer(answer: SearchAnswer, what: str, subject: str | None = None) -> CallToolResult:
+    found = answer.results[0]
+    output = out.SearchOutput(**found.model_dump(), subject=subject)
+    hits = found.hits
+    if not hits:
+        text = (
+            f"No photos found {what} {found.query}. Try fewer filters, another example, or "
+            "index more folders (index_folder)."
+        )
+        if found.note:
+            text += f" Note: {found.note}."
+        return result(text, output)
+    first, last = hits[0].rank, hits[-1].rank
+    output.contact_sheet = (
+        f"JPEG contact sheet: cell #N is hits[N-{first}]; refer to photos by their photo_id"
+        if first != 1
+        else "JPEG contact sheet: cell #N is hits[N-1]; refer to photos by their photo_id"
+    )
+    more = f" of {found.total}" if found.total and found.total > len(hits) else ""
+    lines = [f"{len(hits)}{more} photos {what} {found.query} (contact sheet #1-#{len(hits)}):"]
+    for n, h in enumerate(hits, start=1):
+        label = f" · {h.labels[0]}" if h.labels else ""
+        place = f"#{n}" if first == 1 else f"#{n} (rank {h.rank})"
+        lines.append(
+            f"{place} id {h.photo_id} · {h.score:.3f} · {h.taken_at[:10]}{label} · {h.path}"
+        )
+    if found.note:
+        lines.append(f"Note: {found.note}.")
+    if found.total and last < found.total:
+        lines.append(f"More: call again with offset={last}.")
+    extra = [jpeg_block(answer.sheet_jpeg)] if answer.sheet_jpeg else []
+    return result("\n".join(lines), output, extra)
+
+
+def index_answer(job: JobSnapshot) -> CallToolResult:
+    if job.state == "failed":
+        raise job_error(job)
+    output = out.IndexJob(**job.model_dump(exclude={"preview_jpeg", "record"}))
+    if job.state == "done":
+        text = f"Indexed {job.folder}: {job.message}."
+        summary = job.summary
+        if summary is not None and summary.failed:
+            shown = "; ".join(f"{f.path}: {f.error}" for f in summary.failed[:5])
+            text += f" Could not index: {shown}"
+            if job.failed_count > 5:
+                text += f" (and {job.failed_count - 5} more, listed in summary.failed)"
+        text += " Search it with find_photos or search_similar."
+    elif job.state == "cancelled":
+        text = f"Indexing {job.folder} was cancelled; the photos indexed so far are kept."
+    else:
+        joined = " (it was already under way; this call joined it)" if job.joined else ""
+        text = (
+            f"Indexing {job.folder} continues in the background{joined} (job {job.job_id}: "
+            f"{job.message}). Call index_status(job_id='{job.job_id}') to follow it; searches "
+            "already work on what is indexed."
+        )
+    return result(text, output)
+
+
+def comic_answer(job: JobSnapshot) -> CallToolResult:
+    """The comic of a finished job, or a running job's state (with its latest partial)."""
+    if job.state in ("failed", "cancelled"):
+        raise job_error(job)
+    if job.state != "done" or job.record is None:
+        output = out.ComicOutput(state="running", job_id=job.job_id, partial_images=job.done)
+        text = (
+            f"Still drawing: {job.message} (the image model takes one to two minutes); the "
+            f"comic is saved when it is ready. Call comic_status(job_id='{job.job_id}') to "
+            "get it."
+        )
+        extra = [jpeg_block(job.preview_jpeg)] if job.preview_jpeg else []
+        if extra:
+            text += " The latest partial image is attached."
+        return result(text, output, extra)
+    record = job.record
+    if not isinstance(record, ComicRecord):
+        return _dry_run_answer(record)
+    return _record_answer(record, job)
+
+
+def _dry_run_answer(record: object) -> CallToolResult:
+    data = record.model_dump() if isinstance(record, BaseModel) else {}
+    output = out.ComicOutput(
+        dry_run=True, input_images=data.pop("images", []),
+        **{k: v for k, v in data.items() if k in out.ComicOutput.model_fields},
+    )  # fmt: skip
+    text = (
+        f"Dry run, nothing sent: {len(output.input_images)} images to {output.model} "
+        f"({output.size}, quality {output.quality}, {output.layout}). Prompt:\n{output.prompt}"
+    )
+    return result(text, output)
+
+
+def _record_answer(record: ComicRecord, job: JobSnapshot) -> CallToolResult:
+    uri = f"comic://{record.comic_id}"
+    fields = record.model_dump(include=set(out.ComicOutput.model_fields) - {"input_images"})
+    output = out.ComicOutput(**fields, uri=uri, job_id=job.job_id, partial_images=job.done)
+    refines = f" (refines {record.parent_id})" if record.parent_id else ""
+    cost = f", about ${record.cost_usd:.3f}" if record.cost_usd is not None else ""
+    text = (
+        f"Comic {record.comic_id}{refines}: {record.panels} panels ({record.layout}), "
+        f"{record.style}, {record.model} at {record.size}{cost}; saved at {record.path}. A "
+        f"preview is attached; the full image is the resource {uri}. To change it: "
+        f"generate_comic(prompt='what to change', refine='{record.comic_id}')."
+    )
+    if record.notes:
+        text += " Notes: " + "; ".join(record.notes)
+    blocks: list[ContentBlock] = []
+    if job.preview_jpeg:
+        blocks.append(jpeg_block(job.preview_jpeg))
+    blocks.append(
+        ResourceLink(
+            type="resource_link",
+            uri=uri,
+            name=f"{record.comic_id}.png",
+            mime_type="image/png",
+            description="the comic at full size",
+        )  # fmt: skip
+    )
+    return result(text, output, blocks)
+
+
+def comics_answer(listed: ComicList) -> CallToolResult:
+    comics = [
+        out.ComicSummary(
+            **r.model_dump(include=set(out.ComicSummary.model_fields)), uri=f"comic://{r.comic_id}"
+        )
+        for r in listed.comics
+    ]
+    output = out.ComicList(comics=comics, total=listed.total)
+    if not comics:
+        return result("No comics yet: make one with generate_comic.", output)
+    lines = [f"{listed.total} comics (newest first):"]
+    for c in comics:
+        parent = f" <- {c.parent_id}" if c.parent_id else ""
+        lines.append(
+            f"{c.comic_id}{parent} · {c.style} · {c.created_at[:16]} · {c.user_prompt[:80]}"
+        )
+    return result("\n".join(lines), output)
+
+
+def duplicates_answer(report: DuplicatesAnswer) -> CallToolResult:
+    output = out.DuplicatesOutput(**report.model_dump())
+    if not report.groups:
+        text = (
+            f"No near-duplicates among {report.checked} photos at threshold {report.threshold:g}."
+        )
+        return result(text, output)
+    extra = sum(len(g.photos) - 1 for g in report.groups)
+    lines = [
+        f"{report.total_groups} groups of near-duplicates among {report.checked} photos "
+        f"(threshold {report.threshold:g}; {extra} copies besides the first of each group shown):"
+    ]
+    for n, group in enumerate(report.groups, start=1):
+        first, *rest = group.photos
+        others = ", ".join(f"{p.photo_id} ({p.score:.3f})" for p in rest)
+        lines.append(f"{n}. keep {first.photo_id} {first.path}; copies: {others}")
+    return result("\n".join(lines), output)
+
+
+def status_answer(status: out.LibraryStatus) -> CallToolResult:
+    roots_text = ", ".join(status.roots) or "none (start the server with --root DIR)"
+    text = (
+        f"{status.photos} photos indexed with {status.model or 'no model yet'}; "
+        f"{status.comics} comics. Allowed folders: {roots_text}. Store: {status.db}."
+    )
+    running = [j for j in status.jobs if j.state in ("queued", "running")]
+    if running:
+        text += " Under way: " + "; ".join(
+            f"{j.job_id} {j.kind} {j.folder or ''}: {j.message}" for j in running
+        )
+    if status.photos == 0:
+        text += " Nothing indexed yet: call index_folder on a photo folder first."
+    return result(text, status)
+
+
+def tool_error_text(exc: PhotocomicError) -> str:
+    return str(exc)

@@ -1,0 +1,120 @@
+"""The MCP server's state between calls: its settings and its link to the library's owner.
+
+Each MCP server is one door. It holds no store and no model: every call goes to the engine of
+its data folder with this server's roots, and a heartbeat keeps a lease on the engine so the
+model stays loaded while the client (Claude Desktop, an IDE) is open.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from mcp.server.mcpserver import Context
+from photocomic.tools.config import Settings
+from photocomic.tools.requests import Empty, EngineInfo, JobRequest
+from photocomic.tools.results import JobSnapshot
+from pydantic import BaseModel
+
+from .engine_client import Door
+
+log = logging.getLogger("photocomic.server")
+
+T = TypeVar("T", bound=BaseModel)
+LEASE = 180.0  # seconds the engine stays up for this server after each call or heartbeat
+HEARTBEAT = 60.0
+PROGRESS_EVERY = 5.0  # seconds between progress notifications when nothing changes
+
+
+@dataclass
+class McpDoor:
+    settings: Settings
+    door: Door
+    stopped: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_settings(cls, settings: Settings, kind: str) -> McpDoor:
+        roots = [str(r) for r in settings.roots]
+        return cls(settings, Door(settings, kind=kind, roots=roots, lease=LEASE))
+
+    async def call(self, op: str, request: BaseModel, result: type[T]) -> T:
+        """One engine call, off the event loop."""
+        return await anyio.to_thread.run_sync(lambda: self.door.call(op, request, result))
+
+    async def keep_alive(self) -> None:
+        """Start the engine (it opens the store and loads the model meanwhile), then renew the
+        lease while this server runs. Errors wait for a tool call, which reports them."""
+        await anyio.sleep(0.5)  # the client's handshake and tools/list go first
+        while not self.stopped:
+            try:
+                await self.call("hello", Empty(), EngineInfo)
+            except Exception as exc:
+                log.debug("heartbeat: %s", exc)
+            await anyio.sleep(HEARTBEAT)
+
+    def close(self) -> None:
+        self.stopped = True
+        self.door.close()
+
+
+def door_of(ctx: Context) -> McpDoor:
+    """The typed state the server's lifespan set up."""
+    return ctx.request_context.lifespan_context  # type: ignore[no-any-return]
+
+
+async def quietly(send: Callable[[], Any]) -> None:
+    """Send a notification; a client that went away must not fail the work."""
+    try:
+        await send()
+    except Exception as exc:
+        log.debug("notification not sent: %s", exc)
+
+
+async def follow(ctx: Context, job: JobSnapshot, wait: float) -> JobSnapshot:
+    """Wait up to ``wait`` seconds for a job, with a progress notification on every change
+    (and every few seconds) so the person sees the call is alive and clients that reset their
+    time-out on progress keep waiting."""
+    door = door_of(ctx)
+    started = anyio.current_time()
+    deadline, sent = started + wait, started
+    progress = _Progress(ctx, started)
+    await progress.send(job)
+    while job.state in ("queued", "running"):
+        left = deadline - anyio.current_time()
+        if left <= 0:
+            break
+        request = JobRequest(job_id=job.job_id, wait=min(left, 1.0), since=job.changes)
+        before = job.changes
+        job = await door.call("job", request, JobSnapshot)
+        now = anyio.current_time()
+        if job.changes != before or now - sent >= PROGRESS_EVERY:
+            await progress.send(job)
+            sent = now
+    return job
+
+
+@dataclass
+class _Progress:
+    """Progress notifications whose value always grows, as the protocol requires: photos
+    done for an index run (a hair more on a heartbeat), seconds drawn for a comic."""
+
+    ctx: Context
+    started: float
+    last: float = -1.0
+
+    async def send(self, job: JobSnapshot) -> None:
+        if job.kind == "comic":
+            value, total = round(anyio.current_time() - self.started, 1), None
+        else:
+            value, total = float(job.done), (float(job.total) if job.total else None)
+        if value <= self.last:
+            if job.state not in ("queued", "running"):
+                return  # the last notification already said it all
+            value = self.last + 0.001
+        self.last = value
+        await quietly(lambda: self.ctx.report_progress(value, total, job.message))

@@ -1,0 +1,37 @@
+"""What the server tells assistants: its instructions, and the prompt that walks through a comic."""
+
+from __future__ import annotations
+
+INSTRUCTIONS = """\
+photocomic searches the user's own photo library by example or by words and turns chosen
+photos into a comic. Typical flow: library_status -> index_folder (once per folder; large
+folders continue in the background, poll index_status) -> find_photos("dog") or
+search_similar(image=... | photo_id=...) -> look at the numbered contact sheet, refine with
+like=[ids]/unlike=[ids] -> generate_comic(prompt, photos=[ids]) (if it answers state
+"running", poll comic_status(job_id)) -> generate_comic(prompt="what to change",
+refine=<comic_id>). Paths must lie inside the folders library_status lists as roots. Refer to
+photos by photo_id, never by contact-sheet number alone."""
+
+
+def photo_comic(subject: str, story: str = "", style: str = "ghibli") -> str:
+    told = f" The story: {story}." if story.strip() else ""
+    return f"""\
+I want a {style}-style comic starring {subject} from my own photos.{told}
+
+Please work through it with the photocomic tools:
+1. Call library_status. If no photos are indexed, or the folder with my photos is not, call
+   index_folder on it (long runs continue in the background: poll index_status).
+2. Find candidates: find_photos(text="{subject}") if it is a kind of thing the model knows
+   (dog, cat, car, beach...), otherwise ask me for one example photo and call search_similar
+   with image=<its path> or photo_id=<id>.
+3. Look at the numbered contact sheet. Tell me which cells (#1, #2, ...) really show
+   {subject}, then call search_similar(like=[their photo_ids], unlike=[the wrong ones]) to
+   find more. Always carry photo_ids forward, not cell numbers: the numbers change with
+   every search.
+4. Propose the best 2-6 photos (varied poses, clear faces) and let me confirm.
+5. Call generate_comic(prompt=<the story in a few sentences>, photos=[photo_ids],
+   style="{style}"). If it answers with state "running", call comic_status(job_id=...)
+   until the comic is ready. Show me the preview and the comic_id.
+6. When I ask for changes ("make it night", "add a hat"), call generate_comic(prompt=<just the
+   change>, refine=<the latest comic_id>) so the earlier comic is kept as the reference.
+"""

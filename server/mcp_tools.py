@@ -1,0 +1,243 @@
+"""The MCP tools: each one turns its arguments into a request to the library's owner and its
+answer into MCP content. Every decision (paths, roots, limits, what to search) is the
+library's; a tool only checks what only an MCP caller can get wrong (one query source at a
+time) and how long it may wait.
+
+No ``from __future__ import annotations``: the SDK reads these signatures at registration.
+"""
+
+from datetime import date
+from typing import Annotated, Literal
+
+from mcp.server.mcpserver import Context
+from mcp_types import CallToolResult
+from photocomic.tools.policy import check_wait
+from photocomic.tools.requests import (
+    ComicRequest,
+    ComicsRequest,
+    DuplicatesRequest,
+    Empty,
+    FindRequest,
+    IndexRequest,
+    JobRequest,
+    SimilarRequest,
+)
+from photocomic.tools.results import (
+    ComicList,
+    DuplicatesAnswer,
+    JobSnapshot,
+    LibraryStatus,
+    SearchAnswer,
+)
+from pydantic import Field
+
+from . import mcp_answers as answers
+from . import mcp_models as out
+from .mcp_door import door_of, follow
+
+DEFAULT_INDEX_WAIT = 20.0
+DEFAULT_COMIC_WAIT = 45.0
+
+Folder = Annotated[
+    str | None, Field(description="only photos under this folder (inside the allowed roots)")
+]
+TakenAfter = Annotated[date | None, Field(description="only photos taken on or after, YYYY-MM-DD")]
+TakenBefore = Annotated[
+    date | None, Field(description="only photos taken on or before, YYYY-MM-DD")
+]
+Tag = Annotated[
+    str | None, Field(description="only photos tagged with this label or category: 'dog'")
+]
+Diversify = Annotated[bool, Field(description="skip near-identical shots so the hits show variety")]
+Limit = Annotated[int, Field(description="how many photos, 1-100")]
+Wait = Annotated[float, Field(description="how long to wait before answering (0-50 s)")]
+
+
+async def index_folder(
+    ctx: Context,
+    path: Annotated[str, Field(description="a folder inside the allowed roots (or relative)")],
+    recursive: Annotated[bool, Field(description="include sub-folders")] = True,
+    wait_seconds: Wait = DEFAULT_INDEX_WAIT,
+) -> Annotated[CallToolResult, out.IndexJob]:
+    """Index the photos in a folder so they can be searched: new and changed files are
+    embedded, unchanged ones skipped, deleted ones removed. Sends progress notifications. A
+    run that outlasts wait_seconds continues in the background (also if this client closes):
+    poll index_status(job_id). Writes only to photocomic's own store."""
+    check_wait(wait_seconds)
+    door = door_of(ctx)
+    job = await door.call("index", IndexRequest(folders=[path], recursive=recursive), JobSnapshot)
+    return answers.index_answer(await follow(ctx, job, wait_seconds))
+
+
+async def index_status(
+    ctx: Context,
+    job_id: Annotated[str, Field(description="the job_id index_folder returned")],
+    wait_seconds: Wait = 0.0,
+) -> Annotated[CallToolResult, out.IndexJob]:
+    """The state of an indexing run (queued, running, done, failed, cancelled), its progress,
+    and when done its summary: files scanned, added, updated, unchanged, removed, and those
+    that failed with the reason."""
+    check_wait(wait_seconds)
+    job = await door_of(ctx).call("job", JobRequest(job_id=job_id), JobSnapshot)
+    return answers.index_answer(await follow(ctx, job, wait_seconds))
+
+
+async def search_similar(
+    ctx: Context,
+    image: Annotated[
+        str | None, Field(description="a photo's path inside the allowed roots (or relative)")
+    ] = None,
+    photo_id: Annotated[int | None, Field(description="an indexed photo's id")] = None,
+    image_base64: Annotated[
+        str | None, Field(description="an image file's bytes, base64 (size-limited; prefer a path)")
+    ] = None,
+    like: Annotated[
+        list[int] | None, Field(description="photo ids that show what you want; may be alone")
+    ] = None,
+    unlike: Annotated[
+        list[int] | None, Field(description="photo ids that show what you do not want")
+    ] = None,
+    limit: Limit = 6,
+    folder: Folder = None,
+    taken_after: TakenAfter = None,
+    taken_before: TakenBefore = None,
+    tag: Tag = None,
+    diversify: Diversify = True,
+) -> Annotated[CallToolResult, out.SearchOutput]:
+    """Find the photos that look most like an example. Give exactly one of image, photo_id or
+    image_base64 (optionally with like/unlike), or like=[photo ids] alone to refine an earlier
+    search with the hits that were right. Returns the hits (photo_id, path, score, taken_at,
+    width, height) and a contact sheet whose cells #1, #2, ... match the hits."""
+    from photocomic.tools.policy import check_one_source
+
+    check_one_source(image, photo_id, image_base64, like)
+    request = SimilarRequest(
+        images=[image] if image is not None else [],
+        photo_ids=[photo_id] if photo_id is not None else [],
+        image_base64=image_base64, like=like or [], unlike=unlike or [], limit=limit,
+        folder=folder, taken_after=taken_after, taken_before=taken_before, tag=tag,
+        diversify=diversify, sheet=True,
+    )  # fmt: skip
+    answer = await door_of(ctx).call("similar", request, SearchAnswer)
+    return answers.search_answer(answer, "like")
+
+
+async def find_photos(
+    ctx: Context,
+    text: Annotated[
+        str, Field(description="what the photos show ('dog', 'beach') or a remembered subject")
+    ],
+    limit: Limit = 12,
+    offset: Annotated[int, Field(description="skip this many: the next page")] = 0,
+    folder: Folder = None,
+    taken_after: TakenAfter = None,
+    taken_before: TakenBefore = None,
+    tag: Tag = None,
+    diversify: Diversify = True,
+) -> Annotated[CallToolResult, out.SearchOutput]:
+    """Find photos by what they show, using the labels the model gave each photo when it was
+    indexed (ImageNet labels and categories such as dog, cat, bird, food, vehicle, building,
+    landscape). Same hits and numbered contact sheet as search_similar; use
+    search_similar(like=[ids]) to go on from the right ones."""
+    request = FindRequest(
+        text=text, limit=limit, offset=offset, folder=folder, taken_after=taken_after,
+        taken_before=taken_before, tag=tag, diversify=diversify, sheet=True,
+    )  # fmt: skip
+    answer = await door_of(ctx).call("find", request, SearchAnswer)
+    return answers.search_answer(answer, "for")
+
+
+async def find_duplicates(
+    ctx: Context,
+    threshold: Annotated[
+        float | None, Field(description="similarity above which photos count as one shot (0-1]")
+    ] = None,
+    folder: Folder = None,
+    limit: Annotated[int, Field(description="how many groups to return, 1-100")] = 20,
+) -> Annotated[CallToolResult, out.DuplicatesOutput]:
+    """Groups of near-identical photos (the same shot resized, re-compressed, cropped or
+    lightly edited), largest group first; in each group the first photo is the largest and
+    the others are scored against it."""
+    request = DuplicatesRequest(threshold=threshold, folder=folder, limit=limit)
+    report = await door_of(ctx).call("duplicates", request, DuplicatesAnswer)
+    return answers.duplicates_answer(report)
+
+
+async def generate_comic(
+    ctx: Context,
+    prompt: Annotated[str, Field(description="the story, or on a refinement what to change")],
+    photos: Annotated[
+        list[int | str] | None,
+        Field(description="photo ids from searches (or paths inside the roots), up to 16"),
+    ] = None,
+    style: Annotated[
+        str | None, Field(description="ghibli (default), manga, watercolor, american-comic, ...")
+    ] = None,
+    panels: Annotated[
+        Literal[1, 2, 3, 4, 6] | None, Field(description="panel count (default 4)")
+    ] = None,
+    layout: Annotated[
+        Literal["grid", "strip", "vertical"] | None,
+        Field(description="grid: a page; strip: 2-4 panels in a row; vertical: for phones"),
+    ] = None,
+    refine: Annotated[
+        str | None, Field(description="comic_id of an earlier comic to change; it is sent first")
+    ] = None,
+    size: Annotated[
+        str, Field(description="auto (fits the layout) or WIDTHxHEIGHT the model takes")
+    ] = "auto",
+    quality: Literal["low", "medium", "high", "xhigh", "max", "auto"] = "auto",
+    backend: Annotated[
+        Literal["openai", "storyboard"],
+        Field(description="openai: the image model; storyboard: an offline layout"),
+    ] = "openai",
+    dry_run: Annotated[
+        bool, Field(description="show the prompt and images that would be sent")
+    ] = False,
+    wait_seconds: Wait = DEFAULT_COMIC_WAIT,
+) -> Annotated[CallToolResult, out.ComicOutput]:
+    """Turn photos into a comic with the OpenAI image model (reference photos go with the
+    prompt), or refine an earlier comic: refine=<comic_id> sends that comic first with the
+    change you describe, keeping its style, panels, layout and photos unless given. Returns
+    comic_id, parent_id, the saved path, the prompt actually sent and a small preview; the full
+    image is the resource comic://<comic_id>. Drawing takes one to two minutes: if the comic is
+    not ready after wait_seconds the answer has state "running" and a job_id for comic_status;
+    the comic is saved when it is ready either way."""
+    check_wait(wait_seconds)
+    request = ComicRequest(
+        prompt=prompt, photos=photos or [], style=style, panels=panels, layout=layout,
+        refine=refine, size=size, quality=quality, backend=backend, dry_run=dry_run,
+    )  # fmt: skip
+    job = await door_of(ctx).call("comic", request, JobSnapshot)
+    return answers.comic_answer(await follow(ctx, job, wait_seconds))
+
+
+async def comic_status(
+    ctx: Context,
+    job_id: Annotated[str, Field(description="the job_id generate_comic returned")],
+    wait_seconds: Wait = DEFAULT_COMIC_WAIT,
+) -> Annotated[CallToolResult, out.ComicOutput]:
+    """The comic that generate_comic was still drawing when it answered (state running):
+    waits for it and returns it like generate_comic does, or says it is still drawing (with
+    the latest partial image when the model streams them)."""
+    check_wait(wait_seconds)
+    job = await door_of(ctx).call("job", JobRequest(job_id=job_id), JobSnapshot)
+    return answers.comic_answer(await follow(ctx, job, wait_seconds))
+
+
+async def list_comics(
+    ctx: Context,
+    limit: Annotated[int, Field(description="how many, newest first, 1-100")] = 20,
+) -> Annotated[CallToolResult, out.ComicList]:
+    """The comics made so far, newest first, with the comic_id to refine each one."""
+    listed = await door_of(ctx).call("comics", ComicsRequest(limit=limit), ComicList)
+    return answers.comics_answer(listed)
+
+
+async def library_status(ctx: Context) -> Annotated[CallToolResult, out.LibraryStatus]:
+    """Where the photo store is, the embedding model, how many photos and comics, the folders
+    this server may read (roots), and the runs under way, whichever client started them."""
+    door = door_of(ctx)
+    status = await door.call("status", Empty(), LibraryStatus)
+    full = out.LibraryStatus(**status.model_dump(), max_upload_bytes=door.settings.max_upload_bytes)
+    return answers.status_answer(full)
