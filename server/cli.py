@@ -28,6 +28,7 @@ from photocomic.tools.requests import (
     FindRequest,
     IndexRequest,
     JobRequest,
+    MigrateRequest,
     SimilarRequest,
 )
 from photocomic.tools.results import (
@@ -36,13 +37,14 @@ from photocomic.tools.results import (
     IndexSummary,
     JobSnapshot,
     LibraryStatus,
+    MigrationSummary,
     SearchAnswer,
     SearchResult,
 )
 from pydantic import BaseModel, ValidationError
 
 from .cli_parser import build_parser, flags_of
-from .engine_client import Door
+from .engine_client import Door, job_error
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -233,6 +235,12 @@ def cmd_comic(args: argparse.Namespace) -> int:
     return run_comic(args, _door(args))
 
 
+def cmd_subject(args: argparse.Namespace) -> int:
+    from .cli_subjects import run_subject
+
+    return run_subject(args, _door(args))
+
+
 def cmd_comics(args: argparse.Namespace) -> int:
     listed = _door(args).call("comics", ComicsRequest(limit=100), ComicList)
     if args.json:
@@ -243,6 +251,40 @@ def cmd_comics(args: argparse.Namespace) -> int:
     for record in listed.comics:
         parent = f" <- {record.parent_id}" if record.parent_id else ""
         print(f"{record.comic_id}{parent}  {record.created_at}  {record.style}  {record.path}")
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    door = _door(args)
+    request = MigrateRequest(to=args.to, collection=args.collection, token=args.to_token)
+    bar: Any = None
+
+    def show(job: JobSnapshot) -> None:
+        nonlocal bar
+        if bar is None and job.total:
+            bar = tqdm(total=job.total, unit="photo", file=sys.stderr, disable=None, leave=False)
+        if bar is not None:
+            bar.update(job.done - bar.n)
+
+    try:
+        job = follow(door, door.call("migrate", request, JobSnapshot), show)
+    finally:
+        if bar is not None:
+            bar.close()
+    if job.state != "done" or not isinstance(job.record, MigrationSummary):
+        raise job_error(job)
+    moved = job.record
+    if args.json:
+        _print_json(moved)
+        return EXIT_OK
+    again = " (resumed)" if moved.resumed else ""
+    print(
+        f"{moved.photos:,} photos and {moved.subjects} subjects now in {moved.target} "
+        f"(collection {moved.collection}){again}, {moved.seconds:.1f} s; nothing was embedded "
+        f"again. Use it with --db {moved.target} or PHOTOCOMIC_DB={moved.target}."
+    )
     return EXIT_OK
 
 
@@ -286,7 +328,7 @@ def _scratch_in_data_dir(settings: Settings) -> None:
 COMMANDS = {
     "index": cmd_index, "search": cmd_search, "find": cmd_find, "duplicates": cmd_duplicates,
     "status": cmd_status, "comic": cmd_comic, "comics": cmd_comics, "serve": cmd_serve,
-    "engine": cmd_engine,
+    "engine": cmd_engine, "migrate": cmd_migrate, "subject": cmd_subject,
 }  # fmt: skip
 
 

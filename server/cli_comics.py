@@ -13,7 +13,7 @@ from photocomic.tools.results import ComicRecord, DryRunResult, JobSnapshot
 from .engine_client import Door, job_error
 
 
-def _photos(items: list[str]) -> list[int | str]:
+def photo_items(items: list[str]) -> list[int | str]:
     """Photo ids stay numbers; paths become absolute (the engine runs elsewhere)."""
     return [int(i) if i.strip().isdigit() else os.path.abspath(i) for i in items]
 
@@ -22,7 +22,8 @@ def run_comic(args: argparse.Namespace, door: Door) -> int:
     from .cli import follow
 
     request = ComicRequest(
-        prompt=args.prompt, photos=_photos(args.photo or []), style=args.style,
+        prompt=args.prompt, photos=photo_items(args.photo or []), subject=args.subject,
+        style=args.style,
         panels=args.panels, layout=args.layout, refine=args.refine, size=args.size,
         quality=args.quality, model=args.image_model, backend=args.backend, dry_run=args.dry_run,
     )  # fmt: skip

@@ -94,15 +94,47 @@ def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
     _store_flags(p)
     _json_flag(p)
 
+    p = command(
+        "migrate", "copy the library to another store (a Milvus server) without re-embedding"
+    )
+    p.add_argument("--to", required=True, metavar="URI", help="http://host:19530, or a .db file")
+    p.add_argument("--collection", help="the collection there (default: the same name)")
+    p.add_argument("--to-token", dest="to_token", help="the target server's token (user:password)")
+    _store_flags(p)
+    _json_flag(p, "the summary")
+
+    _subject_parsers(command)
     _comic_parsers(command)
     _engine_parsers(command)
     return parser
+
+
+def _subject_parsers(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    p = command("subject", "named subjects (a pet, a person, a car): teach, list, show, remove")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="teach NAME from photos (adding again adds examples)")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--photo", action="append", default=[], help="photo id or path that shows it")
+    add.add_argument("--not", dest="not_photos", action="append", default=[],
+                     help="photo id or path that does not show it")  # fmt: skip
+    actions.add_parser("list", help="the subjects and how many photos show each")
+    show = actions.add_parser("show", help="a subject's examples, counts and when it was trained")
+    show.add_argument("name", metavar="NAME")
+    remove = actions.add_parser("remove", help="forget a subject (its photos stay)")
+    remove.add_argument("name", metavar="NAME")
+    rename = actions.add_parser("rename", help="give a subject another name")
+    rename.add_argument("name", metavar="NAME")
+    rename.add_argument("new_name", metavar="NEW_NAME")
+    for sub in (add, show, remove, rename, actions.choices["list"]):
+        _store_flags(sub)
+        _json_flag(sub)
 
 
 def _comic_parsers(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     p = command("comic", "draw a comic from photos (OpenAI image model, or offline storyboard)")
     p.add_argument("--prompt", required=True)
     p.add_argument("--photo", action="append", help="photo id or image path (repeatable)")
+    p.add_argument("--subject", help="a remembered subject: its best photos are the references")
     p.add_argument("--style", help="ghibli (default), manga, watercolor, american-comic, ...")
     p.add_argument("--panels", type=int, choices=[1, 2, 3, 4, 6])
     p.add_argument(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import http.client
 import sys
 import time
+from pathlib import Path
 
 from photocomic.tools.config import Settings
 from photocomic.tools.requests import Empty, EngineInfo
 
-from .engine_client import Door, socket_path
+from .engine_client import Door, lock_path
 
 
 def _running(door: Door) -> EngineInfo | None:
@@ -40,7 +41,19 @@ def stop_engine(settings: Settings, timeout: float = 30.0) -> int:
         return 0
     door.call("shutdown", Empty(), Empty)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and socket_path(door.data_dir).exists():
-        time.sleep(0.1)
+    while time.monotonic() < deadline and not _lock_free(lock_path(door.data_dir)):
+        time.sleep(0.05)  # the engine holds its lock until its store is closed
     print(f"engine {info.pid} stopped", file=sys.stderr)
     return 0
+
+
+def _lock_free(path: Path) -> bool:
+    import fcntl
+
+    try:
+        with open(path, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return True

@@ -17,6 +17,8 @@ from photocomic.tools.results import (
     DuplicatesAnswer,
     JobSnapshot,
     SearchAnswer,
+    SubjectAnswer,
+    SubjectList,
 )
 from pydantic import BaseModel
 
@@ -35,9 +37,9 @@ def jpeg_block(data_b64: str) -> ImageContent:
     return ImageContent(type="image", data=data_b64, mime_type="image/jpeg")
 
 
-def search_answer(answer: SearchAnswer, what: str, subject: str | None = None) -> CallToolResult:
+def search_answer(answer: SearchAnswer, what: str) -> CallToolResult:
     found = answer.results[0]
-    output = out.SearchOutput(**found.model_dump(), subject=subject)
+    output = out.SearchOutput(**found.model_dump())
     hits = found.hits
     if not hits:
         text = (
@@ -67,6 +69,36 @@ def search_answer(answer: SearchAnswer, what: str, subject: str | None = None) -
         lines.append(f"More: call again with offset={last}.")
     extra = [jpeg_block(answer.sheet_jpeg)] if answer.sheet_jpeg else []
     return result("\n".join(lines), output, extra)
+
+
+def subject_answer(taught: SubjectAnswer) -> CallToolResult:
+    """What remember_subject learnt, with its best photos to check (feedback is one call)."""
+    shown = search_answer(taught.photos, "of")
+    info = taught.subject
+    about = "at least" if info.estimate_is_floor else "about"
+    head = (
+        f"Remembered {info.name}: {info.positives} photos show it, {info.negatives} do not; "
+        f"{about} {info.estimate} photos in the library look like it. Check the sheet: call "
+        f"remember_subject(name='{info.name}', not_photos=[ids]) for wrong ones; "
+        f"find_photos('{info.name}') pages through all; generate_comic(prompt, "
+        f"subject='{info.name}') draws it."
+    )
+    if info.notes:
+        head += " Notes: " + "; ".join(info.notes)
+    output = out.SubjectOutput(**(shown.structured_content or {}), about=info)
+    return result(head + "\n" + shown.content[0].text, output, shown.content[1:])  # type: ignore[union-attr]
+
+
+def subjects_answer(listed: SubjectList) -> CallToolResult:
+    if not listed.subjects:
+        return result(
+            "No subjects yet: teach one with remember_subject(name, photos=[ids]).", listed
+        )
+    lines = [f"{len(listed.subjects)} subjects:"]
+    for s in listed.subjects:
+        about = "at least" if s.estimate_is_floor else "about"
+        lines.append(f"{s.name}: {s.positives} examples, {about} {s.estimate} photos")
+    return result("\n".join(lines), listed)
 
 
 def index_answer(job: JobSnapshot) -> CallToolResult:
@@ -152,7 +184,7 @@ def _record_answer(record: ComicRecord, job: JobSnapshot) -> CallToolResult:
             name=f"{record.comic_id}.png",
             mime_type="image/png",
             description="the comic at full size",
-        )  # fmt: skip
+        )
     )
     return result(text, output, blocks)
 

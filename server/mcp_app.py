@@ -42,6 +42,9 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False, idempote
 WRITES_STORE = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
+FORGETS = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
 DRAWS = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
 )
@@ -54,6 +57,10 @@ TOOLS: list[tuple[Callable[..., Any], str, ToolAnnotations]] = [
     (tools.search_similar, "Search photos by example", READ_ONLY),
     (tools.find_photos, "Find photos by words", READ_ONLY),
     (tools.find_duplicates, "Find near-duplicate photos", READ_ONLY),
+    (tools.remember_subject, "Remember a subject (a pet, a person)", WRITES_STORE),
+    (tools.list_subjects, "List remembered subjects", READ_ONLY),
+    (tools.forget_subject, "Forget a subject", FORGETS),
+    (tools.rename_subject, "Rename a subject", WRITES_STORE),
     (tools.generate_comic, "Draw a comic from photos", DRAWS),
     (tools.comic_status, "Follow a comic being drawn", READ_ONLY),
     (tools.list_comics, "List comics", READ_ONLY),

@@ -27,7 +27,12 @@ class SearchOutput(SearchResult):
         default="",
         description="what the attached JPEG shows: cell #N is hits[N-1]",
     )
-    subject: str | None = Field(None, description="the remembered subject these photos show")
+
+
+class SubjectOutput(SearchOutput):
+    """A subject as taught now, and its best photos (numbered like search hits)."""
+
+    about: results.SubjectInfo
 
 
 class IndexJob(JobSnapshot):

@@ -9,8 +9,11 @@ folders continue in the background, poll index_status) -> find_photos("dog") or
 search_similar(image=... | photo_id=...) -> look at the numbered contact sheet, refine with
 like=[ids]/unlike=[ids] -> generate_comic(prompt, photos=[ids]) (if it answers state
 "running", poll comic_status(job_id)) -> generate_comic(prompt="what to change",
-refine=<comic_id>). Paths must lie inside the folders library_status lists as roots. Refer to
-photos by photo_id, never by contact-sheet number alone."""
+refine=<comic_id>). When the person names someone in their photos (a pet, a person), teach it
+once with remember_subject(name, photos=[ids]) and correct it with not_photos=[ids]: it is
+kept, find_photos(name) lists its photos and generate_comic(prompt, subject=name) draws it.
+Paths must lie inside the folders library_status lists as roots. Refer to photos by photo_id,
+never by contact-sheet number alone."""
 
 
 def photo_comic(subject: str, story: str = "", style: str = "ghibli") -> str:
@@ -21,17 +24,19 @@ I want a {style}-style comic starring {subject} from my own photos.{told}
 Please work through it with the photocomic tools:
 1. Call library_status. If no photos are indexed, or the folder with my photos is not, call
    index_folder on it (long runs continue in the background: poll index_status).
-2. Find candidates: find_photos(text="{subject}") if it is a kind of thing the model knows
+2. Call list_subjects. If {subject} is already remembered, go to step 5.
+3. Find candidates: find_photos(text="{subject}") if it is a kind of thing the model knows
    (dog, cat, car, beach...), otherwise ask me for one example photo and call search_similar
-   with image=<its path> or photo_id=<id>.
-3. Look at the numbered contact sheet. Tell me which cells (#1, #2, ...) really show
-   {subject}, then call search_similar(like=[their photo_ids], unlike=[the wrong ones]) to
-   find more. Always carry photo_ids forward, not cell numbers: the numbers change with
+   with image=<its path> or photo_id=<id>. Look at the numbered contact sheet and ask me which
+   cells (#1, #2, ...) really show {subject}; search_similar(like=[their photo_ids]) finds
+   more like them. Always carry photo_ids forward, not cell numbers: the numbers change with
    every search.
-4. Propose the best 2-6 photos (varied poses, clear faces) and let me confirm.
-5. Call generate_comic(prompt=<the story in a few sentences>, photos=[photo_ids],
-   style="{style}"). If it answers with state "running", call comic_status(job_id=...)
-   until the comic is ready. Show me the preview and the comic_id.
+4. Call remember_subject(name="{subject}", photos=[the right photo_ids]). Show me its contact
+   sheet; for the cells I say are wrong call remember_subject(name="{subject}",
+   not_photos=[their photo_ids]). It is kept for next time.
+5. Call generate_comic(prompt=<the story in a few sentences>, subject="{subject}",
+   style="{style}") (or photos=[photo_ids] I chose). If it answers with state "running", call
+   comic_status(job_id=...) until the comic is ready. Show me the preview and the comic_id.
 6. When I ask for changes ("make it night", "add a hat"), call generate_comic(prompt=<just the
    change>, refine=<the latest comic_id>) so the earlier comic is kept as the reference.
 """

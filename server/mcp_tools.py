@@ -20,7 +20,10 @@ from photocomic.tools.requests import (
     FindRequest,
     IndexRequest,
     JobRequest,
+    RenameSubject,
     SimilarRequest,
+    SubjectName,
+    SubjectRequest,
 )
 from photocomic.tools.results import (
     ComicList,
@@ -28,6 +31,9 @@ from photocomic.tools.results import (
     JobSnapshot,
     LibraryStatus,
     SearchAnswer,
+    SubjectAnswer,
+    SubjectInfo,
+    SubjectList,
 )
 from pydantic import Field
 
@@ -191,22 +197,28 @@ async def generate_comic(
         Literal["openai", "storyboard"],
         Field(description="openai: the image model; storyboard: an offline layout"),
     ] = "openai",
+    subject: Annotated[
+        str | None,
+        Field(description="a remembered subject: its best photos become the references"),
+    ] = None,
     dry_run: Annotated[
         bool, Field(description="show the prompt and images that would be sent")
     ] = False,
     wait_seconds: Wait = DEFAULT_COMIC_WAIT,
 ) -> Annotated[CallToolResult, out.ComicOutput]:
     """Turn photos into a comic with the OpenAI image model (reference photos go with the
-    prompt), or refine an earlier comic: refine=<comic_id> sends that comic first with the
-    change you describe, keeping its style, panels, layout and photos unless given. Returns
-    comic_id, parent_id, the saved path, the prompt actually sent and a small preview; the full
-    image is the resource comic://<comic_id>. Drawing takes one to two minutes: if the comic is
-    not ready after wait_seconds the answer has state "running" and a job_id for comic_status;
-    the comic is saved when it is ready either way."""
+    prompt; subject=<a remembered name> picks good ones itself), or refine an earlier comic:
+    refine=<comic_id> sends that comic first with the change you describe, keeping its style,
+    panels, layout and photos unless given. Returns comic_id, parent_id, the saved path, the
+    prompt actually sent and a small preview; the full image is the resource
+    comic://<comic_id>. Drawing takes one to two minutes: if the comic is not ready after
+    wait_seconds the answer has state "running" and a job_id for comic_status; the comic is
+    saved when it is ready either way."""
     check_wait(wait_seconds)
     request = ComicRequest(
-        prompt=prompt, photos=photos or [], style=style, panels=panels, layout=layout,
-        refine=refine, size=size, quality=quality, backend=backend, dry_run=dry_run,
+        prompt=prompt, photos=photos or [], subject=subject, style=style, panels=panels,
+        layout=layout, refine=refine, size=size, quality=quality, backend=backend,
+        dry_run=dry_run,
     )  # fmt: skip
     job = await door_of(ctx).call("comic", request, JobSnapshot)
     return answers.comic_answer(await follow(ctx, job, wait_seconds))
@@ -241,3 +253,54 @@ async def library_status(ctx: Context) -> Annotated[CallToolResult, out.LibraryS
     status = await door.call("status", Empty(), LibraryStatus)
     full = out.LibraryStatus(**status.model_dump(), max_upload_bytes=door.settings.max_upload_bytes)
     return answers.status_answer(full)
+
+
+async def remember_subject(
+    ctx: Context,
+    name: Annotated[str, Field(description="what the person calls it: 'Cola', 'Grandma'")],
+    photos: Annotated[
+        list[int | str] | None,
+        Field(description="photo ids (or paths) that show it; adding again adds examples"),
+    ] = None,
+    not_photos: Annotated[
+        list[int | str] | None,
+        Field(description="photo ids that do not show it (feedback on its contact sheet)"),
+    ] = None,
+    limit: Limit = 12,
+) -> Annotated[CallToolResult, out.SubjectOutput]:
+    """Teach the library a named subject (a pet, a person, a car, a place) from photos that
+    show it, or correct it: not_photos=[ids the person says are not it]. It is kept with the
+    library for every later conversation. Answers with its best photos now and a contact sheet
+    to check; find_photos(name) then pages through all of them, generate_comic(subject=name)
+    picks good reference photos itself."""
+    request = SubjectRequest(
+        name=name, photos=photos or [], not_photos=not_photos or [], limit=limit, sheet=True
+    )
+    taught = await door_of(ctx).call("remember", request, SubjectAnswer)
+    return answers.subject_answer(taught)
+
+
+async def list_subjects(ctx: Context) -> Annotated[CallToolResult, SubjectList]:
+    """The subjects the library knows, with how many examples each has and about how many of
+    the library's photos show it."""
+    listed = await door_of(ctx).call("subjects", Empty(), SubjectList)
+    return answers.subjects_answer(listed)
+
+
+async def forget_subject(
+    ctx: Context, name: Annotated[str, Field(description="the subject's name")]
+) -> Annotated[CallToolResult, SubjectInfo]:
+    """Forget a subject (its photos stay in the library)."""
+    info = await door_of(ctx).call("forget_subject", SubjectName(name=name), SubjectInfo)
+    return answers.result(f"Forgot {info.name}; its photos stay in the library.", info)
+
+
+async def rename_subject(
+    ctx: Context,
+    name: Annotated[str, Field(description="the subject's name now")],
+    new_name: Annotated[str, Field(description="what to call it from now on")],
+) -> Annotated[CallToolResult, SubjectInfo]:
+    """Give a subject another name; its examples and model stay."""
+    request = RenameSubject(name=name, new_name=new_name)
+    info = await door_of(ctx).call("rename_subject", request, SubjectInfo)
+    return answers.result(f"Renamed to {info.name}.", info)

@@ -59,7 +59,7 @@ def test_doors_started_together_share_one_owner_and_index_each_photo_once(
         contend("search", str(photos[0]), "--json"),
         contend("index", str(library), "--json"),
     ]
-    for proc, started in contenders:
+    for proc, _ in contenders:
         out, err = proc.communicate(timeout=BUSY_WITHIN_SECONDS * 5)
         assert proc.returncode == 0, err
         assert "Traceback" not in err

@@ -11,21 +11,23 @@ owner-only Unix socket, and a door with ``PHOTOCOMIC_ENGINE=off`` calls it in it
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from .config import Settings
-from .errors import ConfigError, InvalidInput, NotFound, PhotocomicError
+from .errors import ConfigError, InvalidInput, NotFound, PhotocomicError, StoreUnavailable
 from .image_api import ApiAccess
 from .jobs import Job, Jobs, now_iso
 from .library import Library
+from .migrate import move_library
 from .milvus import Connection
 from .policy import MAX_WAIT, Scope, check_wait
 from .previews import preview_jpeg
@@ -40,8 +42,12 @@ from .requests import (
     FindRequest,
     IndexRequest,
     JobRequest,
+    MigrateRequest,
     PhotoRequest,
+    RenameSubject,
     SimilarRequest,
+    SubjectName,
+    SubjectRequest,
 )
 from .results import ImageData, JobSnapshot, LibraryStatus
 
@@ -92,7 +98,13 @@ class Engine:
             where = ".".join(str(p) for p in first.get("loc", ())) or "request"
             raise InvalidInput(f"invalid {where} for {op}: {first.get('msg')}") from None
         self._seen(door)
-        return handler(self, door, request)
+        try:
+            return handler(self, door, request)
+        except StoreUnavailable:
+            uri = str(door.settings.get("db") or "")
+            if uri:
+                self.forget(uri)
+            raise
 
     def _seen(self, door: DoorInfo) -> None:
         now = time.monotonic()
@@ -192,10 +204,34 @@ class Engine:
 
     def _index_runner(self, settings: Settings, scope: Scope, folder: str) -> Callable[[Job], Any]:
         def run(job: Job) -> Any:
-            library = self.library(settings)
-            return library.index(scope, folder, job.recursive, job.progress, job.cancel, settings)
+            with self.evicting(settings):
+                library = self.library(settings)
+                return library.index(
+                    scope, folder, job.recursive, job.progress, job.cancel, settings
+                )
 
         return run
+
+    @contextlib.contextmanager
+    def evicting(self, *stores: Settings) -> Iterator[None]:
+        """A store that stopped answering is closed, so the next call connects afresh (a
+        Milvus server that was restarted)."""
+        try:
+            yield
+        except StoreUnavailable:
+            for settings in stores:
+                self.forget(settings.db_uri)
+            raise
+
+    def forget(self, uri: str) -> None:
+        with self._lock:
+            for key in [k for k in self._libraries if k[0] == uri]:
+                with contextlib.suppress(Exception):
+                    self._libraries.pop(key).close()
+            connection = self._connections.pop(uri, None)
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
 
     def visible(self, job: Job, scope: Scope) -> bool:
         """A door sees the jobs of the folders it may read (the command line sees all)."""
@@ -301,6 +337,48 @@ class Engine:
         library_key = f"{settings.db_uri}#{settings.collection}"
         return self.jobs.start_comic(library_key, {"roots": door.roots}, run).snapshot()
 
+    def op_migrate(self, door: DoorInfo, request: MigrateRequest) -> JobSnapshot:
+        """Copy this library into another store, as a job (it can take minutes)."""
+        settings = self.settings_of(door)
+        source = self.library(settings)
+        token = request.token or (
+            settings.milvus_token.get_secret_value() if settings.milvus_token else None
+        )
+        target_settings = settings.model_copy(
+            update={
+                "db": request.to,
+                "collection": request.collection or settings.collection,
+                "milvus_token": SecretStr(token) if token else None,
+            }
+        )
+        target = self.library(target_settings)
+        library_key = f"{target_settings.db_uri}#{target_settings.collection}"
+
+        def run(job: Job) -> Any:
+            with self.evicting(settings, target_settings):
+                return move_library(source, target, self.data_dir, job)
+
+        return self.jobs.start_migration(library_key, {"roots": door.roots}, run).snapshot()
+
+    def op_remember(self, door: DoorInfo, request: SubjectRequest) -> BaseModel:
+        settings = self.settings_of(door)
+        return self.library(settings).remember(Scope.of(door.roots), request, settings)
+
+    def op_subjects(self, door: DoorInfo, request: Empty) -> BaseModel:
+        return self.library(self.settings_of(door)).list_subjects(Scope.of(door.roots))
+
+    def op_subject(self, door: DoorInfo, request: SubjectName) -> BaseModel:
+        library = self.library(self.settings_of(door))
+        return library.show_subject(Scope.of(door.roots), request.name)
+
+    def op_forget_subject(self, door: DoorInfo, request: SubjectName) -> BaseModel:
+        library = self.library(self.settings_of(door))
+        return library.forget_subject(Scope.of(door.roots), request.name)
+
+    def op_rename_subject(self, door: DoorInfo, request: RenameSubject) -> BaseModel:
+        library = self.library(self.settings_of(door))
+        return library.rename_subject(Scope.of(door.roots), request.name, request.new_name)
+
     def op_comics(self, door: DoorInfo, request: ComicsRequest) -> BaseModel:
         return self.library(self.settings_of(door)).comics(request.limit)
 
@@ -330,6 +408,12 @@ OPERATIONS: dict[str, tuple[type[BaseModel], Handler]] = {
     "duplicates": (DuplicatesRequest, Engine.op_duplicates),
     "comic": (ComicRequest, Engine.op_comic),
     "comics": (ComicsRequest, Engine.op_comics),
+    "migrate": (MigrateRequest, Engine.op_migrate),
+    "remember": (SubjectRequest, Engine.op_remember),
+    "subjects": (Empty, Engine.op_subjects),
+    "subject": (SubjectName, Engine.op_subject),
+    "forget_subject": (SubjectName, Engine.op_forget_subject),
+    "rename_subject": (RenameSubject, Engine.op_rename_subject),
     "thumbnail": (PhotoRequest, Engine.op_thumbnail),
     "comic_file": (ComicFileRequest, Engine.op_comic_file),
 }

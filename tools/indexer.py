@@ -106,6 +106,25 @@ class Indexer:
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
 
+    def index_files(self, paths: Sequence[str]) -> IndexSummary:
+        """Single photos (resolved and allowed by the caller), embedded unless unchanged:
+        an example given by path that was never indexed becomes part of the library."""
+        summary = IndexSummary()
+        check_model(self.store, self.model_name)
+        entries = []
+        for path in paths:
+            st = os.stat(path)
+            entries.append(FileEntry(path, st.st_size, st.st_mtime))
+        ids = [photo_id_for(e.path) for e in entries]
+        rows = self.store.get_some(ids) if ids and self.store.model_info() else {}
+        known = {r.path: (r.photo_id, r.size, r.mtime) for r in rows.values()}
+        summary.scanned = len(entries)
+        todo = self._diff(entries, known, summary)
+        self._embed_all(todo, known, summary, None, None)
+        if summary.added or summary.updated:
+            self.store.flush()
+        return summary
+
     @staticmethod
     def _diff(
         files: list[FileEntry], known: dict[str, tuple[int, int, float]], summary: IndexSummary

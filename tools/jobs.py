@@ -91,6 +91,10 @@ class Job:
     def message(self) -> str:
         if self.kind == "comic":
             return _comic_message(self)
+        if self.kind == "migrate":
+            if self.state in ("queued", "running"):
+                return f"{self.done:,} of {self.total or 0:,} photos copied"
+            return self.error or f"moved: {getattr(self.record, 'photos', 0):,} photos"
         if self.state == "queued":
             return "waiting for another indexing run to finish"
         if self.state == "running":
@@ -168,6 +172,13 @@ class Jobs:
         with self._lock:
             self._add(job)
         self._spawn(job, run, serial=False)
+        return job
+
+    def start_migration(self, library: str, origin: dict[str, Any], run: Runner) -> Job:
+        job = Job("m" + secrets.token_hex(4), "migrate", library, origin=origin)
+        with self._lock:
+            self._add(job)
+        self._spawn(job, run, serial=True)
         return job
 
     def get(self, job_id: str) -> Job:
@@ -288,7 +299,7 @@ class Jobs:
     def saved(self) -> list[Job]:
         """Jobs a previous process left, oldest first; drawings it left are interrupted."""
         found = []
-        for path in sorted(self.folder.glob("[jg]*.json"), key=lambda p: p.stat().st_mtime):
+        for path in sorted(self.folder.glob("[jgm]*.json"), key=lambda p: p.stat().st_mtime):
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
                 summary = IndexSummary(**data["summary"]) if data.get("summary") else None
@@ -320,11 +331,16 @@ class Jobs:
         return job
 
     def interrupted(self, job: Job) -> None:
+        """A drawing (or a move) the dead process left: not run again on its own."""
         job.state, job.finished_at = "failed", now_iso()
-        job.error = (
-            "the drawing was interrupted: the process that owned the library stopped while "
-            "the image model was drawing. Nothing was saved or charged twice; ask again."
-        )
-        job.error_kind = "GenerationError"
+        if job.kind == "comic":
+            job.error = (
+                "the drawing was interrupted: the process that owned the library stopped while "
+                "the image model was drawing. Nothing was saved or charged twice; ask again."
+            )
+            job.error_kind = "GenerationError"
+        else:
+            job.error = "the move was interrupted; run `photocomic migrate` again: it resumes"
+            job.error_kind = "PhotocomicError"
         self.restore(job)
         self._save(job, force=True)

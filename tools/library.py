@@ -19,13 +19,28 @@ from typing import TYPE_CHECKING
 
 from .comics import ComicStudio, PartialFn
 from .config import Settings
-from .errors import ModelMismatch, PathRefused
+from .errors import DecodeError, InvalidInput, ModelMismatch, NotFound, PathRefused
 from .image_api import ApiAccess
 from .indexer import Indexer, ProgressFn, check_model
 from .milvus import Connection
-from .policy import Scope, check_limit, decode_upload, photo_ids, photo_items, require_roots
+from .policy import (
+    Scope,
+    check_limit,
+    check_offset,
+    decode_upload,
+    photo_ids,
+    photo_items,
+    require_roots,
+)
 from .previews import hit_sheet, preview_jpeg, thumbnail_jpeg
-from .requests import ComicRequest, DuplicatesRequest, Filters, FindRequest, SimilarRequest
+from .requests import (
+    ComicRequest,
+    DuplicatesRequest,
+    Filters,
+    FindRequest,
+    SimilarRequest,
+    SubjectRequest,
+)
 from .results import (
     ComicList,
     ComicRecord,
@@ -37,9 +52,14 @@ from .results import (
     PhotoRef,
     SearchAnswer,
     SearchResult,
+    SubjectAnswer,
+    SubjectInfo,
+    SubjectList,
 )
-from .search import Searcher, SearchFilters
+from .search import Searcher, SearchFilters, to_hits
 from .store import PhotoStore
+from .subject_store import Subject
+from .subjects import Subjects
 
 if TYPE_CHECKING:
     from .embedder import Embedder
@@ -64,6 +84,7 @@ class Library:
         self._load_embedder = embedder or self._own_embedder
         self.searcher = Searcher(self.store, self.embedder)
         self.studio = ComicStudio(settings)
+        self.subjects = Subjects(self.store)
         self.writing = threading.Lock()  # one index run (or migration) writes at a time
 
     def close(self) -> None:
@@ -163,13 +184,18 @@ class Library:
                 f"this library is open with model {self.settings.model}, not {s.model}: use a "
                 f"separate store for {s.model} (--db another.db or PHOTOCOMIC_COLLECTION)"
             )
-        indexer = Indexer(
-            self.store, self.embedder, model_name=s.model, batch_size=s.batch_size,
+        with self.writing:
+            return self._indexer(scope, s).index(
+                [real], recursive=recursive, progress=progress, cancel=cancel
+            )
+
+    def _indexer(self, scope: Scope, knobs: Settings | None) -> Indexer:
+        s = knobs or self.settings
+        return Indexer(
+            self.store, self.embedder, model_name=self.settings.model, batch_size=s.batch_size,
             workers=s.workers, include_hidden=s.include_hidden,
             roots=scope.real_roots() if scope.restricted else None,
         )  # fmt: skip
-        with self.writing:
-            return indexer.index([real], recursive=recursive, progress=progress, cancel=cancel)
 
     def similar(
         self, scope: Scope, request: SimilarRequest, upload_limit: int | None = None
@@ -198,11 +224,96 @@ class Library:
         return self._answer(scope, results, request.sheet)
 
     def find(self, scope: Scope, request: FindRequest) -> SearchAnswer:
+        """Photos of a remembered subject when the text names one, else by tag words."""
         filters = self.filters(scope, request)
+        subject = self.subjects.find(request.text)
+        if subject is not None:
+            return self._subject_photos(scope, subject, request, filters)
         found = self.searcher.find(
             request.text, request.limit, filters, request.diversify, request.offset
         )
         return self._answer(scope, [found], request.sheet)
+
+    def _subject_photos(
+        self, scope: Scope, subject: Subject, request: FindRequest, filters: SearchFilters
+    ) -> SearchAnswer:
+        check_limit(request.limit)
+        check_offset(request.offset)
+        self.store.require()
+        ranked = self.subjects.rank(
+            subject, request.limit, request.offset, filters.expression(), request.diversify
+        )
+        about = "at least " if ranked.estimate_is_floor else "about "
+        note = f"{about}{ranked.estimate} photos in the library show {subject.name}"
+        result = SearchResult(
+            query=subject.name, hits=to_hits(ranked.hits, start=request.offset + 1),
+            note=note, total=ranked.total, subject=subject.name,
+        )  # fmt: skip
+        return self._answer(scope, [result], request.sheet)
+
+    # -- subjects ------------------------------------------------------------------------
+
+    def remember(
+        self, scope: Scope, request: SubjectRequest, knobs: Settings | None = None
+    ) -> SubjectAnswer:
+        """Teach a subject from photo ids or paths (a path never indexed is indexed now)."""
+        require_roots(scope)
+        positives = self._example_ids(scope, request.photos, knobs)
+        negatives = self._example_ids(scope, request.not_photos, knobs)
+        if not (positives or negatives):
+            raise InvalidInput("give photos=[ids or paths] that show it (or not_photos=[...])")
+        with self.writing:
+            subject = self.subjects.teach(request.name, positives, negatives)
+        found = FindRequest(text=subject.name, limit=request.limit, sheet=request.sheet)
+        photos = self._subject_photos(scope, subject, found, self.filters(scope, Filters()))
+        return SubjectAnswer(subject=self.subject_info(scope, subject), photos=photos)
+
+    def _example_ids(
+        self, scope: Scope, items: Sequence[int | str], knobs: Settings | None
+    ) -> list[int]:
+        refs = self.photo_refs(scope, items)
+        unknown = [r.local_path() for r in refs if r.photo_id is None]
+        if unknown:
+            with self.writing:
+                summary = self._indexer(scope, knobs).index_files(unknown)
+            if summary.failed:
+                failed = summary.failed[0]
+                raise DecodeError(f"cannot use {failed.path} as an example: {failed.error}")
+            refs = self.photo_refs(scope, items)
+        return [int(r.photo_id) for r in refs if r.photo_id is not None]
+
+    def subject_info(self, scope: Scope, subject: Subject) -> SubjectInfo:
+        rows = self.store.get_some(subject.positives[:12])
+        examples = [
+            rows[i].ref()
+            for i in subject.positives[:12]
+            if i in rows and scope.allows(rows[i].path)
+        ]
+        estimate, floor = self.subjects.estimate(
+            subject, self.filters(scope, Filters()).expression()
+        )
+        return SubjectInfo(
+            name=subject.name, positives=len(subject.positives),
+            negatives=len(subject.negatives), examples=examples,
+            trained_at=subject.info.get("trained_at"), estimate=estimate,
+            estimate_is_floor=floor, notes=list(subject.info.get("notes") or []),
+        )  # fmt: skip
+
+    def list_subjects(self, scope: Scope) -> SubjectList:
+        return SubjectList(subjects=[self.subject_info(scope, s) for s in self.subjects.all()])
+
+    def show_subject(self, scope: Scope, name: str) -> SubjectInfo:
+        return self.subject_info(scope, self.subjects.get(name))
+
+    def forget_subject(self, scope: Scope, name: str) -> SubjectInfo:
+        with self.writing:
+            subject = self.subjects.remove(name)
+        return self.subject_info(scope, subject)
+
+    def rename_subject(self, scope: Scope, name: str, new_name: str) -> SubjectInfo:
+        with self.writing:
+            subject = self.subjects.rename(name, new_name)
+        return self.subject_info(scope, subject)
 
     def _answer(self, scope: Scope, results: list[SearchResult], sheet: bool) -> SearchAnswer:
         answer = SearchAnswer(results=results)
@@ -235,6 +346,17 @@ class Library:
         """Draw (or dry-run) a comic; ``settings`` are the asking door's (its image model)."""
         require_roots(scope)
         refs = self.photo_refs(scope, request.photos)
+        if request.subject:
+            subject = self.subjects.get(request.subject)
+            if refs:
+                raise InvalidInput(
+                    "give a subject or photos, not both: the subject picks its photos"
+                )
+            expr = self.filters(scope, Filters()).expression()
+            refs = [row.ref() for row in self.subjects.references(subject, expr)]
+            if not refs:
+                raise NotFound(f"no photo of {subject.name} lies inside the allowed folders")
+            request = request.model_copy(update={"subject": subject.name})
 
         def allow(ref: PhotoRef) -> None:
             scope.check_photo(ref.photo_id, ref.local_path())

@@ -225,13 +225,37 @@ def unavailable(uri: str, exc: Exception, doing: str) -> PhotocomicError:
     """A Milvus failure as one line: which store, what failed, what to do."""
     text = " ".join(str(exc).split())[:300]
     lowered = text.lower()
-    if any(w in lowered for w in ("auth", "password", "credential", "token", "permission")):
+    refused = any(w in lowered for w in ("auth", "password", "credential", "token", "permission"))
+    if not refused and doing == "open" and _answers(uri):
+        refused = True  # the port answers but pymilvus cannot connect: the token, mostly
+    if refused:
         return StoreUnavailable(
-            f"the Milvus server at {uri} refused the credentials while trying to {doing} "
-            f"({text}). Check PHOTOCOMIC_MILVUS_TOKEN (user:password, or a Zilliz Cloud API key)."
+            f"the Milvus server at {uri} refused the connection ({text}): check the token in "
+            "PHOTOCOMIC_MILVUS_TOKEN (user:password, or a Zilliz Cloud API key)."
         )
-    return StoreUnavailable(
-        f"could not {doing} in the photo store at {uri}: {text}. Check that the Milvus server "
-        "is running and reachable (--db / PHOTOCOMIC_DB); photos indexed so far are kept, so "
-        "run the command again once it is back."
+    what = (
+        f"cannot open the photo store at {uri}"
+        if doing == "open"
+        else (f"lost the photo store at {uri} while trying to {doing}")
     )
+    return StoreUnavailable(
+        f"{what}: {text}. Check that the Milvus server is running and reachable (--db / "
+        "PHOTOCOMIC_DB); photos indexed so far are kept, so run the command again once it is "
+        "back."
+    )
+
+
+def _answers(uri: str) -> bool:
+    """Whether anything listens at a server URI's host and port."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(uri)
+    if not parsed.hostname:
+        return False
+    port = parsed.port or (443 if parsed.scheme == "https" else 19530)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=2):
+            return True
+    except OSError:
+        return False

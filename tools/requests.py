@@ -103,6 +103,33 @@ class Empty(BaseModel):
     pass
 
 
+class SubjectRequest(BaseModel):
+    """Teach a subject: photos that show it and, as feedback, photos that do not."""
+
+    name: str
+    photos: list[int | str] = Field(default_factory=list, description="photo ids or paths")
+    not_photos: list[int | str] = Field(default_factory=list, description="photo ids or paths")
+    limit: int = Field(12, description="how many of its photos to show back")
+    sheet: bool = False
+
+
+class SubjectName(BaseModel):
+    name: str
+
+
+class RenameSubject(BaseModel):
+    name: str
+    new_name: str
+
+
+class MigrateRequest(BaseModel):
+    """Copy the library (photos, vectors, tags, subjects) into another store."""
+
+    to: str = Field(description="the target: a Milvus URI or a Milvus Lite file")
+    collection: str | None = Field(None, description="the target collection (default: same)")
+    token: str | None = Field(None, repr=False, description="the target server's token")
+
+
 class DoorInfo(BaseModel):
     """Who sends a request: its settings (secrets included: the socket is the owner's alone),
     the folders it may read, and how long it asks the library's owner to stay up for it."""

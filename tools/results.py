@@ -68,6 +68,7 @@ class SearchResult(BaseModel):
     total: int | None = Field(
         None, description="how many photos match in all (when known), for paging with offset"
     )
+    subject: str | None = Field(None, description="the remembered subject these photos show")
 
 
 class DuplicatePhoto(BaseModel):
@@ -181,6 +182,47 @@ class DryRunResult(BaseModel):
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 
 
+class SubjectInfo(BaseModel):
+    """A named subject: how it was taught and how many photos the model thinks show it."""
+
+    name: str
+    positives: int = Field(description="photos marked as showing it")
+    negatives: int = Field(description="photos marked as not showing it")
+    examples: list[PhotoRef] = Field(
+        default_factory=list, description="its example photos (those this caller may see)"
+    )
+    trained_at: str | None = None
+    estimate: int | None = Field(None, description="photos in the library the model says show it")
+    estimate_is_floor: bool = Field(False, description="at least this many (the count was cut)")
+    notes: list[str] = Field(default_factory=list)
+
+
+class SubjectList(BaseModel):
+    subjects: list[SubjectInfo]
+
+
+class SubjectAnswer(BaseModel):
+    """A subject after it was taught, with its best photos now (and their contact sheet)."""
+
+    subject: SubjectInfo
+    photos: SearchAnswer
+
+
+class MigrationSummary(BaseModel):
+    """What a move of the library to another store did (``photocomic migrate``)."""
+
+    source: str
+    target: str
+    collection: str
+    photos: int = Field(description="photos in the target at the end (as many as the source)")
+    copied: int = Field(
+        description="rows copied by this run (an earlier, interrupted run the rest)"
+    )
+    subjects: int = 0
+    resumed: bool = False
+    seconds: float = 0.0
+
+
 class JobSnapshot(BaseModel):
     """A run that belongs to the library (indexing a folder, drawing a comic), whichever door
     started it; it goes on when that door closes."""
@@ -202,7 +244,9 @@ class JobSnapshot(BaseModel):
     error: str | None = None
     error_kind: str | None = None
     message: str = ""
-    record: ComicRecord | DryRunResult | None = Field(None, description="the comic, when drawn")
+    record: ComicRecord | DryRunResult | MigrationSummary | None = Field(
+        None, description="the comic, when drawn (or a migration's summary)"
+    )
     preview_jpeg: str | None = Field(
         None, description="base64 JPEG: the latest partial image while drawing, else the comic"
     )
@@ -231,3 +275,4 @@ class ComicList(BaseModel):
 
 
 LibraryStatus.model_rebuild()
+SubjectAnswer.model_rebuild()

@@ -313,6 +313,18 @@ class PhotoStore:
             entities = self.client.get(self.collection, ids=list(photo_ids), output_fields=fields)
         return {int(e["id"]): PhotoRow.from_entity(e) for e in entities}
 
+    def matching(self, photo_ids: Sequence[int], expr: str) -> set[int]:
+        """Those of ``photo_ids`` that exist and meet ``expr``."""
+        if not photo_ids:
+            return set()
+        listed = f"id in [{', '.join(str(int(i)) for i in photo_ids)}]"
+        with self.guard("read photos"):
+            rows = self.client.query(
+                self.collection, filter=f"({listed}) and ({expr})" if expr else listed,
+                output_fields=["id"],
+            )  # fmt: skip
+        return {int(r["id"]) for r in rows}
+
     def find_path(self, path: str) -> PhotoRow | None:
         """The row of a file by its path: looked up by the id the path hashes to."""
         if not self.exists():
