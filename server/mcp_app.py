@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+from mcp.server.apps import Apps, client_supports_apps
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import (
     ResourceError,
@@ -24,7 +25,7 @@ from mcp.server.mcpserver.exceptions import (
     ToolError,
     UnexpectedToolError,
 )
-from mcp_types import ToolAnnotations
+from mcp_types import ListToolsResult, ToolAnnotations
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import NotFound, PhotocomicError
 from photocomic.tools.requests import ComicFileRequest, PhotoRequest
@@ -33,6 +34,7 @@ from pydantic import ValidationError
 
 from . import mcp_tools as tools
 from .logs import scrub, setup_logging
+from .mcp_apps import PAGES, PICKER, VIEWER, page_html
 from .mcp_door import McpDoor, door_of
 from .mcp_prompts import INSTRUCTIONS, photo_comic
 
@@ -49,30 +51,43 @@ DRAWS = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
 )
 
-# (function, title, annotations): the order is the order clients list them in
-TOOLS: list[tuple[Callable[..., Any], str, ToolAnnotations]] = [
-    (tools.library_status, "Library status", READ_ONLY),
-    (tools.index_folder, "Index a photo folder", WRITES_STORE),
-    (tools.index_status, "Follow an indexing run", READ_ONLY),
-    (tools.search_similar, "Search photos by example", READ_ONLY),
-    (tools.find_photos, "Find photos by words", READ_ONLY),
-    (tools.find_duplicates, "Find near-duplicate photos", READ_ONLY),
-    (tools.remember_subject, "Remember a subject (a pet, a person)", WRITES_STORE),
-    (tools.list_subjects, "List remembered subjects", READ_ONLY),
-    (tools.forget_subject, "Forget a subject", FORGETS),
-    (tools.rename_subject, "Rename a subject", WRITES_STORE),
-    (tools.generate_comic, "Draw a comic from photos", DRAWS),
-    (tools.comic_status, "Follow a comic being drawn", READ_ONLY),
-    (tools.list_comics, "List comics", READ_ONLY),
+# (function, title, annotations, the page shown beside its answer): in the order clients list
+TOOLS: list[tuple[Callable[..., Any], str, ToolAnnotations, str | None]] = [
+    (tools.library_status, "Library status", READ_ONLY, None),
+    (tools.index_folder, "Index a photo folder", WRITES_STORE, None),
+    (tools.index_status, "Follow an indexing run", READ_ONLY, None),
+    (tools.search_similar, "Search photos by example", READ_ONLY, PICKER),
+    (tools.find_photos, "Find photos by words or a subject's name", READ_ONLY, PICKER),
+    (tools.find_duplicates, "Find near-duplicate photos", READ_ONLY, None),
+    (tools.remember_subject, "Remember a subject (a pet, a person)", WRITES_STORE, PICKER),
+    (tools.list_subjects, "List remembered subjects", READ_ONLY, None),
+    (tools.forget_subject, "Forget a subject", FORGETS, None),
+    (tools.rename_subject, "Rename a subject", WRITES_STORE, None),
+    (tools.generate_comic, "Draw a comic from photos", DRAWS, VIEWER),
+    (tools.comic_status, "Follow a comic being drawn", READ_ONLY, VIEWER),
+    (tools.list_comics, "List comics", READ_ONLY, VIEWER),
+]
+# Helpers the pages call; hidden from the model and from clients without MCP Apps.
+APP_TOOLS: list[tuple[Callable[..., Any], str, str]] = [
+    (tools.app_thumbnails, "Photo thumbnails for the picker", PICKER),
+    (tools.app_comic_lineage, "A comic's versions for the viewer", VIEWER),
 ]
 
 
 class PhotocomicMCP(MCPServer):
-    """MCPServer whose tool errors read as instructions, never as tracebacks.
+    """MCPServer whose tool errors read as instructions, never as tracebacks, and whose
+    app-only helpers are listed only to clients that render MCP Apps.
 
     Why here and not in every tool: the SDK wraps whatever a tool raises; catching it once at
     this seam covers argument validation, our own errors and crashes alike.
     """
+
+    async def _handle_list_tools(self, ctx: Any, params: Any) -> ListToolsResult:
+        listed = await super()._handle_list_tools(ctx, params)
+        if client_supports_apps(ctx):
+            return listed
+        kept = [t for t in listed.tools if not _app_only(t)]
+        return listed.model_copy(update={"tools": kept})
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context | None = None
@@ -106,6 +121,11 @@ def describe_invalid(tool: str, error: ValidationError) -> str:
         f"invalid arguments for {tool}: " + "; ".join(parts) + more
         + ". Fix them and call again; the tool's input schema lists the allowed values."
     )  # fmt: skip
+
+
+def _app_only(tool: Any) -> bool:
+    ui = (tool.meta or {}).get("ui") or {}
+    return ui.get("visibility") == ["app"]
 
 
 def description(fn: Callable[..., Any]) -> str:
@@ -152,6 +172,25 @@ def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
                 door.close()
                 group.cancel_scope.cancel()
 
+    apps = Apps()
+    for uri, (_, title) in PAGES.items():
+        apps.add_html_resource(
+            uri, page_html(uri), name=title.lower().replace(" ", "_"), title=title,
+            description=f"photocomic's {title.lower()} (an MCP App page)",
+        )  # fmt: skip
+    for fn, title, uri in APP_TOOLS:
+        apps.tool(
+            resource_uri=uri, visibility=["app"], title=title, description=description(fn),
+            annotations=READ_ONLY,
+        )(fn)  # fmt: skip
+    later = []
+    for fn, title, hints, page in TOOLS:
+        if page is None:
+            later.append((fn, title, hints))
+        else:
+            apps.tool(
+                resource_uri=page, title=title, description=description(fn), annotations=hints
+            )(fn)
     mcp = PhotocomicMCP(
         "photocomic",
         title="photocomic: your photos, searched and drawn as comics",
@@ -159,8 +198,9 @@ def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
         version=_version(),
         lifespan=lifespan,
         log_level="WARNING",
+        extensions=[apps],
     )
-    for fn, title, hints in TOOLS:
+    for fn, title, hints in later:
         mcp.add_tool(fn, title=title, description=description(fn), annotations=hints)
     mcp.resource(
         "photo://{photo_id}/thumbnail", name="photo_thumbnail", title="Photo thumbnail",

@@ -13,6 +13,7 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from photocomic.tools.policy import check_wait
 from photocomic.tools.requests import (
+    ComicFileRequest,
     ComicRequest,
     ComicsRequest,
     DuplicatesRequest,
@@ -24,16 +25,19 @@ from photocomic.tools.requests import (
     SimilarRequest,
     SubjectName,
     SubjectRequest,
+    ThumbnailsRequest,
 )
 from photocomic.tools.results import (
     ComicList,
     DuplicatesAnswer,
     JobSnapshot,
     LibraryStatus,
+    Lineage,
     SearchAnswer,
     SubjectAnswer,
     SubjectInfo,
     SubjectList,
+    Thumbnails,
 )
 from pydantic import Field
 
@@ -304,3 +308,25 @@ async def rename_subject(
     request = RenameSubject(name=name, new_name=new_name)
     info = await door_of(ctx).call("rename_subject", request, SubjectInfo)
     return answers.result(f"Renamed to {info.name}.", info)
+
+
+async def app_thumbnails(
+    ctx: Context,
+    photo_ids: Annotated[list[int], Field(description="photo ids from a search answer")],
+    side: Annotated[int, Field(description="long side in pixels, 32-384")] = 160,
+) -> Annotated[CallToolResult, Thumbnails]:
+    """Small JPEGs of photos for the picker page (app only): the photos inside this server's
+    folders; others come back empty."""
+    request = ThumbnailsRequest(photo_ids=photo_ids, side=side)
+    found = await door_of(ctx).call("thumbnails", request, Thumbnails)
+    shown = sum(t.jpeg is not None for t in found.thumbnails)
+    return answers.result(f"{shown} thumbnails.", found)
+
+
+async def app_comic_lineage(
+    ctx: Context, comic_id: Annotated[str, Field(description="a comic_id")]
+) -> Annotated[CallToolResult, Lineage]:
+    """A comic and the earlier versions it was refined from, with small previews, for the
+    viewer page (app only)."""
+    found = await door_of(ctx).call("lineage", ComicFileRequest(comic_id=comic_id), Lineage)
+    return answers.result(f"{len(found.steps)} versions of {comic_id}.", found)

@@ -48,8 +48,11 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
 class McpSession:
     """``with McpSession.stdio(cmd, env, log) as s: s.call("tool", {...})``."""
 
-    def __init__(self, transport: AbstractAsyncContextManager[Any]) -> None:
+    def __init__(
+        self, transport: AbstractAsyncContextManager[Any], extensions: list[Any] | None = None
+    ) -> None:
         self.transport = transport
+        self.extensions = extensions
         self.outputs: list[str] = []
         self.started = 0.0
         self.connected = 0.0
@@ -59,9 +62,15 @@ class McpSession:
         self.client: Client | None = None
 
     @classmethod
-    def stdio(cls, command: list[str], env: dict[str, str], errlog: IO[str]) -> McpSession:
+    def stdio(
+        cls,
+        command: list[str],
+        env: dict[str, str],
+        errlog: IO[str],
+        extensions: list[Any] | None = None,
+    ) -> McpSession:
         params = StdioServerParameters(command=command[0], args=command[1:], env=env)
-        return cls(stdio_client(params, errlog=errlog))
+        return cls(stdio_client(params, errlog=errlog), extensions)
 
     def __enter__(self) -> McpSession:
         self.started = time.perf_counter()
@@ -69,7 +78,7 @@ class McpSession:
         self.portal = self._portal_cm.__enter__()
         try:
             self._client_cm = self.portal.wrap_async_context_manager(
-                Client(self.transport, read_timeout_seconds=120)
+                Client(self.transport, read_timeout_seconds=120, extensions=self.extensions)
             )
             self.client = self._client_cm.__enter__()
         except BaseException:

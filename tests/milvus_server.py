@@ -22,6 +22,7 @@ import pytest
 TOKEN = "root:Milvus"  # the server's built-in account when authorization is enabled
 PORT = 19530
 READY_WITHIN = 180.0
+SESSION_EXPIRY = 75.0
 
 
 @dataclass
@@ -73,17 +74,19 @@ class MilvusServer:
             time.sleep(0.2)
 
     def restart(self) -> None:
+        """Start again on the same data after a kill. The dead server's sessions stay in its
+        etcd until their lease expires (about a minute); started before that, Milvus 2.3.5
+        never opens its port (measured: still closed after ten minutes), after it in seconds."""
         self.restarts += 1
+        time.sleep(SESSION_EXPIRY)
         self.start()
 
     def stop(self) -> None:
+        """The end of the session: its data is thrown away, so no graceful shutdown (which
+        this version can hang in) is waited for."""
         if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=60)
 
     def tail(self) -> str:
         if self.log is None or not self.log.exists():

@@ -48,6 +48,7 @@ from .requests import (
     SimilarRequest,
     SubjectName,
     SubjectRequest,
+    ThumbnailsRequest,
 )
 from .results import ImageData, JobSnapshot, LibraryStatus
 
@@ -388,6 +389,13 @@ class Engine:
         )
         return ImageData(mime="image/jpeg", data=base64.b64encode(data).decode())
 
+    def op_thumbnails(self, door: DoorInfo, request: ThumbnailsRequest) -> BaseModel:
+        library = self.library(self.settings_of(door))
+        return library.thumbnails(Scope.of(door.roots), request.photo_ids, request.side)
+
+    def op_lineage(self, door: DoorInfo, request: ComicFileRequest) -> BaseModel:
+        return self.library(self.settings_of(door)).lineage(request.comic_id)
+
     def op_comic_file(self, door: DoorInfo, request: ComicFileRequest) -> ImageData:
         library = self.library(self.settings_of(door))
         data = library.comic_file(request.comic_id, request.preview)
@@ -416,4 +424,6 @@ OPERATIONS: dict[str, tuple[type[BaseModel], Handler]] = {
     "rename_subject": (RenameSubject, Engine.op_rename_subject),
     "thumbnail": (PhotoRequest, Engine.op_thumbnail),
     "comic_file": (ComicFileRequest, Engine.op_comic_file),
+    "thumbnails": (ThumbnailsRequest, Engine.op_thumbnails),
+    "lineage": (ComicFileRequest, Engine.op_lineage),
 }

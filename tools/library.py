@@ -11,6 +11,7 @@ inherits from an earlier comic.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -49,12 +50,16 @@ from .results import (
     DuplicatesAnswer,
     IndexSummary,
     LibraryStatus,
+    Lineage,
+    LineageStep,
     PhotoRef,
     SearchAnswer,
     SearchResult,
     SubjectAnswer,
     SubjectInfo,
     SubjectList,
+    Thumbnail,
+    Thumbnails,
 )
 from .search import Searcher, SearchFilters, to_hits
 from .store import PhotoStore
@@ -374,6 +379,43 @@ class Library:
         row = self.store.get([photo_id])[0]
         scope.check_photo(row.photo_id, row.path)
         return thumbnail_jpeg(row.path)
+
+    def thumbnails(self, scope: Scope, photo_ids: Sequence[int], side: int) -> Thumbnails:
+        """Small pictures of photos for a page (an MCP App): those the caller may see."""
+        check_limit(len(photo_ids) or 1, "photo_ids")
+        if not 32 <= side <= 384:
+            raise InvalidInput(f"side must be between 32 and 384 pixels, not {side}")
+        rows = self.store.get_some(list(photo_ids))
+        found = []
+        for pid in photo_ids:
+            row = rows.get(pid)
+            data = None
+            if row is not None and scope.allows(row.path):
+                with contextlib.suppress(DecodeError):
+                    data = base64.b64encode(thumbnail_jpeg(row.path, side)).decode()
+            found.append(Thumbnail(photo_id=pid, jpeg=data))
+        return Thumbnails(thumbnails=found)
+
+    def lineage(self, comic_id: str) -> Lineage:
+        steps = [
+            LineageStep(
+                **r.model_dump(
+                    include={
+                        "comic_id",
+                        "parent_id",
+                        "user_prompt",
+                        "model",
+                        "created_at",
+                        "photos",
+                    }
+                ),
+                preview_jpeg=base64.b64encode(preview_jpeg(r.path, 320)).decode(),
+            )
+            for r in self.studio.lineage(comic_id)
+        ]
+        if not steps:
+            self.studio.get(comic_id)  # NotFound with the usual words
+        return Lineage(steps=steps)
 
     def comic_file(self, comic_id: str, preview: bool = False) -> bytes:
         record = self.studio.get(comic_id)

@@ -94,6 +94,11 @@ class PhotoRequest(BaseModel):
     photo_id: int
 
 
+class ThumbnailsRequest(BaseModel):
+    photo_ids: list[int]
+    side: int = Field(160, description="the long side in pixels, 32-384")
+
+
 class ComicFileRequest(BaseModel):
     comic_id: str
     preview: bool = Field(False, description="a small JPEG instead of the full PNG")

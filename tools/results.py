@@ -269,6 +269,31 @@ class ImageData(BaseModel):
     data: str = Field(description="base64")
 
 
+class Thumbnail(BaseModel):
+    photo_id: int
+    jpeg: str | None = Field(None, description="base64 JPEG; None when it cannot be read")
+
+
+class Thumbnails(BaseModel):
+    thumbnails: list[Thumbnail]
+
+
+class LineageStep(BaseModel):
+    comic_id: str
+    parent_id: str | None
+    user_prompt: str
+    model: str
+    created_at: str
+    photos: list[PhotoRef] = Field(default_factory=list, description="its reference photos")
+    preview_jpeg: str = Field(description="base64 JPEG, 320 px")
+
+
+class Lineage(BaseModel):
+    """A comic and the ones it was refined from, newest first."""
+
+    steps: list[LineageStep]
+
+
 class ComicList(BaseModel):
     comics: list[ComicRecord] = Field(description="newest first")
     total: int
