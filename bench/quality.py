@@ -26,13 +26,10 @@ from typing import Any
 
 import numpy as np
 from photocomic.tools.config import Settings
-from photocomic.tools.search import (
-    SearchFilters,
-    combine_examples,
-    folder_expression,
-    mmr_order,
-)
-from photocomic.tools.service import PhotoLibrary
+from photocomic.tools.library import Library as PhotoLibrary
+from photocomic.tools.policy import Scope
+from photocomic.tools.search import SearchFilters, combine_examples, mmr_order
+from photocomic.tools.store import folder_expression
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -52,9 +49,10 @@ def library(work: Path, name: str, folders: Sequence[Path]) -> Iterator[PhotoLib
     """A library in ``work/name`` holding ``folders``, indexed incrementally (cheap re-runs)."""
     settings = Settings(data_dir=work / name)
     with PhotoLibrary(settings) as lib:
-        summary = lib.indexer().index([str(f) for f in folders])
-        if summary.failed:
-            print(f"  {len(summary.failed)} files failed to index", file=sys.stderr)
+        for folder in folders:
+            summary = lib.index(Scope(), str(folder))
+            if summary.failed:
+                print(f"  {len(summary.failed)} files failed to index", file=sys.stderr)
         yield lib
 
 
@@ -65,8 +63,8 @@ def wnid(path: str) -> str:
 
 
 def _ids_by_path(lib: PhotoLibrary, expr: str = "") -> dict[str, int]:
-    rows = lib.store.iter_rows(expr, fields=["path"])
-    return {str(r["path"]): int(r["id"]) for r in rows}  # type: ignore[index]
+    rows = lib.store.iter_entities(expr, fields=["path"])
+    return {str(r["path"]): int(r["id"]) for r in rows}
 
 
 # -- (a) find by words ------------------------------------------------------------------------
@@ -417,7 +415,7 @@ def _duplicate_checks(
     # similarities: each copy to its original; each original photo to its nearest other one
     path_of = {pid: path for path, pid in ids.items()}
     originals_expr = folder_expression(str(originals))
-    rows = list(lib.store.iter_rows(originals_expr, fields=["path"], with_vectors=True))
+    rows = list(lib.store.iter_entities(originals_expr, fields=["path"], with_vectors=True))
     vectors = np.asarray([r["vector"] for r in rows], dtype=np.float32)  # type: ignore[index]
     nearest = lib.store.search(vectors, 2, originals_expr)
     closest_different = sorted(
@@ -579,6 +577,82 @@ def diversity_figures(
     return figures
 
 
+def subject_figures(
+    imagenette: Path = IMAGENETTE, photos: Path = PHOTOS_1K, work: Path = DEFAULT_WORK
+) -> Figures:
+    """Named subjects (tools/subjects.py) on Imagenette: each class in turn is the subject,
+    taught from 3 of its train photos; the library is all of Imagenette (train and val) plus
+    photos-1k. Precision@K and R-precision of the subject's ranking against a plain search by
+    each example and a like=3 search, then after feedback on the first 24 hits (the wrong ones
+    as not_photos, the right ones as photos), counted on the photos nobody judged."""
+    folders = [imagenette.resolve() / "train", imagenette.resolve() / "val", photos.resolve()]
+    with library(work, "subjects", folders) as lib:
+        ids = _ids_by_path(lib)
+        classes = sorted({wnid(p) for p in ids if "/imagenette" in p or "/train/" in p})
+        classes = [c for c in classes if any(f"/train/{c}/" in p for p in ids)]
+        by_class = {c: [i for p, i in ids.items() if f"/{c}/" in p] for c in classes}
+        rows: dict[str, dict[str, float]] = {}
+        for cls in classes:
+            rows[cls] = _subject_run(lib, ids, by_class[cls], cls)
+    keys = next(iter(rows.values())).keys()
+    mean = {k: round(float(np.mean([r[k] for r in rows.values()])), 3) for k in keys}
+    return {
+        "subject_classes": len(rows),
+        "subject_library_photos": len(ids),
+        **{f"mean_{k}": v for k, v in mean.items()},
+        "per_class": {c: {k: round(v, 3) for k, v in r.items()} for c, r in rows.items()},
+    }
+
+
+def _subject_run(
+    lib: PhotoLibrary, ids: dict[str, int], members: list[int], cls: str
+) -> dict[str, float]:
+    rng = random.Random(cls)
+    train = sorted(i for p, i in ids.items() if f"/train/{cls}/" in p)
+    examples = rng.sample(train, 3)
+    relevant = set(members) - set(examples)
+    r = len(relevant)
+
+    def scores(ranked: Sequence[int], skip: set[int]) -> dict[str, float]:
+        kept = [i for i in ranked if i not in skip]
+        pool = relevant - skip
+        return {
+            "p_at_50": sum(i in pool for i in kept[:50]) / 50,
+            "p_at_100": sum(i in pool for i in kept[:100]) / 100,
+            "r_precision": sum(i in pool for i in kept[: len(pool)]) / max(1, len(pool)),
+        }
+
+    name = f"bench-{cls}"
+    subject = lib.subjects.teach(name, examples, [])
+    ranked = [h.row.photo_id for h in lib.subjects.rank(subject, r + 150).hits]
+    taught = scores(ranked, set(examples))
+    singles = [
+        scores(
+            [h.photo_id for h in lib.searcher.similar(photo_ids=[e], limit=r + 150)[0].hits],
+            {*examples},
+        )
+        for e in examples
+    ]
+    liked = lib.searcher.similar(like=examples, limit=r + 150)[0].hits
+    like3 = scores([h.photo_id for h in liked], set(examples))
+    first = [i for i in ranked if i not in examples][:24]
+    right = [i for i in first if i in relevant]
+    wrong = [i for i in first if i not in relevant]
+    subject = lib.subjects.teach(name, right, wrong)
+    again = [h.row.photo_id for h in lib.subjects.rank(subject, r + 150).hits]
+    judged = {*examples, *first}
+    before_unjudged = scores(ranked, judged)
+    after = scores(again, judged)
+    lib.subjects.remove(name)
+    figures = {f"subject_{k}": v for k, v in taught.items()}
+    figures |= {f"one_example_{k}": float(np.mean([s[k] for s in singles])) for k in taught}
+    figures |= {f"like3_{k}": v for k, v in like3.items()}
+    figures |= {f"unjudged_before_{k}": v for k, v in before_unjudged.items()}
+    figures |= {f"after_feedback_{k}": v for k, v in after.items()}
+    figures["relevant"] = r
+    return figures
+
+
 def _rerank(pool: Sequence[Any], lam: float, floor: float, k: int = 10) -> list[Any]:
     relevance = np.array([h.score for h in pool], dtype=np.float32)
     vectors = np.stack([h.row.vector for h in pool])
@@ -593,7 +667,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--photos", type=Path, default=PHOTOS_1K)
     parser.add_argument("--imagenette", type=Path, default=IMAGENETTE)
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
-    parser.add_argument("--only", default="find,examples,duplicates,diversity")
+    parser.add_argument("--only", default="find,examples,duplicates,diversity,subjects")
     args = parser.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")
     wanted = args.only.split(",")
@@ -602,6 +676,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "examples": lambda: examples_figures(args.imagenette, args.work),
         "duplicates": lambda: duplicate_figures(args.photos, args.imagenette, args.work),
         "diversity": lambda: diversity_figures(args.imagenette, args.work),
+        "subjects": lambda: subject_figures(args.imagenette, args.photos, args.work),
     }
     for name in wanted:
         started = time.perf_counter()

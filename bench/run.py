@@ -89,6 +89,15 @@ def child_env(**extra: str) -> dict[str, str]:
 # -- photo sets --------------------------------------------------------------------------------
 
 
+def stop_engine(data: Path) -> None:
+    """Ask the owner of ``data`` to leave (photocomic engine --stop) and wait until it has."""
+    command = ["engine", "--stop", "--data-dir", str(data)]
+    subprocess.run(
+        [sys.executable, "-m", "photocomic.server.cli", *command],
+        capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
 def photo_files(folder: Path) -> list[Path]:
     return sorted(
         p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
@@ -250,6 +259,7 @@ def photocomic_index(
         "--data-dir", str(data), "--json", *model_args,
     ]  # fmt: skip
     out, wall, rss = run_sampled(command, child_env())
+    stop_engine(data)  # the next contender starts cold, as this one did
     summary = json.loads(out)
     if summary["failed"]:
         log(f"{name}: {len(summary['failed'])} files failed")
@@ -264,8 +274,9 @@ def photocomic_index(
 def rescan(photos: Path, work: Path, repeats: int = 3) -> dict[str, Any]:
     """10,000 unchanged files: hard links of the photos, rows written directly."""
     from photocomic.tools.config import DEFAULT_MODEL, Settings
-    from photocomic.tools.library import scan_folder
-    from photocomic.tools.store import PhotoRow, PhotoStore, photo_id_for
+    from photocomic.tools.folders import scan_folder
+    from photocomic.tools.rows import PhotoRow, photo_id_for
+    from photocomic.tools.store import PhotoStore
 
     files = photo_files(photos)
     library = work / f"rescan-{RESCAN_FILES}"
@@ -286,14 +297,14 @@ def rescan(photos: Path, work: Path, repeats: int = 3) -> dict[str, Any]:
         scan = scan_folder(real)
         rng = np.random.default_rng(0)
         with PhotoStore(Settings(data_dir=data)) as store:
-            store.ensure_collection(DEFAULT_MODEL, 1280)
+            store.ensure_collection(DEFAULT_MODEL, 1280, None)
             rows = []
             for entry in scan.files:
                 vector = rng.standard_normal(1280).astype(np.float32)
                 rows.append(
                     PhotoRow(
                         photo_id=photo_id_for(entry.path), path=entry.path,
-                        folder=os.path.dirname(entry.path), size=entry.size, mtime=entry.mtime,
+                        size=entry.size, mtime=entry.mtime,
                         width=500, height=375, taken_at=int(entry.mtime),
                         vector=vector / np.linalg.norm(vector),
                     )
@@ -311,6 +322,7 @@ def rescan(photos: Path, work: Path, repeats: int = 3) -> dict[str, Any]:
             "--data-dir", str(data), "--json",
         ]  # fmt: skip
         out, wall, _ = run_sampled(command, child_env())
+        stop_engine(data)  # each re-scan starts its own owner, as a first command does
         summary = json.loads(out)
         if summary["unchanged"] != RESCAN_FILES or summary["added"] or summary["updated"]:
             raise RuntimeError(f"re-scan did not find {RESCAN_FILES} unchanged files: {summary}")
@@ -320,6 +332,7 @@ def rescan(photos: Path, work: Path, repeats: int = 3) -> dict[str, Any]:
     for saved in data.glob("*.files.json"):
         saved.unlink()
     out, unsaved_wall, _ = run_sampled(command, child_env())
+    stop_engine(data)
     unsaved = json.loads(out)["seconds"]
     return {
         "files": RESCAN_FILES,
@@ -355,8 +368,9 @@ def search_latency(
     """
     from photocomic.tools.config import DEFAULT_MODEL, Settings
     from photocomic.tools.embedder import Embedder
+    from photocomic.tools.rows import PhotoRow, photo_id_for
     from photocomic.tools.search import Searcher
-    from photocomic.tools.store import PhotoRow, PhotoStore, photo_id_for
+    from photocomic.tools.store import PhotoStore
 
     data = work / f"search-{rows}"
     settings = Settings(data_dir=data)
@@ -367,7 +381,7 @@ def search_latency(
         shutil.rmtree(data, ignore_errors=True)
         started = time.perf_counter()
         with PhotoStore(settings) as store:
-            store.ensure_collection(DEFAULT_MODEL, vectors.shape[1])
+            store.ensure_collection(DEFAULT_MODEL, vectors.shape[1], None)
             batch = []
             for n in range(rows):
                 base = vectors[n % len(vectors)]
@@ -375,8 +389,8 @@ def search_latency(
                 path = f"/photos/library/{n // 1000:03d}/IMG_{n:06d}.jpg"
                 batch.append(
                     PhotoRow(
-                        photo_id=photo_id_for(path), path=path, folder=os.path.dirname(path),
-                        size=2_000_000, mtime=1.7e9 + n, width=4032, height=3024,
+                        photo_id=photo_id_for(path), path=path, size=2_000_000,
+                        mtime=1.7e9 + n, width=4032, height=3024,
                         taken_at=1_700_000_000 + n * 60, labels=["label"],
                         label_scores=[0.5], categories=["category"], category_scores=[0.5],
                         vector=noisy / np.linalg.norm(noisy),
@@ -437,9 +451,10 @@ def indexed_vectors(data: Path) -> np.ndarray:
     from photocomic.tools.config import Settings
     from photocomic.tools.store import PhotoStore
 
+    stop_engine(data)
     with PhotoStore(Settings(data_dir=data)) as store:
-        rows = list(store.iter_rows(fields=["path"], with_vectors=True))
-    return np.asarray([r["vector"] for r in rows], dtype=np.float32)  # type: ignore[index]
+        rows = list(store.iter_entities(fields=["path"], with_vectors=True))
+    return np.asarray([r["vector"] for r in rows], dtype=np.float32)
 
 
 # -- MCP start-up --------------------------------------------------------------------------------

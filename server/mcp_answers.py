@@ -25,6 +25,8 @@ from pydantic import BaseModel
 from . import mcp_models as out
 from .engine_client import job_error
 
+MAX_FAILED_SHOWN = 50
+
 
 def result(text: str, structured: BaseModel, extra: Sequence[ContentBlock] = ()) -> CallToolResult:
     return CallToolResult(
@@ -105,6 +107,8 @@ def index_answer(job: JobSnapshot) -> CallToolResult:
     if job.state == "failed":
         raise job_error(job)
     output = out.IndexJob(**job.model_dump(exclude={"preview_jpeg", "record"}))
+    if output.summary is not None:  # an answer an assistant can read: the first 50 failures
+        output.summary.failed = output.summary.failed[:MAX_FAILED_SHOWN]
     if job.state == "done":
         text = f"Indexed {job.folder}: {job.message}."
         summary = job.summary

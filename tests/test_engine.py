@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import scene, write_photos
+from photocomic.tools import precision
 from photocomic.tools.config import Settings
 from photocomic.tools.embedder import Embedder, pick_precision
 from photocomic.tools.errors import ConfigError, DecodeError, ModelMismatch, StoreBusy
@@ -37,17 +38,32 @@ def test_default_model_works_offline_with_real_imagenet_weights(lite0: Embedder)
     assert result.class_probs.max(axis=1).min() > 5 / 1000
 
 
-def test_automatic_precision_keeps_embeddings_within_cosine_0999_of_fp32(
-    monkeypatch: pytest.MonkeyPatch, lite0: Embedder
+def test_precision_follows_the_measured_retrieval_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bf16 where it is fast and the rule passed for the model; fp32 where it failed, where
+    the model was never measured, or where bf16 is slow; a forced precision is kept."""
+    figures = {"p10_fp32": 0.931, "p10_bf16": 0.929, "self_first": 1.0, "min_self_score": 0.995}
+    failing = {**figures, "p10_bf16": 0.900}
+    monkeypatch.setattr(precision, "measurements", lambda: {"good": figures, "bad": failing})
+    assert precision.decide("good", "auto", bf16_is_fast=True).precision == "bf16"
+    assert precision.decide("good", "auto", bf16_is_fast=False).precision == "fp32"
+    bad = precision.decide("bad", "auto", bf16_is_fast=True)
+    assert bad.precision == "fp32" and "fails" in bad.reason and not bad.interchangeable
+    assert precision.decide("unmeasured", "auto", True).precision == "fp32"
+    assert precision.decide("bad", "bf16", True).precision == "bf16"
+    # a library embedded in fp32 takes bf16 rows only when the rule says they are alike
+    stored = {"precision": "fp32"}
+    assert precision.check_mix(stored, precision.decide("good", "bf16", True), "good") is None
+    refusal = precision.check_mix(stored, precision.decide("bad", "bf16", True), "bad")
+    assert refusal and "--precision fp32" in refusal
+
+
+def test_the_default_model_has_its_rule_measured_and_recorded_with_the_collection(
+    lite0: Embedder,
 ) -> None:
-    """On a CPU with native bf16, bf16 is kept only if it stays within 0.999 of fp32."""
-    monkeypatch.setattr("photocomic.tools.embedder.cpu_has_native_bf16", lambda: True)
-    chosen = Embedder()
-    pictures = [scene(n) for n in range(6)]
-    reference = lite0.embed_images(pictures).vectors
-    assert lite0.precision == "fp32"
-    assert chosen.precision in ("fp32", "bf16")
-    assert (reference * chosen.embed_images(pictures).vectors).sum(axis=1).min() >= 0.999
+    figures = precision.measurements()["tf_efficientnet_lite0"]
+    assert figures["photos"] >= 750 and "p10_bf16" in figures
+    record = lite0.precision_record()
+    assert record["precision"] == lite0.precision and record["reason"]
 
 
 def test_precision_is_fp32_on_cpus_without_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,12 +29,11 @@ from PIL import Image
 
 from .config import DEFAULT_MODEL, Settings
 from .errors import ConfigError
+from .precision import decide
 
 log = logging.getLogger(__name__)
 
 IMAGENET_CLASSES = 1000
-# bf16 is used only while it keeps embeddings this close (cosine) to fp32 ones.
-BF16_MIN_COSINE = 0.999
 Precision = Literal["fp32", "bf16"]
 
 
@@ -69,14 +68,17 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def pick_precision(device: torch.device, wanted: str = "auto") -> Precision:
-    if wanted in ("fp32", "bf16"):
-        return wanted  # type: ignore[return-value]
+def bf16_is_fast(device: torch.device) -> bool:
+    """bf16 pays on a CUDA GPU that has it, or a CPU with native bf16; elsewhere it is slower."""
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device.type == "cpu" and cpu_has_native_bf16():
-        return "bf16"
-    return "fp32"
+        return bool(torch.cuda.is_bf16_supported())
+    return device.type == "cpu" and cpu_has_native_bf16()
+
+
+def pick_precision(
+    device: torch.device, wanted: str = "auto", model: str = DEFAULT_MODEL
+) -> Precision:
+    return decide(model, wanted, bf16_is_fast(device)).precision  # type: ignore[return-value]
 
 
 def packaged_lite0_weights() -> Path:
@@ -174,7 +176,8 @@ class Embedder:
         self.name = name
         self.device = pick_device(device)
         model, self.weights_source = build_model(name, weights)
-        self.precision: Precision = pick_precision(self.device, precision)
+        self.decision = decide(name, precision, bf16_is_fast(self.device))
+        self.precision: Precision = self.decision.precision  # type: ignore[assignment]
         self.channels_last = self.device.type != "mps"
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -197,34 +200,10 @@ class Embedder:
         self._lock = threading.Lock()
         self._traced: Any = None
         self._may_trace = self.device.type == "cpu" and os.environ.get("PHOTOCOMIC_JIT", "1") != "0"
-        if self.precision == "bf16" and precision == "auto":
-            self.precision = self._checked_bf16()
-
-    def _checked_bf16(self) -> Precision:
-        """Keep bf16 only if it stays within BF16_MIN_COSINE of fp32 on a calibration batch.
-
-        Measured with EfficientNet-Lite0's real weights: 0.996-0.9997, so that model stays
-        fp32 even where bf16 is fast; other models may pass.
-        """
-        rng = np.random.default_rng(0)
-        ramp = np.linspace(0, 255, self.input_size, dtype=np.float32)
-        batch = []
-        for _ in range(4):
-            base = np.add.outer(ramp * rng.random(), ramp * rng.random())[..., None]
-            noise = rng.normal(0, 20, (self.input_size, self.input_size, 3))
-            batch.append(np.clip(base * rng.random(3) + noise, 0, 255).astype(np.uint8))
-        self.precision = "fp32"
-        reference = self.embed(batch).vectors
-        self.precision = "bf16"
-        candidate = self.embed(batch).vectors
-        cosine = float((reference * candidate).sum(axis=1).min())
-        chosen: Precision = "bf16" if cosine >= BF16_MIN_COSINE else "fp32"
-        log.info("bf16 check for %s: min cosine %.5f -> %s", self.name, cosine, chosen)
-        return chosen
 
     def precision_record(self) -> dict[str, object]:
         """The precision decision, recorded with a collection so it is never mixed."""
-        return {"precision": self.precision, "device": self.device.type}
+        return self.decision.record(self.device.type)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:

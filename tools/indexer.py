@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import Cancelled, DecodeError, ModelMismatch
+from .errors import Cancelled, ConfigError, DecodeError, ModelMismatch
 from .folders import FileEntry, Scan, display_path, real_folder, scan_folder
 from .images import open_photo
+from .precision import check_mix
 from .results import FailedFile, IndexSummary
 from .rows import PhotoRow, photo_id_for
 from .store import PhotoStore
@@ -175,6 +176,10 @@ class Indexer:
                 progress(0, 0)
             return
         embedder = self._embedder()
+        info = self.store.model_info()
+        problem = check_mix(info.precision if info else None, embedder.decision, embedder.name)
+        if problem:
+            raise ConfigError(problem)
         self.store.ensure_collection(embedder.name, embedder.dim, embedder.precision_record())
         tagger = Tagger.for_embedder(embedder)
         if embedder.embeds_in_workers and len(todo) >= TRACE_MIN_PHOTOS:

@@ -30,7 +30,6 @@ from .results import IndexSummary, JobSnapshot
 log = logging.getLogger(__name__)
 
 KEEP_JOBS = 50
-MAX_FAILED_SHOWN = 50
 SAVE_EVERY = 1.0  # seconds between writes of a running job's progress
 
 
@@ -244,9 +243,8 @@ class Jobs:
     def _finish(self, job: Job, result: Any) -> None:
         if isinstance(result, IndexSummary):
             job.touch(
-                failed_count=len(result.failed),
-                summary=result.model_copy(update={"failed": result.failed[:MAX_FAILED_SHOWN]}),
-                state="done", finished_at=now_iso(),
+                failed_count=len(result.failed), summary=result, state="done",
+                finished_at=now_iso(),
             )  # fmt: skip
         else:
             job.touch(record=result, state="done", finished_at=now_iso())

@@ -238,7 +238,7 @@ class JobSnapshot(BaseModel):
     started_at: str
     finished_at: str | None = None
     summary: IndexSummary | None = Field(
-        None, description="when done: the run's summary (failed list capped at 50 entries)"
+        None, description="when done: the run's summary (an MCP answer lists the first 50 failures)"
     )
     failed_count: int = Field(0, description="files that could not be indexed, in all")
     error: str | None = None
