@@ -395,14 +395,15 @@ def _inherited(
         try:
             if allow is not None:
                 allow(ref)
-            inputs.append(_encode_photo(ref))
-        except PathRefused:
+        except (PathRefused, NotFound):  # not named: the caller may not know it is there
             notes.append(
-                f"reference photo {_describe(ref)} of the earlier comic lies outside the "
-                "allowed photo folders and was left out"
+                "a reference photo of the earlier comic lies outside the allowed photo folders "
+                "and was left out"
             )
             continue
-        except (DecodeError, NotFound) as exc:
+        try:
+            inputs.append(_encode_photo(ref))
+        except DecodeError as exc:
             notes.append(f"reference photo {_describe(ref)} was left out: {exc}")
             continue
         chosen.append(ref)

@@ -1,0 +1,241 @@
+"""Big libraries: search latency and re-scan time at 30,000 and 100,000 photos, on Milvus Lite
+and on a Milvus server, side by side, plus where Milvus Lite's search time goes.
+
+The rows are synthetic (say so in any table): the real embeddings of photos-1k, repeated with a
+little noise so neighbourhoods look like a real library's; each row's file exists on disk (an
+empty file), so a re-scan does the real scan, stat and diff. Latency is measured in-process
+through ``photocomic.tools`` (``Searcher``), warm, after the store was closed and opened again.
+
+    python bench/scale.py --milvus-server PATH/TO/milvus-server [--sizes 30000,100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+PHOTOS = REPO.parent / "shared" / "datasets" / "photos-1k"
+WORK = Path(tempfile.gettempdir()) / "photocomic-bench-scale"
+TOKEN = "root:Milvus"
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ms = np.asarray(samples) * 1000
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p95_ms": round(float(np.percentile(ms, 95)), 1),
+    }
+
+
+def real_vectors(work: Path) -> np.ndarray:
+    """The default model's embeddings of photos-1k (indexed once into a cached store)."""
+    from photocomic.tools.config import Settings
+    from photocomic.tools.library import Library
+    from photocomic.tools.policy import Scope
+
+    with Library(Settings(data_dir=work / "photos-1k")) as lib:
+        lib.index(Scope(), str(PHOTOS))
+        return np.stack([r.vector for r in lib.store.iter_rows(with_vectors=True)])  # type: ignore[misc]
+
+
+def library_files(work: Path, size: int) -> Path:
+    """``size`` empty files in folders of 1,000, made once."""
+    root = work / f"files-{size}"
+    marker = root / ".complete"
+    if not marker.exists():
+        for n in range(size):
+            folder = root / f"roll{n // 1000:03d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"IMG_{n:06d}.jpg").touch()
+        marker.touch()
+    return root
+
+
+def fill(store: Any, vectors: np.ndarray, root: Path, size: int) -> float:
+    """Rows for every file under ``root`` (their real size and mtime), upserted in pages."""
+    from photocomic.tools.folders import scan_folder
+    from photocomic.tools.rows import PhotoRow, photo_id_for
+
+    rng = np.random.default_rng(1)
+    started = time.perf_counter()
+    store.ensure_collection("tf_efficientnet_lite0", vectors.shape[1], None)
+    batch = []
+    for n, entry in enumerate(scan_folder(root.resolve()).files):
+        base = (
+            vectors[n % len(vectors)]
+            + rng.standard_normal(vectors.shape[1]).astype(np.float32) * 0.01
+        )
+        batch.append(
+            PhotoRow(
+                photo_id=photo_id_for(entry.path), path=entry.path, size=entry.size,
+                mtime=entry.mtime, width=4032, height=3024, taken_at=1_700_000_000 + n * 60,
+                labels=["label"], label_scores=[0.5], categories=["category"],
+                category_scores=[0.5], vector=base / np.linalg.norm(base),
+            )
+        )  # fmt: skip
+        if len(batch) == 2000:
+            store.upsert(batch)
+            batch = []
+    store.upsert(batch)
+    store.flush()
+    return time.perf_counter() - started
+
+
+def timed(fn: Callable[[], Any], count: int) -> list[float]:
+    for _ in range(3):
+        fn()
+    out = []
+    for _ in range(count):
+        started = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - started)
+    return out
+
+
+def measure(
+    settings: Any, vectors: np.ndarray, root: Path, size: int, queries: int
+) -> dict[str, Any]:
+    from photocomic.tools.embedder import Embedder
+    from photocomic.tools.indexer import Indexer
+    from photocomic.tools.search import Searcher
+    from photocomic.tools.store import PhotoStore
+
+    figures: dict[str, Any] = {"rows": size}
+    with PhotoStore(settings) as store:
+        if store.count() != size:
+            figures["build_seconds"] = round(fill(store, vectors, root, size), 1)
+    embedder = Embedder()
+    with PhotoStore(settings) as store:
+        store.require()
+        ids = [
+            e["id"]
+            for e in store.client.query(
+                store.collection, filter="id >= 0", output_fields=["id"], limit=500
+            )
+        ]
+        searcher = Searcher(store, lambda: embedder)
+        picks = iter(ids * 10)
+        figures["by_id"] = percentiles(
+            timed(lambda: searcher.similar(photo_ids=[next(picks)], limit=10), queries)
+        )
+        files = sorted(PHOTOS.iterdir())
+        pick_files = iter(files * 3)
+        figures["by_new_image"] = percentiles(
+            timed(lambda: searcher.similar(sources=[str(next(pick_files))], limit=10), queries)
+        )
+        figures["vector_only"] = percentiles(timed(lambda: store.search(vectors[:1], 10), queries))
+        indexer = Indexer(store, lambda: embedder, "tf_efficientnet_lite0")
+        started = time.perf_counter()
+        summary = indexer.index([root])
+        figures["rescan_seconds"] = round(time.perf_counter() - started, 2)
+        assert summary.unchanged == size, summary
+    return figures
+
+
+def lite_profile(settings: Any, vectors: np.ndarray) -> list[str]:
+    """Where a Milvus Lite search spends its time: its engine called directly, profiled."""
+    from photocomic.tools.store import PhotoStore
+
+    with PhotoStore(settings) as store:
+        store.require()
+        collection = store.connection._lite.db.get_collection(store.collection)  # type: ignore[union-attr]
+        query = dict(query_vectors=[vectors[0].tolist()], top_k=10, metric_type="COSINE",
+                     output_fields=["path"], search_params={"ef": 64})  # fmt: skip
+        collection.search(**query)
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(10):
+            collection.search(**query)
+        profile.disable()
+    stats = pstats.Stats(profile)
+    rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][3])[:8]  # type: ignore[attr-defined]
+    return [f"{v[3] / 10 * 1000:7.1f} ms  {Path(k[0]).name}:{k[1]}({k[2]})" for k, v in rows]
+
+
+@contextmanager
+def milvus_server(command: str, work: Path) -> Iterator[str]:
+    data = work / "milvus-data"
+    data.mkdir(parents=True, exist_ok=True)
+    with open(work / "milvus.log", "ab") as log:
+        process = subprocess.Popen(
+            [command, "--data", str(data), "--authorization-enabled", "true"],
+            stdout=log, stderr=log, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", 19530), 1):
+                    break
+            except OSError:
+                time.sleep(1)
+        time.sleep(5)
+        yield "http://127.0.0.1:19530"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="30000,100000")
+    parser.add_argument(
+        "--milvus-server", help="the milvus-server command (pip install milvus==2.3.5)"
+    )
+    parser.add_argument("--work", type=Path, default=WORK)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    sys.path.insert(0, str(REPO))
+    from photocomic.tools.config import Settings
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    vectors = real_vectors(args.work)
+    results: dict[str, Any] = {"note": "synthetic rows: photos-1k embeddings repeated with noise"}
+    sizes = [int(s) for s in args.sizes.split(",")]
+    for size in sizes:
+        root = library_files(args.work, size)
+        lite = Settings(data_dir=args.work / f"lite-{size}")
+        results[f"lite_{size}"] = measure(lite, vectors, root, size, args.queries)
+        results[f"lite_{size}"]["profile"] = lite_profile(lite, vectors)
+        print(json.dumps({f"lite_{size}": results[f"lite_{size}"]}, indent=1), flush=True)
+    if args.milvus_server:
+        with milvus_server(args.milvus_server, args.work) as uri:
+            for size in sizes:
+                root = library_files(args.work, size)
+                remote = Settings(
+                    data_dir=args.work / "server-data",
+                    db=uri,
+                    milvus_token=TOKEN,
+                    collection=f"scale_{size}",
+                )
+                results[f"server_{size}"] = measure(remote, vectors, root, size, args.queries)
+                print(
+                    json.dumps({f"server_{size}": results[f"server_{size}"]}, indent=1), flush=True
+                )
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
