@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from photocomic.tools import comics as comics_module
+from photocomic.tools import comic_records
 from photocomic.tools.comic_styles import STYLES
-from photocomic.tools.comics import ComicStudio, iter_lineage
+from photocomic.tools.comics import ComicStudio
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import (
     AccessDenied,
@@ -257,7 +257,7 @@ def test_refine_sends_earlier_comic_first_and_links_parent(
         ("JPEG", 640, 480),
     ]
     assert third.style == "noir" and third.photos == photos[1:2]
-    assert [r.comic_id for r in iter_lineage(studio, third.comic_id)] == [
+    assert [r.comic_id for r in studio.lineage(third.comic_id)] == [
         third.comic_id,
         second.comic_id,
         first.comic_id,
@@ -567,14 +567,14 @@ def test_a_hang_times_out_with_advice(
 def test_a_failed_save_leaves_no_image_behind(
     studio: ComicStudio, photos: list[PhotoRef], data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_write = comics_module._atomic_write
+    real_write = comic_records.atomic_write
 
     def failing_write(path: Path, data: bytes) -> None:
         if path.suffix == ".json":
             raise OSError(28, "No space left on device")
         real_write(path, data)
 
-    monkeypatch.setattr(comics_module, "_atomic_write", failing_write)
+    monkeypatch.setattr(comic_records, "atomic_write", failing_write)
     with pytest.raises(PhotocomicError, match="No space left on device"):
         ask(studio, prompt="Hi.", photos=photos)
     assert files_in(data_dir / "comics") == [] and studio.list() == []

@@ -1,11 +1,9 @@
-"""Comics from photos: planning a request against the model's rules, refinement lineage, and
-the saved records.
+"""Comics from photos: planning a request against the model's rules, drawing it (or laying it
+out offline), refinement lineage.
 
 Every check that can be made locally (the model, its sizes and quality tiers, the layout, the
 prompt, the photos) is made while planning, before anything is sent, so a bad request costs
-nothing. A comic is two files in ``settings.comics_dir``: ``<id>.png`` and ``<id>.json``. The
-PNG is written first and the JSON record last, each atomically, so the record is the commit
-point: a crash leaves at most an orphan image that :meth:`ComicStudio.list` does not show.
+nothing. The comics are kept by :class:`~.comic_records.ComicShelf`.
 """
 
 from __future__ import annotations
@@ -17,21 +15,20 @@ import logging
 import os
 import re
 import secrets
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
 from PIL import Image
-from pydantic import ValidationError
 
 from .comic_layouts import auto_size, check_layout
+from .comic_records import ComicShelf, iter_lineage
 from .comic_styles import DEFAULT_STYLE, MAX_PROMPT_CHARS, build_prompt, normalise_style
 from .config import Settings
-from .errors import DecodeError, InvalidInput, NotFound, PathRefused, PhotocomicError
+from .errors import DecodeError, InvalidInput, NotFound, PathRefused
 from .image_api import ApiAccess, ImageApi, ImageCall, InputPicture
 from .image_models import (
     MAX_INPUT_IMAGES,
@@ -103,6 +100,7 @@ class ComicStudio:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.shelf = ComicShelf(settings.comics_dir)
 
     @property
     def comics_dir(self) -> Path:
@@ -140,33 +138,15 @@ class ComicStudio:
 
     def list(self) -> list[ComicRecord]:
         """Every saved comic whose image is present, newest first."""
-        folder = self.comics_dir
-        if not folder.is_dir():
-            return []
-        records = []
-        for path in folder.glob("c*.json"):
-            if not _COMIC_ID.match(path.stem):
-                continue
-            try:
-                records.append(self._load(path.stem))
-            except PhotocomicError as exc:
-                log.warning("skipping comic %s: %s", path.stem, exc)
-        records.sort(key=lambda r: (r.created_at, r.comic_id), reverse=True)
-        return records
+        return self.shelf.list()
 
     def get(self, comic_id: str) -> ComicRecord:
         """The record of one comic; NotFound if there is no such comic or its image is gone."""
-        comic_id = comic_id.strip()
-        if not _COMIC_ID.match(comic_id):
-            raise NotFound(
-                f"no comic with id {comic_id[:40]!r}: comic ids look like 'c1a2b3c4d5e' "
-                "(`photocomic comics` lists them)"
-            )
-        return self._load(comic_id)
+        return self.shelf.get(comic_id)
 
     def lineage(self, comic_id: str) -> list[ComicRecord]:
         """The comic, then the one it refines, and so on back to the first."""
-        return list(iter_lineage(self, comic_id))
+        return list(iter_lineage(self.shelf, comic_id))
 
     # -- planning -----------------------------------------------------------------------------
 
@@ -271,92 +251,25 @@ class ComicStudio:
     # -- files --------------------------------------------------------------------------------
 
     def _save(self, plan: _Plan, png: bytes, usage: dict[str, object] | None) -> ComicRecord:
-        """Image first, record last, both atomic; on any failure neither file remains."""
-        folder = self.comics_dir
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise PhotocomicError(
-                f"cannot create the comics folder {folder}: {exc.strerror or exc}"
-            ) from None
-        comic_id = self._new_id()
-        image_path = folder / f"{comic_id}.png"
+        comic_id = self.shelf.new_id()
         with Image.open(io.BytesIO(png)) as picture:
             width, height = picture.size
         cost = estimate_cost(plan.model, usage) if plan.backend == "openai" else None
         record = ComicRecord(
             comic_id=comic_id,
             parent_id=plan.parent.comic_id if plan.parent else None,
-            path=str(image_path.absolute()),
-            prompt=plan.prompt,
-            user_prompt=plan.user_prompt,
-            style=plan.style,
-            panels=plan.panels,
-            layout=plan.layout,
-            photos=plan.photos,
-            model=plan.model,
-            size=plan.size,
-            quality=plan.quality,
-            backend=plan.backend,
-            usage=usage,
-            cost_usd=cost,
-            prices_as_of=PRICES_AS_OF if cost is not None else None,
-            created_at=datetime.now(timezone.utc).isoformat(),
-            width=width,
-            height=height,
+            path=str(self.shelf.image_path(comic_id).absolute()),
+            prompt=plan.prompt, user_prompt=plan.user_prompt, style=plan.style,
+            panels=plan.panels, layout=plan.layout, photos=plan.photos, model=plan.model,
+            size=plan.size, quality=plan.quality, backend=plan.backend, usage=usage,
+            cost_usd=cost, prices_as_of=PRICES_AS_OF if cost is not None else None,
+            created_at=datetime.now(timezone.utc).isoformat(), width=width, height=height,
             input_fidelity=plan.input_fidelity,
             input_images=[item.source for item in plan.inputs],
-            subject=plan.subject,
-            notes=plan.notes,
-        )
-        try:
-            _atomic_write(image_path, png)
-            try:
-                _atomic_write(
-                    folder / f"{comic_id}.json", record.model_dump_json(indent=2).encode()
-                )
-            except BaseException:
-                image_path.unlink(missing_ok=True)
-                raise
-        except OSError as exc:
-            raise PhotocomicError(
-                f"could not save the comic in {folder}: {exc.strerror or exc}; nothing was kept"
-            ) from None
+            subject=plan.subject, notes=plan.notes,
+        )  # fmt: skip
+        self.shelf.write(record, png)
         return record
-
-    def _new_id(self) -> str:
-        while True:
-            comic_id = "c" + secrets.token_hex(5)
-            if (
-                not (self.comics_dir / f"{comic_id}.json").exists()
-                and not (self.comics_dir / f"{comic_id}.png").exists()
-            ):
-                return comic_id
-
-    def _load(self, comic_id: str) -> ComicRecord:
-        record_path = self.comics_dir / f"{comic_id}.json"
-        image_path = self.comics_dir / f"{comic_id}.png"
-        try:
-            raw = record_path.read_bytes()
-        except FileNotFoundError:
-            raise NotFound(
-                f"no comic with id {comic_id!r} in {self.comics_dir} "
-                "(`photocomic comics` lists the saved ones)"
-            ) from None
-        except OSError as exc:
-            raise PhotocomicError(
-                f"cannot read the record of comic {comic_id}: {exc.strerror or exc}"
-            ) from None
-        try:
-            record = ComicRecord.model_validate_json(raw)
-        except ValidationError:
-            raise PhotocomicError(
-                f"the record of comic {comic_id} ({record_path}) is damaged and cannot be read"
-            ) from None
-        if not image_path.is_file():
-            raise NotFound(f"comic {comic_id}'s image {image_path} is missing (deleted?)")
-        # The folder may have moved with the data dir: trust where the files are now.
-        return record.model_copy(update={"path": str(image_path.absolute())})
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -496,32 +409,3 @@ def _encode_comic(record: ComicRecord) -> _Input:
     return _Input(
         source=f"comic:{record.comic_id}", image=picture, data=encode_png(picture), format="PNG"
     )
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, flush it to disk, then rename over."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-
-
-def iter_lineage(studio: ComicStudio, comic_id: str) -> Iterator[ComicRecord]:
-    """A comic, then its parent, grandparent...: how it came to be (stops at a missing one)."""
-    seen: set[str] = set()
-    current: str | None = comic_id
-    while current and current not in seen:
-        seen.add(current)
-        try:
-            record = studio.get(current)
-        except NotFound:
-            return
-        yield record
-        current = record.parent_id
