@@ -590,7 +590,9 @@ def subject_figures(
         ids = _ids_by_path(lib)
         classes = sorted({wnid(p) for p in ids if "/imagenette" in p or "/train/" in p})
         classes = [c for c in classes if any(f"/train/{c}/" in p for p in ids)]
-        by_class = {c: [i for p, i in ids.items() if f"/{c}/" in p] for c in classes}
+        by_class = {
+            c: [i for p, i in ids.items() if wnid(p) == c] for c in classes
+        }  # photos-1k too
         rows: dict[str, dict[str, float]] = {}
         for cls in classes:
             rows[cls] = _subject_run(lib, ids, by_class[cls], cls)
@@ -624,22 +626,22 @@ def _subject_run(
 
     name = f"bench-{cls}"
     subject = lib.subjects.teach(name, examples, [])
-    ranked = [h.row.photo_id for h in lib.subjects.rank(subject, r + 150).hits]
+    ranked = [h.row.photo_id for h in lib.subjects.rank(subject, 100).hits]
     taught = scores(ranked, set(examples))
     singles = [
         scores(
-            [h.photo_id for h in lib.searcher.similar(photo_ids=[e], limit=r + 150)[0].hits],
+            [h.photo_id for h in lib.searcher.similar(photo_ids=[e], limit=100)[0].hits],
             {*examples},
         )
         for e in examples
     ]
-    liked = lib.searcher.similar(like=examples, limit=r + 150)[0].hits
+    liked = lib.searcher.similar(like=examples, limit=100)[0].hits
     like3 = scores([h.photo_id for h in liked], set(examples))
     first = [i for i in ranked if i not in examples][:24]
     right = [i for i in first if i in relevant]
     wrong = [i for i in first if i not in relevant]
     subject = lib.subjects.teach(name, right, wrong)
-    again = [h.row.photo_id for h in lib.subjects.rank(subject, r + 150).hits]
+    again = [h.row.photo_id for h in lib.subjects.rank(subject, 100).hits]
     judged = {*examples, *first}
     before_unjudged = scores(ranked, judged)
     after = scores(again, judged)

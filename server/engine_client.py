@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -64,6 +65,7 @@ class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: Path, timeout: float) -> None:
         super().__init__("photocomic", timeout=timeout)
         self._path = str(path)
+        self.path_now = path
 
     def connect(self) -> None:
         for attempt in range(50):
@@ -105,25 +107,29 @@ class Door:
         self.data_dir = Path(os.path.realpath(settings.data_dir))
         self._local: Engine | None = None
         self._spawned: list[subprocess.Popen[bytes]] = []
+        self._door: dict[str, Any] | None = None
+        self._connections = threading.local()  # one kept-alive connection per thread
 
     @property
     def in_process(self) -> bool:
         return self.settings.engine == "off"
 
     def envelope(self, request: BaseModel) -> dict[str, Any]:
-        return {
-            "door": {
+        if self._door is None:
+            self._door = {
                 "door_id": self.door_id,
                 "kind": self.kind,
                 "pid": os.getpid(),
                 "settings": self.settings.payload(),
                 "roots": self.roots,
-                "lease": self.lease,
-                "openai_api_key": os.environ.get("OPENAI_API_KEY", "").strip() or None,
-                "openai_base_url": os.environ.get("OPENAI_BASE_URL", "").strip() or None,
-            },
-            "request": request.model_dump(mode="json"),
+            }
+        door = {
+            **self._door,
+            "lease": self.lease,
+            "openai_api_key": os.environ.get("OPENAI_API_KEY", "").strip() or None,
+            "openai_base_url": os.environ.get("OPENAI_BASE_URL", "").strip() or None,
         }
+        return {"door": door, "request": request.model_dump(mode="json")}
 
     def call(
         self, op: str, request: BaseModel, result: type[T], timeout: float = CALL_TIMEOUT
@@ -176,15 +182,43 @@ class Door:
                 self._send("hello", json.dumps(self.envelope(Empty())).encode(), 2.0)
 
     def _send(self, op: str, body: bytes, timeout: float) -> tuple[int, bytes]:
-        connection = _UnixConnection(socket_path(self.data_dir), timeout)
-        try:
-            connection.request(
-                "POST", f"/v1/{op}", body=body, headers={"Content-Type": "application/json"}
-            )
-            response = connection.getresponse()
-            return response.status, response.read()
-        finally:
-            connection.close()
+        """One request, on this thread's kept-alive connection (a new one if it was closed).
+
+        A comic always gets a new connection and is never sent twice: a kept-alive connection
+        that fails cannot tell an engine that closed it while idle from one that died while
+        drawing (and billing).
+        """
+        once = op == "comic"
+        for fresh in (True,) if once else (False, True):
+            connection = self._connection(timeout, fresh)
+            try:
+                connection.request(
+                    "POST", f"/v1/{op}", body=body, headers={"Content-Type": "application/json"}
+                )
+                response = connection.getresponse()
+                return response.status, response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                connection.close()
+                self._connections.current = None
+                if fresh:
+                    raise
+            except BaseException:
+                connection.close()
+                self._connections.current = None
+                raise
+        raise AssertionError("unreachable")
+
+    def _connection(self, timeout: float, fresh: bool) -> _UnixConnection:
+        current: _UnixConnection | None = getattr(self._connections, "current", None)
+        if current is None or fresh or current.path_now != socket_path(self.data_dir):
+            if current is not None:
+                current.close()
+            current = _UnixConnection(socket_path(self.data_dir), timeout)
+            self._connections.current = current
+        current.timeout = timeout
+        if current.sock is not None:
+            current.sock.settimeout(timeout)
+        return current
 
     # -- starting the engine -------------------------------------------------------------------
 

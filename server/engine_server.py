@@ -38,7 +38,8 @@ MAX_BODY = 64 * 1024 * 1024  # an upload of PHOTOCOMIC_MAX_UPLOAD_BYTES, base64,
 
 class _Handler(BaseHTTPRequestHandler):
     engine: Engine
-    protocol_version = "HTTP/1.1"
+    protocol_version = "HTTP/1.1"  # a door keeps its connection between calls
+    timeout = 300  # an idle connection is closed after five minutes; the door opens a new one
 
     def log_message(self, format: str, *args: Any) -> None:  # requests are not logged
         return

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import logging
 import os
 import threading
@@ -82,6 +83,7 @@ class Engine:
         self._leases: dict[str, float] = {}
         self.last_call = time.monotonic()
         self.stop_requested = threading.Event()
+        self._settings: dict[str, Settings] = {}
 
     # -- the table of operations ---------------------------------------------------------------
 
@@ -128,6 +130,15 @@ class Engine:
     # -- libraries and models ------------------------------------------------------------------
 
     def settings_of(self, door: DoorInfo) -> Settings:
+        """The door's settings (read once per distinct door configuration: environment-aware
+        settings take a millisecond or two to build, a search a few)."""
+        key = json.dumps(door.settings, sort_keys=True)
+        found = self._settings.get(key)
+        if found is None:
+            found = self._settings[key] = self._read_settings(door)
+        return found
+
+    def _read_settings(self, door: DoorInfo) -> Settings:
         try:
             settings = Settings(**door.settings)  # type: ignore[arg-type]
         except ValidationError as exc:
