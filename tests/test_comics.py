@@ -173,7 +173,7 @@ def test_comic_request_carries_model_prompt_and_downscaled_images(
     assert record.user_prompt == story
     assert record.photos == photos
     assert record.usage is not None and record.usage["total_tokens"] > 0
-    assert record.cost_usd is not None and record.cost_usd > 0 and record.prices_as_of
+    assert record.cost_usd is None  # no published price for the default is known yet
     assert datetime.fromisoformat(record.created_at).utcoffset() == timezone.utc.utcoffset(None)
     with Image.open(record.path) as saved:
         assert saved.format == "PNG" and saved.size == (1024, 1024)

@@ -39,7 +39,9 @@ MIN_PIXELS = 655_360
 MAX_PIXELS = 3840 * 2160
 
 # US dollars per million tokens, from OpenAI's published price list as of 2026-11 (text input,
-# image input, image output). Models without an entry get no cost estimate, never a guess.
+# image input, image output). Models without an entry get no cost estimate, never a guess: the
+# 2.5 and 2.6 models are not priced here because no published price was at hand when this was
+# written (add theirs here, with PRICES_AS_OF, once known).
 PRICES_AS_OF = "2026-11"
 
 
@@ -73,7 +75,6 @@ class ModelRules:
         return ", ".join(STANDARD_SIZES) + " or auto"
 
 
-_GPT2_PRICES = Prices(5.0, 8.0, 30.0)
 _TABLE: dict[str, ModelRules] = {
     "gpt-image-1-mini": ModelRules(
         "gpt-image-1-mini", False, BASE_QUALITIES, ("low",), None, True, Prices(2.0, 2.5, 8.0)
@@ -82,12 +83,14 @@ _TABLE: dict[str, ModelRules] = {
         "gpt-image-1.5", False, BASE_QUALITIES, ("high", "low"), "high", True,
         Prices(5.0, 8.0, 32.0),
     ),
-    "gpt-image-2": ModelRules("gpt-image-2", True, BASE_QUALITIES, (), None, True, _GPT2_PRICES),
+    "gpt-image-2": ModelRules(
+        "gpt-image-2", True, BASE_QUALITIES, (), None, True, Prices(5.0, 8.0, 30.0)
+    ),
     "gpt-image-2.5-sunburst": ModelRules(
-        "gpt-image-2.5-sunburst", True, ALL_QUALITIES, (), None, True, _GPT2_PRICES
+        "gpt-image-2.5-sunburst", True, ALL_QUALITIES, (), None, True, None
     ),
     "gpt-image-2.5-flare": ModelRules(
-        "gpt-image-2.5-flare", True, ALL_QUALITIES, (), None, True, _GPT2_PRICES
+        "gpt-image-2.5-flare", True, ALL_QUALITIES, (), None, True, None
     ),
     "gpt-image-2.6-sunburst": ModelRules(
         "gpt-image-2.6-sunburst", True, ALL_QUALITIES, (), None, True, None
