@@ -34,7 +34,8 @@ APPS = "io.modelcontextprotocol/ui"
 APP_MIME = "text/html;profile=mcp-app"
 HOST = REPO / "tests" / "apphost"
 CHROMIUM = os.environ.get("PHOTOCOMIC_TEST_CHROMIUM", "/usr/bin/chromium")
-DOCS = REPO / "docs"
+# The screenshots in docs/ come from this test: PHOTOCOMIC_SCREENSHOTS=docs python -m pytest ...
+SHOTS = os.environ.get("PHOTOCOMIC_SCREENSHOTS")
 
 
 def _need(what: str) -> None:
@@ -170,9 +171,10 @@ def corner_colour(page: Any) -> tuple[int, int, int]:
 
 
 def test_choose_three_photos_in_the_picker_then_refine_the_comic_in_the_viewer(
-    world: dict[str, Any], browser: Any, host_url: str
+    world: dict[str, Any], browser: Any, host_url: str, tmp_path: Path
 ) -> None:
     apps, api, root = world["apps"], world["api"], world["root"]
+    shots = Path(SHOTS) if SHOTS else tmp_path
     arguments = {"image": str(root / "photo_0001.jpg"), "limit": 8}
     found = apps.call("search_similar", arguments)
     page, outside, calls = open_page(browser, host_url, apps, "picker", "light", 900)
@@ -186,8 +188,8 @@ def test_choose_three_photos_in_the_picker_then_refine_the_comic_in_the_viewer(
     frame.locator("#prompt").fill("Three friends find a kite at the beach")
     frame.locator("#panels").select_option("3")
     frame.locator("#layout").select_option("strip")
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "picker.png"))
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "picker.png"))
     assert sum(corner_colour(page)) > 600, "the light theme is light"
     before = len(api.requests)
     frame.locator("#draw").click()
@@ -207,7 +209,7 @@ def test_choose_three_photos_in_the_picker_then_refine_the_comic_in_the_viewer(
     vframe.locator("#strip img").first.wait_for()
     vframe.locator("#refs img").first.wait_for()
     vframe.locator("#change").fill("Now at Hogwarts")
-    viewer.screenshot(path=str(DOCS / "viewer.png"))
+    viewer.screenshot(path=str(shots / "viewer.png"))
     assert sum(corner_colour(viewer)) < 200, "the dark theme is dark, at a phone's width"
     before = len(api.requests)
     vframe.locator("#refine").click()
