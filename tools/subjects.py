@@ -35,6 +35,14 @@ NEGATIVE_WEIGHT = 3.0  # a counter-example the person named counts more than bac
 C = 1.0
 LEARNED_SHARE = 0.3  # of the ranking direction; the rest is the examples' mean (see _direction)
 ROCCHIO_NEGATIVE = 0.5  # as in search.combine_examples
+# Query expansion: the photos the model ranks first, beside the examples, move the direction
+# towards them (two rounds, each adding EXPAND_WEIGHT of their mean); at most EXPAND_MOST of
+# them and at most a half of the estimated count, so that a subject with few photos in the
+# library is not pulled towards look-alikes. bench/quality.py (subjects): R-precision 0.840 ->
+# 0.884, P@50 0.906 -> 0.960; the hardest class 0.556 -> 0.767.
+EXPAND_MOST = 20
+EXPAND_WEIGHT = 2.0
+EXPAND_ROUNDS = 2
 POOL = 200  # candidates beyond the page: near the model's direction and near each example
 ESTIMATE_PROBE = 2000
 CONFIDENT = 0.8  # probability a photo needs to be a comic's reference
@@ -133,10 +141,11 @@ class Subjects:
             subject.weights = _unit(pos.mean(axis=0))
             subject.info.update(bias=0.0, scale=10.0)
         else:
-            direction = _direction(features, labels, weights, pos, neg, background)
-            subject.weights = direction
-            scale, bias = _calibrate(features @ direction, labels, weights)
-            subject.info.update(bias=bias, scale=scale)
+            self._fit(subject, features, labels, weights, (pos, neg, background))
+            expanded = self._expand(subject, pos, background, judged)
+            if expanded:
+                self._fit(subject, features, labels, weights, None)
+            subject.info.update(expanded_with=expanded)
         subject.info.update(
             trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             positives=len(pos), negatives=len(neg), background=len(background),
@@ -144,6 +153,44 @@ class Subjects:
         estimate, floor = self.estimate(subject)
         subject.info.update(estimate=estimate, estimate_is_floor=floor)
         return notes
+
+    @staticmethod
+    def _fit(
+        subject: Subject,
+        features: np.ndarray,
+        labels: np.ndarray,
+        weights: np.ndarray,
+        parts: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    ) -> None:
+        """A new direction from ``parts`` (positives, negatives, background), or, with None,
+        the current one; then the probability calibration along it."""
+        if parts is not None:
+            subject.weights = _direction(features, labels, weights, *parts)
+        assert subject.weights is not None
+        scale, bias = _calibrate(features @ subject.weights, labels, weights)
+        subject.info.update(bias=bias, scale=scale)
+
+    def _expand(
+        self, subject: Subject, pos: np.ndarray, background: np.ndarray, judged: set[int]
+    ) -> int:
+        """Query expansion (see EXPAND_MOST); how many photos it used in the last round."""
+        estimate, _ = self.estimate(subject)
+        most = min(EXPAND_MOST, estimate // 2)
+        if most < 3 or subject.weights is None:
+            return 0
+        direction = subject.weights
+        for _ in range(EXPAND_ROUNDS):
+            hits = self.store.search([direction], most + len(judged), with_vectors=True)[0]
+            near = [h.row.vector for h in hits if h.row.photo_id not in judged][:most]
+            if not near:
+                return 0
+            mean = _unit(np.vstack([*near, pos]).mean(axis=0))
+            direction = _unit(
+                direction / _spread(background, direction)
+                + EXPAND_WEIGHT * mean / _spread(background, mean)
+            )
+        subject.weights = direction
+        return len(near)
 
     def _drop_missing(self, subject: Subject) -> list[str]:
         found = self.store.get_some([*subject.positives, *subject.negatives])
@@ -290,9 +337,15 @@ def _direction(
     if len(neg):
         centre = _unit(centre - ROCCHIO_NEGATIVE * _unit(neg.mean(axis=0)))
     spread = background if len(background) > 1 else features
-    mixed = LEARNED_SHARE * learned / max(1e-6, float((spread @ learned).std()))
-    mixed += (1 - LEARNED_SHARE) * centre / max(1e-6, float((spread @ centre).std()))
+    mixed = LEARNED_SHARE * learned / _spread(spread, learned)
+    mixed += (1 - LEARNED_SHARE) * centre / _spread(spread, centre)
     return _unit(mixed)
+
+
+def _spread(vectors: np.ndarray, direction: np.ndarray) -> float:
+    """How widely ``vectors`` spread along ``direction``: the unit that makes two directions'
+    scores comparable before they are added."""
+    return max(1e-6, float((vectors @ direction).std())) if len(vectors) > 1 else 1.0
 
 
 def _calibrate(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
