@@ -106,6 +106,7 @@ class Door:
         self.door_id = f"{kind}-{os.getpid()}-{secrets.token_hex(3)}"
         self.data_dir = Path(os.path.realpath(settings.data_dir))
         self._local: Engine | None = None
+        self._local_lock = threading.Lock()  # a heartbeat and a tool call may come at once
         self._spawned: list[subprocess.Popen[bytes]] = []
         self._door: dict[str, Any] | None = None
         self._connections = threading.local()  # one kept-alive connection per thread
@@ -163,8 +164,9 @@ class Door:
         from photocomic.tools.engine import Engine
         from photocomic.tools.requests import DoorInfo
 
-        if self._local is None:
-            self._local = Engine(self.data_dir)
+        with self._local_lock:
+            if self._local is None:  # one engine, hence one open store, per door
+                self._local = Engine(self.data_dir)
         door = DoorInfo.model_validate(self.envelope(request)["door"])
         answer = self._local.call(op, door, request.model_dump(mode="json"))
         return result.model_validate(answer.model_dump(mode="json"))
