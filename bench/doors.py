@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import numpy as np
 import psutil
+from measure import door_params, percentiles, tools_list_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 PHOTOS = REPO.parent / "shared" / "datasets" / "photos-1k"
@@ -49,24 +49,11 @@ def photocomic_rss() -> float:
     return total / 1e6
 
 
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ms = np.asarray(samples) * 1000
-    return {
-        "p50_ms": round(float(np.median(ms)), 2),
-        "p95_ms": round(float(np.percentile(ms, 95)), 2),
-    }
-
-
 async def two_servers_and_a_cli(root: Path, data: Path) -> dict[str, Any]:
-    from mcp import Client, StdioServerParameters
+    from mcp import Client
     from mcp.client.stdio import stdio_client
 
-    env = {k: v for k, v in os.environ.items() if k in ("HOME", "PATH", "LANG")}
-    env |= {"PHOTOCOMIC_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1"}
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "photocomic.server.cli", "serve", "--root", str(root)],
-        env=env,
-    )  # fmt: skip
+    params = door_params(root, data)
     peak = 0.0
     stop = threading.Event()
 
@@ -145,23 +132,6 @@ def door_overhead(data: Path, queries: int = 200) -> dict[str, Any]:
     }
 
 
-async def tools_list_seconds(root: Path, data: Path) -> float:
-    from mcp import Client, StdioServerParameters
-    from mcp.client.stdio import stdio_client
-
-    env = {k: v for k, v in os.environ.items() if k in ("HOME", "PATH", "LANG")}
-    env |= {"PHOTOCOMIC_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1"}
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "photocomic.server.cli", "serve", "--root", str(root)],
-        env=env,
-    )  # fmt: skip
-    started = time.perf_counter()
-    with open(os.devnull, "w") as errlog:
-        async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=60) as client:
-            await client.list_tools()
-            return time.perf_counter() - started
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -176,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     results["memory"] = anyio.run(two_servers_and_a_cli, args.photos, data)
     results["tools_list_seconds"] = sorted(
-        anyio.run(tools_list_seconds, args.photos, data) for _ in range(3)
+        anyio.run(tools_list_seconds, args.photos, data)[0] for _ in range(3)
     )[1]
     results["search"] = door_overhead(data)
     print(json.dumps(results, indent=2))

@@ -40,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 import psutil
+from measure import percentiles, timed, tools_list_seconds, upsert_in_pages
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -298,22 +299,18 @@ def rescan(photos: Path, work: Path, repeats: int = 3) -> dict[str, Any]:
         rng = np.random.default_rng(0)
         with PhotoStore(Settings(data_dir=data)) as store:
             store.ensure_collection(DEFAULT_MODEL, 1280, None)
-            rows = []
-            for entry in scan.files:
-                vector = rng.standard_normal(1280).astype(np.float32)
-                rows.append(
-                    PhotoRow(
+
+            def rows() -> Iterator[PhotoRow]:
+                for entry in scan.files:
+                    vector = rng.standard_normal(1280).astype(np.float32)
+                    yield PhotoRow(
                         photo_id=photo_id_for(entry.path), path=entry.path,
                         size=entry.size, mtime=entry.mtime,
                         width=500, height=375, taken_at=int(entry.mtime),
                         vector=vector / np.linalg.norm(vector),
-                    )
-                )  # fmt: skip
-                if len(rows) == 2000:
-                    store.upsert(rows)
-                    rows = []
-            store.upsert(rows)
-            store.flush()
+                    )  # fmt: skip
+
+            upsert_in_pages(store, rows())
         (data / "ready").touch()
     walls, own = [], []
     for _ in range(repeats):
@@ -345,15 +342,6 @@ def rescan(photos: Path, work: Path, repeats: int = 3) -> dict[str, Any]:
 
 
 # -- search latency ------------------------------------------------------------------------------
-
-
-def percentiles(samples: Sequence[float]) -> dict[str, float]:
-    ms = np.asarray(samples) * 1000
-    return {
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p95_ms": round(float(np.percentile(ms, 95)), 2),
-        "n": len(samples),
-    }
 
 
 def search_latency(
@@ -416,16 +404,6 @@ def search_latency(
         first_query = time.perf_counter() - first
         load_seconds = first - opened
 
-        def timed(fn: Callable[[], Any], count: int) -> list[float]:
-            for _ in range(5):  # warm-up
-                fn()
-            out = []
-            for _ in range(count):
-                started = time.perf_counter()
-                fn()
-                out.append(time.perf_counter() - started)
-            return out
-
         picks = iter(rng.choice(ids, size=queries + 5).tolist())
         by_id = timed(lambda: searcher.by_ids([next(picks)], 10), queries)
         files = iter(list(query_files) * (queries // max(1, len(query_files)) + 2))
@@ -460,34 +438,12 @@ def indexed_vectors(data: Path) -> np.ndarray:
 # -- MCP start-up --------------------------------------------------------------------------------
 
 
-async def _tools_list_seconds(root: Path, data: Path) -> tuple[float, int]:
-    from mcp import Client, StdioServerParameters
-    from mcp.client.stdio import stdio_client
-
-    env = {k: v for k, v in os.environ.items() if k in ("HOME", "PATH", "LANG", "TMPDIR")} | {
-        "PHOTOCOMIC_DATA_DIR": str(data),
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "photocomic.server.cli", "serve", "--root", str(root)],
-        env=env,
-    )
-    started = time.perf_counter()
-    with open(os.devnull, "w") as errlog:
-        async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=60) as client:
-            tools = await client.list_tools()
-            seconds = time.perf_counter() - started
-    return seconds, len(tools.tools)
-
-
 def mcp_startup(root: Path, data: Path, repeats: int = 3) -> dict[str, Any]:
     if not (REPO / "server" / "mcp_app.py").exists():
         return {"skipped": "server/mcp_app.py does not exist yet"}
     times, count = [], 0
     for _ in range(repeats):
-        seconds, count = asyncio.run(_tools_list_seconds(root, data))
+        seconds, count = asyncio.run(tools_list_seconds(root, data))
         times.append(seconds)
     return {
         "tools_list_seconds": round(statistics.median(times), 3),

@@ -22,25 +22,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from measure import percentiles, timed, upsert_in_pages
 
 REPO = Path(__file__).resolve().parent.parent
 PHOTOS = REPO.parent / "shared" / "datasets" / "photos-1k"
 WORK = Path(tempfile.gettempdir()) / "photocomic-bench-scale"
 TOKEN = "root:Milvus"
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ms = np.asarray(samples) * 1000
-    return {
-        "p50_ms": round(float(np.percentile(ms, 50)), 1),
-        "p95_ms": round(float(np.percentile(ms, 95)), 1),
-    }
 
 
 def real_vectors(work: Path) -> np.ndarray:
@@ -75,37 +68,22 @@ def fill(store: Any, vectors: np.ndarray, root: Path, size: int) -> float:
     rng = np.random.default_rng(1)
     started = time.perf_counter()
     store.ensure_collection("tf_efficientnet_lite0", vectors.shape[1], None)
-    batch = []
-    for n, entry in enumerate(scan_folder(root.resolve()).files):
-        base = (
-            vectors[n % len(vectors)]
-            + rng.standard_normal(vectors.shape[1]).astype(np.float32) * 0.01
-        )
-        batch.append(
-            PhotoRow(
+
+    def rows() -> Iterator[Any]:
+        for n, entry in enumerate(scan_folder(root.resolve()).files):
+            base = (
+                vectors[n % len(vectors)]
+                + rng.standard_normal(vectors.shape[1]).astype(np.float32) * 0.01
+            )
+            yield PhotoRow(
                 photo_id=photo_id_for(entry.path), path=entry.path, size=entry.size,
                 mtime=entry.mtime, width=4032, height=3024, taken_at=1_700_000_000 + n * 60,
                 labels=["label"], label_scores=[0.5], categories=["category"],
                 category_scores=[0.5], vector=base / np.linalg.norm(base),
-            )
-        )  # fmt: skip
-        if len(batch) == 2000:
-            store.upsert(batch)
-            batch = []
-    store.upsert(batch)
-    store.flush()
+            )  # fmt: skip
+
+    upsert_in_pages(store, rows())
     return time.perf_counter() - started
-
-
-def timed(fn: Callable[[], Any], count: int) -> list[float]:
-    for _ in range(3):
-        fn()
-    out = []
-    for _ in range(count):
-        started = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - started)
-    return out
 
 
 def measure(
