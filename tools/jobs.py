@@ -167,17 +167,17 @@ class Jobs:
         return job
 
     def start_comic(self, library: str, origin: dict[str, Any], run: Runner) -> Job:
-        job = Job("g" + secrets.token_hex(4), "comic", library, origin=origin)
-        with self._lock:
-            self._add(job)
-        self._spawn(job, run, serial=False)
-        return job
+        """Comics draw beside other work: they wait on the image API, not on the store."""
+        return self._start(Job("g" + secrets.token_hex(4), "comic", library, origin=origin), run)
 
     def start_migration(self, library: str, origin: dict[str, Any], run: Runner) -> Job:
         job = Job("m" + secrets.token_hex(4), "migrate", library, origin=origin)
+        return self._start(job, run, serial=True)
+
+    def _start(self, job: Job, run: Runner, serial: bool = False) -> Job:
         with self._lock:
             self._add(job)
-        self._spawn(job, run, serial=True)
+        self._spawn(job, run, serial=serial)
         return job
 
     def get(self, job_id: str) -> Job:
