@@ -291,8 +291,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.token:
+        print(
+            "photocomic: note: --token is visible to every local user in the process list; "
+            "prefer PHOTOCOMIC_HTTP_TOKEN or --token-file",
+            file=sys.stderr,
+        )
         settings = settings.model_copy(update={"http_token": args.token})
-    serve(settings, transport=args.transport, host=args.host, port=args.port)
+    serve(
+        settings, transport=args.transport, host=args.host, port=args.port,
+        token_file=args.token_file, no_auth=args.no_auth,
+    )  # fmt: skip
     return EXIT_OK
 
 

@@ -165,7 +165,16 @@ def _engine_parsers(command: Callable[[str, str], argparse.ArgumentParser]) -> N
     p.add_argument("--transport", default="stdio", choices=["stdio", "http"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--token", help="bearer token HTTP clients must send (or PHOTOCOMIC_HTTP_TOKEN)")
+    p.add_argument(
+        "--token", help="bearer token HTTP clients must send (visible in the process list: "
+        "prefer PHOTOCOMIC_HTTP_TOKEN or --token-file); default: one made and kept in the "
+        "data folder's http_token",
+    )  # fmt: skip
+    p.add_argument("--token-file", help="read the bearer token from this file")
+    p.add_argument(
+        "--no-auth", action="store_true",
+        help="serve HTTP without a token: every local user could use your library and key",
+    )  # fmt: skip
     _store_flags(p)
     _model_flags(p)
 

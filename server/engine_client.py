@@ -12,7 +12,6 @@ With ``PHOTOCOMIC_ENGINE=off`` a door runs the same engine in its own process in
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import json
 import os
@@ -20,7 +19,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from photocomic.tools import errors
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import PhotocomicError
+from photocomic.tools.sockets import check_peer, socket_for
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
@@ -38,19 +37,13 @@ T = TypeVar("T", bound=BaseModel)
 START_TIMEOUT = 60.0  # seconds for a new engine to answer (imports, opening the store)
 CALL_TIMEOUT = 900.0  # an index job's first call, a duplicates run: long but bounded
 RETRIES = 3  # calls made again after the engine died under them
-MAX_SOCKET_PATH = 100  # sun_path holds 104 (macOS) or 108 (Linux) bytes with the NUL
 _SECRET_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "PHOTOCOMIC_HTTP_TOKEN")
 
 
 def socket_path(data_dir: Path) -> Path:
-    """Where the engine of ``data_dir`` listens: in the folder, or (for a long path) in a
-    private folder of this user's in the temp folder, named after the data folder."""
-    real = Path(os.path.realpath(data_dir))
-    inside = real / "engine.sock"
-    if len(os.fsencode(inside)) <= MAX_SOCKET_PATH:
-        return inside
-    digest = hashlib.sha1(os.fsencode(real)).hexdigest()[:20]
-    return Path(tempfile.gettempdir()) / f"photocomic-{os.getuid()}" / f"{digest}.sock"
+    """Where the engine of ``data_dir`` listens: in the folder, or (for a long path) in this
+    user's private socket folder (:mod:`photocomic.tools.sockets`)."""
+    return socket_for(Path(os.path.realpath(data_dir)) / "engine.sock", "engine.sock")
 
 
 def lock_path(data_dir: Path) -> Path:
@@ -73,11 +66,12 @@ class _UnixConnection(http.client.HTTPConnection):
             sock.settimeout(self.timeout)
             try:
                 sock.connect(self._path)
+                check_peer(sock, self._path)  # before a byte (and a key) is sent
             except BlockingIOError:  # the engine's queue of new connections is full: wait
                 sock.close()
                 time.sleep(0.01 * (attempt + 1))
                 continue
-            except OSError:
+            except BaseException:
                 sock.close()
                 raise
             self.sock = sock

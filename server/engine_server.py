@@ -14,9 +14,7 @@ import json
 import logging
 import os
 import signal
-import socket
 import socketserver
-import struct
 import sys
 import threading
 import time
@@ -26,7 +24,9 @@ from typing import Any
 
 from photocomic.tools.engine import Engine
 from photocomic.tools.errors import PhotocomicError
+from photocomic.tools.folders import make_private
 from photocomic.tools.requests import Envelope
+from photocomic.tools.sockets import check_private, in_private_dir, peer_uid, private_dir
 from pydantic import ValidationError
 
 from .engine_client import lock_path, log_path, socket_path
@@ -34,6 +34,7 @@ from .logs import redact_handlers
 
 log = logging.getLogger("photocomic.engine")
 MAX_BODY = 64 * 1024 * 1024  # an upload of PHOTOCOMIC_MAX_UPLOAD_BYTES, base64, and some
+GONE_CHECK = 10.0  # seconds between checks that the data folder still exists
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -86,15 +87,11 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
         """Only this user's processes may talk to the engine (the socket's mode says so too)."""
-        option = getattr(socket, "SO_PEERCRED", None)
-        if option is None:
-            return True
         try:
-            creds = request.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
-            _, uid, _ = struct.unpack("3i", creds)
+            uid = peer_uid(request)
         except OSError:
             return False
-        return uid == os.getuid()
+        return uid is None or uid == os.getuid()
 
 
 def _take_lock(data_dir: Path) -> Any | None:
@@ -115,10 +112,12 @@ def _take_lock(data_dir: Path) -> Any | None:
 
 
 def _bind(path: Path) -> _Server:
-    """Listen on ``path``, owner-only; a socket file left by a dead engine is removed first."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.parent.stat().st_uid != os.getuid():
-        raise PhotocomicError(f"{path.parent} belongs to another user; not listening there")
+    """Listen on ``path``, owner-only; a socket file left by a dead engine is removed first.
+    ``path`` lies in the data folder or in the private socket folder, both checked."""
+    if in_private_dir(path):
+        private_dir()
+    else:
+        check_private(path.parent)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # we hold the engine lock: any socket here is stale
     old_mask = os.umask(0o177)
@@ -126,6 +125,14 @@ def _bind(path: Path) -> _Server:
         return _Server(str(path), _Handler)
     finally:
         os.umask(old_mask)
+
+
+def _still_there(data_dir: Path, inode: int) -> bool:
+    """Whether the data folder this engine serves is still the one it started in."""
+    try:
+        return os.stat(data_dir).st_ino == inode
+    except OSError:
+        return False
 
 
 def _setup_logging(data_dir: Path) -> None:
@@ -148,7 +155,7 @@ def run_engine(data_dir: Path, idle: float) -> int:
     """Serve ``data_dir`` until idle for ``idle`` seconds or told to stop. 0 when another
     engine already serves it (the caller's request goes there)."""
     data_dir = Path(os.path.realpath(data_dir))
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private(data_dir)
     lock = _take_lock(data_dir)
     if lock is None:
         print(f"photocomic: an engine already serves {data_dir}", file=sys.stderr)
@@ -159,13 +166,21 @@ def run_engine(data_dir: Path, idle: float) -> int:
     server = _bind(socket_path(data_dir))
     stop = threading.Event()
 
+    home = os.stat(data_dir).st_ino
+
     def watch() -> None:
+        checked = time.monotonic()
         while not stop.wait(0.5):
             if engine.stop_requested.is_set():
                 break
             if engine.idle_seconds() >= idle:
                 log.info("idle for %.0f s: leaving", idle)
                 break
+            if time.monotonic() - checked >= GONE_CHECK:
+                checked = time.monotonic()
+                if not _still_there(data_dir, home):
+                    log.info("%s was removed or replaced: leaving", data_dir)
+                    break
         server.shutdown()
 
     def on_signal(number: int, _frame: Any) -> None:

@@ -1,22 +1,35 @@
-"""Streamable HTTP for shared use: uvicorn, 127.0.0.1 unless told otherwise, a bearer token.
+"""Streamable HTTP for shared use: uvicorn, 127.0.0.1 unless told otherwise, a bearer token
+always (one is made when none is given), unless the person says ``--no-auth``.
 
-Why a plain ASGI check rather than the SDK's OAuth machinery: a single shared secret
-(PHOTOCOMIC_HTTP_TOKEN or --token) is what a home server or a team box needs, and it must
-guard every path, including the MCP session's GET and DELETE requests.
+Why a plain ASGI check rather than the SDK's OAuth machinery: a single shared secret is what
+a home server or a team box needs, and it must guard every path, including the MCP session's
+GET and DELETE requests. Loopback is not private: every local user can reach it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import json
 import logging
+import math
+import os
+import secrets
 import sys
+from pathlib import Path
 from typing import Any
 
+from mcp.server.transport_security import TransportSecuritySettings
+from photocomic.tools.errors import ConfigError
+from photocomic.tools.folders import make_private
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger("photocomic.server")
+TOKEN_FILE = "http_token"
+MAX_SESSIONS = 64  # open MCP sessions at once; each holds memory until it ends or expires
+SESSION_IDLE = 600.0  # seconds an unused session is kept (the SDK's default is 30 minutes)
+BODY_MARGIN = 1024 * 1024
 
 
 class BearerAuth:
@@ -32,7 +45,8 @@ class BearerAuth:
                 {
                     "error": "invalid_token",
                     "error_description": "send the header 'Authorization: Bearer <token>' with "
-                    "the token this server was started with (PHOTOCOMIC_HTTP_TOKEN or --token)",
+                    "the token this server printed when it started (kept in the data folder's "
+                    "http_token, or PHOTOCOMIC_HTTP_TOKEN)",
                 }
             ).encode()
             await send(
@@ -68,18 +82,86 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def run_http(starlette_app: ASGIApp, host: str, port: int, token: str | None) -> None:
-    """Serve until interrupted. Logs go to stderr; no request is served without the token."""
+def token_text(value: Any) -> str | None:
+    """The token from settings (a SecretStr, or a plain string), or None."""
+    if value is None:
+        return None
+    text = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+    return text.strip() or None
+
+
+def choose_token(
+    given: Any, token_file: str | None, data_dir: Path, no_auth: bool
+) -> tuple[str | None, str]:
+    """The bearer token HTTP clients must send, and where it came from.
+
+    Like Jupyter: with none given (``--token``, ``--token-file``, PHOTOCOMIC_HTTP_TOKEN), one
+    is made and kept in ``<data folder>/http_token`` (0600), the same on every start. No
+    token at all only with ``--no-auth``.
+    """
+    if no_auth:
+        return None, "no token (--no-auth)"
+    if token_file:
+        try:
+            text = Path(token_file).expanduser().read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the token file {token_file}: {exc}") from None
+        if not text:
+            raise ConfigError(f"the token file {token_file} is empty")
+        return text, f"the token in {token_file}"
+    text = token_text(given)
+    if text:
+        return text, "the given token"
+    return _kept_token(data_dir), f"the token kept in {data_dir / TOKEN_FILE}"
+
+
+def _kept_token(data_dir: Path) -> str:
+    path = data_dir / TOKEN_FILE
+    make_private(data_dir)
+    with contextlib.suppress(FileNotFoundError):
+        text = path.read_text(encoding="utf-8").strip()
+        if text:
+            return text
+    text = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+    return text
+
+
+def http_app(server: Any, host: str, upload_limit: int) -> ASGIApp:
+    """The SDK's streamable HTTP app with photocomic's limits: few sessions that expire soon
+    (each costs memory), a body large enough for the largest upload photocomic accepts, and
+    Host/Origin checks on any loopback address (DNS rebinding)."""
+    security = None
+    if is_loopback(host):
+        shown = f"[{host.strip('[]')}]" if ":" in host else host
+        names = dict.fromkeys([shown, "127.0.0.1", "localhost", "[::1]"])
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=[f"{name}:*" for name in names],
+            allowed_origins=[f"http://{name}:*" for name in names],
+        )
+    body = 4 * math.ceil(upload_limit / 3) + BODY_MARGIN  # base64, and the JSON around it
+    return server.streamable_http_app(
+        host=host, transport_security=security, max_request_body_size=body,
+        max_sessions=MAX_SESSIONS, session_idle_timeout=SESSION_IDLE,
+    )  # fmt: skip
+
+
+def run_http(starlette_app: ASGIApp, host: str, port: int, token: str | None, how: str) -> None:
+    """Serve until interrupted. Logs go to stderr; no request is served without the token
+    (unless started with --no-auth)."""
     import uvicorn
 
     from .logs import redact_handlers
 
     app: ASGIApp = BearerAuth(starlette_app, token) if token else starlette_app
-    if not token and not is_loopback(host):
+    if not token:
+        where = "any local user" if is_loopback(host) else f"anyone who can reach {host}"
         print(
-            f"photocomic: WARNING: serving on {host} without a token: anyone who can reach this "
-            "address can read your photos' paths and thumbnails. Set PHOTOCOMIC_HTTP_TOKEN or "
-            "--token.",
+            f"photocomic: WARNING: serving without a token (--no-auth): {where} can search "
+            "your photos, read them and draw with your OpenAI key.",
             file=sys.stderr,
         )
     config = uvicorn.Config(
@@ -89,14 +171,10 @@ def run_http(starlette_app: ASGIApp, host: str, port: int, token: str | None) ->
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         redact_handlers(logging.getLogger(name))
     shown = f"[{host}]" if ":" in host else host
-    guard = "bearer token required" if token else "no token"
-    print(f"photocomic: MCP server at http://{shown}:{port}/mcp ({guard})", file=sys.stderr)
+    print(f"photocomic: MCP server at http://{shown}:{port}/mcp", file=sys.stderr)
+    if token:
+        print(
+            f"photocomic: clients send the header 'Authorization: Bearer {token}' ({how})",
+            file=sys.stderr,
+        )
     server.run()
-
-
-def token_text(value: Any) -> str | None:
-    """The token from settings (a SecretStr, or a plain string from --token), or None."""
-    if value is None:
-        return None
-    text = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-    return text.strip() or None

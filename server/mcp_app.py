@@ -228,7 +228,12 @@ def _version() -> str:
 
 
 def serve(
-    settings: Settings, transport: str = "stdio", host: str = "127.0.0.1", port: int = 8765
+    settings: Settings,
+    transport: str = "stdio",
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token_file: str | None = None,
+    no_auth: bool = False,
 ) -> None:
     """Run the server until the client disconnects (stdio) or it is interrupted (http).
 
@@ -239,10 +244,11 @@ def serve(
         if transport == "stdio":
             anyio.run(build_server(settings).run_stdio_async)
         elif transport == "http":
-            from .http_transport import run_http, token_text
+            from .http_transport import choose_token, http_app, run_http
 
-            app = build_server(settings, kind="mcp-http").streamable_http_app(host=host)
-            run_http(app, host, port, token_text(settings.http_token))
+            token, how = choose_token(settings.http_token, token_file, settings.data_dir, no_auth)
+            server = build_server(settings, kind="mcp-http")
+            run_http(http_app(server, host, settings.max_upload_bytes), host, port, token, how)
         else:
             raise PhotocomicError(f"unknown transport {transport!r}: use stdio or http")
     except KeyboardInterrupt:

@@ -34,6 +34,7 @@ from .image_models import (
     MAX_INPUT_IMAGES,
     PRICES_AS_OF,
     ModelRules,
+    check_canvas,
     check_quality,
     check_size,
     estimate_cost,
@@ -115,13 +116,15 @@ class ComicStudio:
         access: ApiAccess | None = None,
         allow: AllowFn | None = None,
         on_partial: PartialFn | None = None,
+        within: Sequence[Path] | None = None,
     ) -> ComicRecord | DryRunResult:
         """Plan, then (unless a dry run) draw and save a comic.
 
         ``photos`` are already resolved and allowed by the caller; ``allow`` checks the photos
-        a refinement inherits from the earlier comic, which the caller has not seen.
+        a refinement inherits from the earlier comic, which the caller has not seen;
+        ``within`` are the folders every photo opened must really lie in (None: any).
         """
-        plan = self.plan(request, photos, allow)
+        plan = self.plan(request, photos, allow, within)
         if request.dry_run:
             return _dry_run(plan)
         started = time.monotonic()
@@ -151,7 +154,11 @@ class ComicStudio:
     # -- planning -----------------------------------------------------------------------------
 
     def plan(
-        self, request: ComicRequest, photos: Sequence[PhotoRef], allow: AllowFn | None = None
+        self,
+        request: ComicRequest,
+        photos: Sequence[PhotoRef],
+        allow: AllowFn | None = None,
+        within: Sequence[Path] | None = None,
     ) -> _Plan:
         user_prompt = _check_prompt(request.prompt)
         refine = (request.refine or "").strip() or None
@@ -180,9 +187,9 @@ class ComicStudio:
         inputs = [_encode_comic(parent)] if parent is not None else []
         if explicit:
             chosen = explicit
-            inputs += [_encode_photo(ref) for ref in explicit]
+            inputs += [_encode_photo(ref, within) for ref in explicit]
         else:
-            chosen = _inherited(parent, room, allow, inputs, notes)
+            chosen = _inherited(parent, room, allow, inputs, notes, within)
         prompt = build_prompt(
             user_prompt=user_prompt, style=style, panels=panels, layout=layout,
             width=width, height=height, photo_count=len(chosen),
@@ -280,9 +287,10 @@ def _choose_size(
 ) -> tuple[str, int, int]:
     """(size to send, width, height): the requested size checked against the model, or for
     ``auto`` the size that fits the layout."""
-    if rules is None:  # the storyboard draws any size
+    if rules is None:  # the storyboard draws any size the image models could
         parsed = parse_size(requested)
         width, height = parsed or auto_size(panels, layout, free_sizes=True)
+        check_canvas(width, height)
         return f"{width}x{height}", width, height
     size = check_size(rules, model, requested)
     if size == "auto":
@@ -298,6 +306,7 @@ def _inherited(
     allow: AllowFn | None,
     inputs: list[_Input],
     notes: list[str],
+    within: Sequence[Path] | None = None,
 ) -> list[PhotoRef]:
     """The earlier comic's photos that may and can still be read, up to ``room``."""
     chosen: list[PhotoRef] = []
@@ -308,14 +317,13 @@ def _inherited(
         try:
             if allow is not None:
                 allow(ref)
+            inputs.append(_encode_photo(ref, within))
         except (PathRefused, NotFound):  # not named: the caller may not know it is there
             notes.append(
                 "a reference photo of the earlier comic lies outside the allowed photo folders "
                 "and was left out"
             )
             continue
-        try:
-            inputs.append(_encode_photo(ref))
         except DecodeError as exc:
             notes.append(f"reference photo {_describe(ref)} was left out: {exc}")
             continue
@@ -387,10 +395,10 @@ def _describe(ref: PhotoRef) -> str:
     return f"{ref.path} (id {ref.photo_id})" if ref.photo_id is not None else ref.path
 
 
-def _encode_photo(ref: PhotoRef) -> _Input:
+def _encode_photo(ref: PhotoRef, within: Sequence[Path] | None = None) -> _Input:
     """Decode, downscale (long side ≤ 1536 px) and encode a reference photo as JPEG."""
     try:
-        photo = open_photo(ref.local_path(), min_side=MAX_INPUT_SIDE)
+        photo = open_photo(ref.local_path(), min_side=MAX_INPUT_SIDE, within=within)
     except DecodeError as exc:
         raise DecodeError(f"cannot read photo {_describe(ref)}: {exc}") from None
     picture = fit_within(photo.image, MAX_INPUT_SIDE)

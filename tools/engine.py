@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from .config import Settings
 from .errors import ConfigError, InvalidInput, NotFound, PhotocomicError, StoreUnavailable
+from .folders import make_private
 from .image_api import ApiAccess
 from .jobs import Job, Jobs, now_iso
 from .library import Library
@@ -73,10 +75,11 @@ class Engine:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(os.path.realpath(data_dir))
+        make_private(self.data_dir)
         self.jobs = Jobs(self.data_dir / "jobs")
         self.started_at = now_iso()
-        self._connections: dict[str, Connection] = {}
-        self._libraries: dict[tuple[str, str], Library] = {}
+        self._connections: dict[tuple[str, str], Connection] = {}
+        self._libraries: dict[tuple[str, str, str], Library] = {}
         self._embedders: dict[tuple[str, str, str, str], Embedder] = {}
         self._lock = threading.RLock()
         self._model_lock = threading.Lock()
@@ -152,16 +155,21 @@ class Engine:
         return settings
 
     def library(self, settings: Settings) -> Library:
-        key = (settings.db_uri, settings.collection)
+        """The library of a store, reached with the asking door's own Milvus credentials: a
+        connection is shared only by doors that hold the same token (kept as a digest, in
+        memory), so Milvus itself judges each door's token and role."""
+        token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+        remote = token and not settings.is_local_db  # Milvus Lite checks no token
+        who = hashlib.sha256(token.encode()).hexdigest() if remote else ""
+        key = (settings.db_uri, who, settings.collection)
         with self._lock:
             found = self._libraries.get(key)
             if found is not None:
                 return found
-            connection = self._connections.get(settings.db_uri)
+            connection = self._connections.get((settings.db_uri, who))
             if connection is None:
-                token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
                 connection = Connection(settings.db_uri, settings.is_local_db, token)
-                self._connections[settings.db_uri] = connection
+                self._connections[(settings.db_uri, who)] = connection
             library = Library(settings, lambda: self.embedder(settings), connection)
             self._libraries[key] = library
             log.info("opened library %s (collection %s)", settings.db_uri, settings.collection)
@@ -207,12 +215,29 @@ class Engine:
             if not job.active:
                 self.jobs.restore(job)
             elif job.kind == "index":
+                settings = self._resumable(job)
+                if settings is None:
+                    self.jobs.interrupted(job)
+                    continue
                 log.warning("resuming index job %s of %s", job.job_id, job.folder)
-                settings = Settings(**job.origin.get("settings", {}))
                 scope = Scope.of(job.origin.get("roots"))
                 self.jobs.resume(job, self._index_runner(settings, scope, job.folder or ""))
             else:
                 self.jobs.interrupted(job)
+
+    def _resumable(self, job: Job) -> Settings | None:
+        """The settings to run a saved index job again with, or None (logged) when they are
+        invalid or belong to another data folder: a job file never sends the engine
+        elsewhere."""
+        try:
+            settings = Settings(**job.origin.get("settings", {}))
+        except ValidationError as exc:
+            log.warning("not resuming job %s: invalid settings (%s)", job.job_id, exc.errors()[0])
+            return None
+        if Path(os.path.realpath(settings.data_dir)) != self.data_dir or not job.folder:
+            log.warning("not resuming job %s: it names another data folder", job.job_id)
+            return None
+        return settings
 
     def _index_runner(self, settings: Settings, scope: Scope, folder: str) -> Callable[[Job], Any]:
         def run(job: Job) -> Any:
@@ -237,13 +262,15 @@ class Engine:
 
     def forget(self, uri: str) -> None:
         with self._lock:
-            for key in [k for k in self._libraries if k[0] == uri]:
-                with contextlib.suppress(Exception):
-                    self._libraries.pop(key).close()
-            connection = self._connections.pop(uri, None)
-        if connection is not None:
+            self._drop(uri)
+
+    def _drop(self, uri: str) -> None:
+        for key in [k for k in self._libraries if k[0] == uri]:
             with contextlib.suppress(Exception):
-                connection.close()
+                self._libraries.pop(key).close()
+        for key in [k for k in self._connections if k[0] == uri]:
+            with contextlib.suppress(Exception):
+                self._connections.pop(key).close()
 
     def visible(self, job: Job, scope: Scope) -> bool:
         """A door sees the jobs of the folders it may read (the command line sees all)."""
@@ -260,7 +287,7 @@ class Engine:
             settings = self.settings_of(door)
             threading.Thread(target=self.warm, args=(settings,), daemon=True).start()
         with self._lock:
-            libraries = [f"{uri} ({name})" for uri, name in self._libraries]
+            libraries = sorted({f"{uri} ({name})" for uri, _, name in self._libraries})
             models = sorted({key[0] for key in self._embedders})
         return EngineInfo(
             pid=os.getpid(), data_dir=str(self.data_dir), version=version(),
@@ -392,7 +419,8 @@ class Engine:
         return library.rename_subject(Scope.of(door.roots), request.name, request.new_name)
 
     def op_comics(self, door: DoorInfo, request: ComicsRequest) -> BaseModel:
-        return self.library(self.settings_of(door)).comics(request.limit)
+        library = self.library(self.settings_of(door))
+        return library.comics(Scope.of(door.roots), request.limit)
 
     def op_thumbnail(self, door: DoorInfo, request: PhotoRequest) -> ImageData:
         data = self.library(self.settings_of(door)).thumbnail(
@@ -405,11 +433,12 @@ class Engine:
         return library.thumbnails(Scope.of(door.roots), request.photo_ids, request.side)
 
     def op_lineage(self, door: DoorInfo, request: ComicFileRequest) -> BaseModel:
-        return self.library(self.settings_of(door)).lineage(request.comic_id)
+        library = self.library(self.settings_of(door))
+        return library.lineage(Scope.of(door.roots), request.comic_id)
 
     def op_comic_file(self, door: DoorInfo, request: ComicFileRequest) -> ImageData:
         library = self.library(self.settings_of(door))
-        data = library.comic_file(request.comic_id, request.preview)
+        data = library.comic_file(Scope.of(door.roots), request.comic_id, request.preview)
         mime = "image/jpeg" if request.preview else "image/png"
         return ImageData(mime=mime, data=base64.b64encode(data).decode())
 

@@ -241,3 +241,19 @@ def _stat_reason(exc: OSError, is_link: bool) -> str:
     if exc.errno == errno.ENAMETOOLONG:
         return "file name too long"
     return f"cannot read file: {exc.strerror}"
+
+
+def make_private(data_dir: Path) -> None:
+    """Owner-only from here on: new files of this process are 0600 and folders 0700 (umask
+    077), and the data folder itself is made 0700 even when someone else's tool created it.
+    ConfigError when another user owns it."""
+    os.umask(0o077)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = os.stat(data_dir)
+    if info.st_uid != os.getuid():
+        raise ConfigError(
+            f"the data folder {data_dir} belongs to another user (uid {info.st_uid}); use a "
+            "folder of your own (PHOTOCOMIC_DATA_DIR or --data-dir)"
+        )
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(data_dir, 0o700)

@@ -193,6 +193,16 @@ def parse_size(size: str) -> tuple[int, int] | None:
     return int(match.group(1)), int(match.group(2))
 
 
+def check_canvas(width: int, height: int, who: str = "the storyboard") -> None:
+    """InvalidInput for a picture larger than any image model draws (checked before a pixel
+    is allocated: 99999x99999 would need 30 GB)."""
+    if max(width, height) > MAX_EDGE or width * height > MAX_PIXELS:
+        raise InvalidInput(
+            f"{who} cannot draw {width}x{height}: at most {MAX_EDGE} pixels a side and "
+            f"{MAX_PIXELS:,} pixels in all, as the image models; try 1536x1024"
+        )
+
+
 def size_problem(width: int, height: int) -> str | None:
     """Why a free size breaks the GPT Image 2 rules, or None when it is fine."""
     if width % SIZE_STEP or height % SIZE_STEP:

@@ -6,6 +6,7 @@ the same orientation, colour handling and failure reasons.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import math
@@ -22,7 +23,13 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
-from .errors import DecodeError
+from .errors import DecodeError, PathRefused
+from .folders import display_path, is_within
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 pillow_heif.register_heif_opener()
 
@@ -56,12 +63,15 @@ class Photo:
     taken_at: int | None
 
 
-def open_photo(source: str | Path | bytes, min_side: int | None = None) -> Photo:
+def open_photo(
+    source: str | Path | bytes, min_side: int | None = None, within: Sequence[Path] | None = None
+) -> Photo:
     """Decode a file (or bytes) to an RGB picture, oriented as the camera meant it.
 
     ``min_side`` lets JPEG decode at a reduced DCT scale (the short side stays at least that
     many pixels), which is several times faster than a full decode for large photos.
-    Raises DecodeError with a reason a person can read.
+    ``within``: the folders the file must really lie in, judged on the opened file itself
+    (PathRefused otherwise). Raises DecodeError with a reason a person can read.
     """
     try:
         if isinstance(source, bytes):
@@ -69,10 +79,10 @@ def open_photo(source: str | Path | bytes, min_side: int | None = None) -> Photo
                 raise DecodeError("empty data")
             handle: BinaryIO = io.BytesIO(source)
         else:
-            handle = _open_regular_file(source)
+            handle = _open_regular_file(source, within)
         with handle, Image.open(handle) as img:
             return _decode(img, min_side)
-    except DecodeError:
+    except (DecodeError, PathRefused):
         raise
     except FileNotFoundError:
         raise DecodeError("file not found (moved or deleted?)") from None
@@ -88,12 +98,13 @@ def open_photo(source: str | Path | bytes, min_side: int | None = None) -> Photo
         raise DecodeError(f"corrupt or truncated image data ({exc})") from None
 
 
-def _open_regular_file(path: str | Path) -> BinaryIO:
+def _open_regular_file(path: str | Path, within: Sequence[Path] | None = None) -> BinaryIO:
     """Open a file for reading, refusing what is not a regular file before reading a byte.
 
     A FIFO named ``x.jpg`` would block a plain ``open`` forever (it waits for a writer), and a
     device could stream without end; O_NONBLOCK makes the open return at once and fstat tells
-    what it is.
+    what it is. With ``within``, the file actually opened must lie inside those folders: a
+    check of the path before opening could be beaten by swapping the file for a link.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
@@ -110,10 +121,35 @@ def _open_regular_file(path: str | Path) -> BinaryIO:
             raise DecodeError("is a folder, not an image file")
         if not stat.S_ISREG(mode):
             raise DecodeError("not a regular file (a pipe, socket or device), so not a photo")
+        if within is not None:
+            check_opened(fd, path, within)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+def check_opened(fd: int, path: str | Path, within: Sequence[Path]) -> None:
+    """PathRefused unless the open file ``fd`` lies inside ``within``, by its real path as the
+    system knows it for the descriptor (not for the name, which may have changed since)."""
+    real = opened_path(fd)
+    if real is None or not is_within(real, within):
+        raise PathRefused(
+            f"{display_path(str(path))} is outside the allowed photo folders; choose photos "
+            "from this server's searches"
+        )
+
+
+def opened_path(fd: int) -> Path | None:
+    """The real path of an open file: /proc on Linux, F_GETPATH on macOS."""
+    with contextlib.suppress(OSError):
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    getpath = getattr(fcntl, "F_GETPATH", None) if fcntl else None
+    if getpath is not None:
+        with contextlib.suppress(OSError):
+            raw = fcntl.fcntl(fd, getpath, b"\0" * 1024)
+            return Path(os.fsdecode(raw.split(b"\0", 1)[0]))
+    return None
 
 
 def _unidentified_reason(source: str | Path | bytes) -> str:
@@ -216,8 +252,10 @@ def encode_png(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def thumbnail(path: str | Path, max_side: int = 256) -> Image.Image:
-    return fit_within(open_photo(path, min_side=max_side).image, max_side)
+def thumbnail(
+    path: str | Path, max_side: int = 256, within: Sequence[Path] | None = None
+) -> Image.Image:
+    return fit_within(open_photo(path, min_side=max_side, within=within).image, max_side)
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:

@@ -22,10 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 from .errors import Cancelled, NotFound, PhotocomicError
-from .results import IndexSummary, JobSnapshot
+from .results import IndexSummary, JobSnapshot, JobState
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,44 @@ def _epoch(stamp: str) -> float:
 
 
 Runner = Callable[[Job], Any]
+
+
+class SavedOrigin(BaseModel):
+    """How a job was asked for: the door's settings (no secrets) and roots."""
+
+    settings: dict[str, Any] = Field(default_factory=dict)
+    roots: list[str] | None = None
+
+
+class SavedJob(BaseModel):
+    """A job file, validated whole before anything of it is used."""
+
+    job_id: str = Field(pattern=r"^[jgm][0-9a-f]{8}$")
+    kind: Literal["index", "comic", "migrate"]
+    library: str
+    folder: str | None = None
+    recursive: bool = True
+    origin: SavedOrigin = Field(default_factory=SavedOrigin)
+    state: JobState
+    done: int = Field(0, ge=0)
+    total: int | None = Field(None, ge=0)
+    started_at: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+    finished_at: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    failed_count: int = Field(0, ge=0)
+    summary: IndexSummary | None = None
+
+    def job(self) -> Job:
+        data = self.model_dump(exclude={"origin", "summary"})
+        return Job(**data, origin=self.origin.model_dump(), summary=self.summary)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 class Jobs:
@@ -295,24 +335,22 @@ class Jobs:
             log.warning("could not save job %s: %s", job.job_id, exc)
 
     def saved(self) -> list[Job]:
-        """Jobs a previous process left, oldest first; drawings it left are interrupted."""
+        """Jobs a previous process left, oldest first. A file that is not a whole, valid job
+        (hand-edited, half-written by a full disk) is set aside as ``.bad`` with a log line:
+        one bad file never keeps the engine from serving."""
         found = []
-        for path in sorted(self.folder.glob("[jgm]*.json"), key=lambda p: p.stat().st_mtime):
+        for path in sorted(self.folder.glob("[jgm]*.json"), key=_mtime):
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-                summary = IndexSummary(**data["summary"]) if data.get("summary") else None
-                job = Job(
-                    data["job_id"], data["kind"], data["library"], data.get("folder"),
-                    bool(data.get("recursive", True)), origin=data.get("origin") or {},
-                    state=data["state"], done=int(data.get("done") or 0), total=data.get("total"),
-                    started_at=data["started_at"], finished_at=data.get("finished_at"),
-                    error=data.get("error"), error_kind=data.get("error_kind"),
-                    failed_count=int(data.get("failed_count") or 0), summary=summary,
-                )  # fmt: skip
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.warning("ignoring unreadable job file %s: %s", path, exc)
+                saved = SavedJob.model_validate_json(path.read_bytes())
+                if path.stem != saved.job_id:
+                    raise ValueError(f"it names job {saved.job_id}")
+            except (OSError, ValueError) as exc:
+                reason = " ".join(str(exc).split())[:200]
+                log.warning("set aside the unreadable job file %s (%s)", path, reason)
+                with contextlib.suppress(OSError):
+                    os.replace(path, path.with_suffix(".bad"))
                 continue
-            found.append(job)
+            found.append(saved.job())
         return found
 
     def restore(self, job: Job) -> None:
@@ -337,8 +375,14 @@ class Jobs:
                 "the image model was drawing. Nothing was saved or charged twice; ask again."
             )
             job.error_kind = "GenerationError"
-        else:
+        elif job.kind == "migrate":
             job.error = "the move was interrupted; run `photocomic migrate` again: it resumes"
+            job.error_kind = "PhotocomicError"
+        else:
+            job.error = (
+                "the indexing was interrupted and its saved settings could not be used (see the "
+                "engine's log); index the folder again: what was indexed is kept"
+            )
             job.error_kind = "PhotocomicError"
         self.restore(job)
         self._save(job, force=True)

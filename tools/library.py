@@ -166,7 +166,7 @@ class Library:
             photos=self.store.count() if info else 0,
             data_dir=str(self.settings.data_dir),
             roots=list(scope.roots or []),
-            comics=len(self.studio.list()),
+            comics=self.comics(scope, 1).total,
             model_loaded=self.model_loaded,
         )
 
@@ -231,7 +231,7 @@ class Library:
     def find(self, scope: Scope, request: FindRequest) -> SearchAnswer:
         """Photos of a remembered subject when the text names one, else by tag words."""
         filters = self.filters(scope, request)
-        subject = self.subjects.find(request.text)
+        subject = self.subjects.find(request.text, self.sees(scope))
         if subject is not None:
             return self._subject_photos(scope, subject, request, filters)
         found = self.searcher.find(
@@ -268,7 +268,7 @@ class Library:
         if not (positives or negatives):
             raise InvalidInput("give photos=[ids or paths] that show it (or not_photos=[...])")
         with self.writing:
-            subject = self.subjects.teach(request.name, positives, negatives)
+            subject = self.subjects.teach(request.name, positives, negatives, self.sees(scope))
         found = FindRequest(text=subject.name, limit=request.limit, sheet=request.sheet)
         photos = self._subject_photos(scope, subject, found, self.filters(scope, Filters()))
         return SubjectAnswer(subject=self.subject_info(scope, subject), photos=photos)
@@ -305,27 +305,40 @@ class Library:
         )  # fmt: skip
 
     def list_subjects(self, scope: Scope) -> SubjectList:
-        return SubjectList(subjects=[self.subject_info(scope, s) for s in self.subjects.all()])
+        subjects = self.subjects.all(self.sees(scope))
+        return SubjectList(subjects=[self.subject_info(scope, s) for s in subjects])
 
     def show_subject(self, scope: Scope, name: str) -> SubjectInfo:
-        return self.subject_info(scope, self.subjects.get(name))
+        return self.subject_info(scope, self.subjects.get(name, self.sees(scope)))
 
     def forget_subject(self, scope: Scope, name: str) -> SubjectInfo:
         with self.writing:
-            subject = self.subjects.remove(name)
+            subject = self.subjects.remove(name, self.sees(scope))
         return self.subject_info(scope, subject)
 
     def rename_subject(self, scope: Scope, name: str, new_name: str) -> SubjectInfo:
         with self.writing:
-            subject = self.subjects.rename(name, new_name)
+            subject = self.subjects.rename(name, new_name, self.sees(scope))
         return self.subject_info(scope, subject)
+
+    def sees(self, scope: Scope) -> Callable[[Subject], bool]:
+        """Whether the caller may see (and so change) a subject: every photo it was taught
+        from, example or counter-example, lies inside the caller's roots."""
+        if not scope.restricted:
+            return lambda subject: True
+
+        def sees(subject: Subject) -> bool:
+            rows = self.store.get_some([*subject.positives, *subject.negatives])
+            return all(scope.allows(row.path) for row in rows.values())
+
+        return sees
 
     def _answer(self, scope: Scope, results: list[SearchResult], sheet: bool) -> SearchAnswer:
         answer = SearchAnswer(results=results)
         if sheet and results and results[0].hits:
             paths = [h.local_path() for h in results[0].hits]
             allowed = [p if scope.allows(p) else None for p in paths]
-            answer.sheet_jpeg = base64.b64encode(hit_sheet(allowed)).decode()
+            answer.sheet_jpeg = base64.b64encode(hit_sheet(allowed, scope.within())).decode()
         return answer
 
     def duplicates(self, scope: Scope, request: DuplicatesRequest) -> DuplicatesAnswer:
@@ -352,7 +365,7 @@ class Library:
         require_roots(scope)
         refs = self.photo_refs(scope, request.photos)
         if request.subject:
-            subject = self.subjects.get(request.subject)
+            subject = self.subjects.get(request.subject, self.sees(scope))
             if refs:
                 raise InvalidInput(
                     "give a subject or photos, not both: the subject picks its photos"
@@ -366,19 +379,46 @@ class Library:
         def allow(ref: PhotoRef) -> None:
             scope.check_photo(ref.photo_id, ref.local_path())
 
+        if request.refine:
+            self.visible_comic(scope, request.refine)
         studio = ComicStudio(settings) if settings is not None else self.studio
-        return studio.generate(request, refs, access, allow, on_partial)
+        return studio.generate(request, refs, access, allow, on_partial, scope.within())
 
-    def comics(self, limit: int) -> ComicList:
+    def visible_comic(self, scope: Scope, comic_id: str) -> ComicRecord:
+        """A comic the caller may see and refine: every photo it and its earlier versions were
+        drawn from lies inside the caller's roots. Others are, to it, as if they did not exist."""
+        record = self.studio.get(comic_id)
+        if not self._sees(scope, record, {}):
+            raise NotFound(
+                f"no comic {comic_id.strip()[:40]!r}: list_comics shows the comics made from "
+                "this server's photo folders"
+            )
+        return record
+
+    def _sees(self, scope: Scope, record: ComicRecord, known: dict[str, bool]) -> bool:
+        if not scope.restricted:
+            return True
+        if record.comic_id in known:
+            return known[record.comic_id]
+        known[record.comic_id] = False  # a loop in damaged records shows nothing
+        seen = all(scope.allows(ref.local_path()) for ref in record.photos)
+        if seen and record.parent_id:
+            with contextlib.suppress(NotFound):  # a deleted earlier version hides nothing
+                seen = self._sees(scope, self.studio.get(record.parent_id), known)
+        known[record.comic_id] = seen
+        return seen
+
+    def comics(self, scope: Scope, limit: int) -> ComicList:
         check_limit(limit)
-        records = self.studio.list()
+        known: dict[str, bool] = {}
+        records = [r for r in self.studio.list() if self._sees(scope, r, known)]
         return ComicList(comics=records[:limit], total=len(records))
 
     def thumbnail(self, scope: Scope, photo_id: int) -> bytes:
         require_roots(scope)
         row = self.store.get([photo_id])[0]
         scope.check_photo(row.photo_id, row.path)
-        return thumbnail_jpeg(row.path)
+        return thumbnail_jpeg(row.path, within=scope.within())
 
     def thumbnails(self, scope: Scope, photo_ids: Sequence[int], side: int) -> Thumbnails:
         """Small pictures of photos for a page (an MCP App): those the caller may see."""
@@ -391,12 +431,15 @@ class Library:
             row = rows.get(pid)
             data = None
             if row is not None and scope.allows(row.path):
-                with contextlib.suppress(DecodeError):
-                    data = base64.b64encode(thumbnail_jpeg(row.path, side)).decode()
+                with contextlib.suppress(DecodeError, PathRefused):
+                    data = thumbnail_jpeg(row.path, side, scope.within())
+                    data = base64.b64encode(data).decode()
             found.append(Thumbnail(photo_id=pid, jpeg=data))
         return Thumbnails(thumbnails=found)
 
-    def lineage(self, comic_id: str) -> Lineage:
+    def lineage(self, scope: Scope, comic_id: str) -> Lineage:
+        self.visible_comic(scope, comic_id)
+        known: dict[str, bool] = {}
         steps = [
             LineageStep(
                 **r.model_dump(
@@ -412,13 +455,14 @@ class Library:
                 preview_jpeg=base64.b64encode(preview_jpeg(r.path, 320)).decode(),
             )
             for r in self.studio.lineage(comic_id)
+            if self._sees(scope, r, known)
         ]
         if not steps:
             self.studio.get(comic_id)  # NotFound with the usual words
         return Lineage(steps=steps)
 
-    def comic_file(self, comic_id: str, preview: bool = False) -> bytes:
-        record = self.studio.get(comic_id)
+    def comic_file(self, scope: Scope, comic_id: str, preview: bool = False) -> bytes:
+        record = self.visible_comic(scope, comic_id)
         data_dir = Path(os.path.realpath(self.settings.data_dir))
         real = Path(os.path.realpath(record.path))
         if not real.is_relative_to(data_dir):

@@ -1,20 +1,22 @@
 """Connecting to Milvus: a server by URI and token, or Milvus Lite in our own process, safely.
 
 Milvus Lite lets one process hold its files. Its own lock says only "locked"; ours says who
-holds it, and pymilvus's default way of serving it (an open loopback TCP port) is replaced by a
-Unix socket in the private data folder. One :class:`Connection` per URI serves every
+holds it, and pymilvus's default way of serving it (an open loopback TCP port) is replaced by an
+owner-only Unix socket. One :class:`Connection` per URI serves every
 collection of that store.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from .errors import PhotocomicError, StoreBusy, StoreUnavailable
+from .sockets import socket_for
 
 
 class StoreLock:
@@ -102,16 +104,14 @@ def _lock_owner(inode: int) -> str | None:
 
 
 class LocalMilvus:
-    """Milvus Lite served to pymilvus over a Unix socket beside the store file.
+    """Milvus Lite served to pymilvus over a Unix socket, owner-only.
 
     Given a ``.db`` path, pymilvus starts Milvus Lite's gRPC server on a loopback TCP port,
     without authentication: while photocomic runs, any local user could connect to it and read
-    or change the photo index. A Unix socket is a file in the (private) data folder whose
-    permissions apply (owner only). Falls back to pymilvus's own way when the socket path is
-    too long for the OS or this Milvus Lite lacks the pieces.
+    or delete the photo index. A Unix socket is a file whose permissions apply (owner only):
+    beside the store, or for a long path in this user's private socket folder. Never TCP: a
+    Milvus Lite without the pieces to serve a socket is refused.
     """
-
-    MAX_SOCKET_PATH = 100  # sun_path holds 104 (macOS) or 108 (Linux) bytes with the NUL
 
     def __init__(self, server: Any, db: Any, socket_path: str) -> None:
         self.server = server
@@ -124,15 +124,18 @@ class LocalMilvus:
         atexit.register(self.stop)  # like pymilvus's server manager: close Milvus at exit
 
     @classmethod
-    def start(cls, db_path: str) -> LocalMilvus | None:
-        socket_path = db_path + ".sock"
-        if len(os.fsencode(socket_path)) > cls.MAX_SOCKET_PATH or not hasattr(os, "fchmod"):
-            return None
+    def start(cls, db_path: str) -> LocalMilvus:
+        real = Path(os.path.realpath(db_path))
+        socket_path = str(socket_for(real, real.name + ".sock"))
         try:
             from milvus_lite.adapter.grpc.server import _build_server
             from milvus_lite.db import MilvusLite
-        except ImportError:
-            return None
+        except ImportError as exc:
+            raise StoreUnavailable(
+                f"this Milvus Lite cannot serve {db_path} on a private socket ({exc}); "
+                "photocomic does not open it on a TCP port that other users could reach. "
+                "Install the milvus-lite version photocomic asks for (pip install -e .)."
+            ) from None
         db = MilvusLite(db_path)  # takes Milvus Lite's own lock (DataDirLockedError if held)
         try:
             # Both locks are ours: a socket file left by a killed run is stale.
@@ -189,9 +192,10 @@ class Connection:
         try:
             if self.local:
                 self._lite = LocalMilvus.start(self.uri)
-                uri = self._lite.client_uri if self._lite else self.uri
-                return MilvusClient(uri=uri, token=token)
+                return MilvusClient(uri=self._lite.client_uri, token=token)
             return MilvusClient(uri=self.uri, token=token, timeout=10)
+        except PhotocomicError:
+            raise
         except Exception as exc:
             holder = lite_lock_holder(self.uri) if self.local else None
             if holder is not None:
@@ -209,13 +213,6 @@ class Connection:
         if self._lite is not None:
             self._lite.stop()
             self._lite = None
-        elif client is not None and self.local:
-            # pymilvus leaves an in-process Milvus Lite server (and its lock) running until the
-            # process exits; stop it so the store can be opened again.
-            with contextlib.suppress(Exception):
-                from milvus_lite.server_manager import server_manager_instance
-
-                server_manager_instance.release_server(self.uri)
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -225,6 +222,12 @@ def unavailable(uri: str, exc: Exception, doing: str) -> PhotocomicError:
     """A Milvus failure as one line: which store, what failed, what to do."""
     text = " ".join(str(exc).split())[:300]
     lowered = text.lower()
+    if getattr(exc, "errno", None) == errno.ENOSPC or "no space left" in lowered:
+        where = uri if is_remote(uri) else str(Path(uri).parent)
+        return StoreUnavailable(
+            f"the disk holding {where} is full, so the photo store could not {doing}: free "
+            "some space and run the command again; photos indexed so far are kept."
+        )
     refused = any(w in lowered for w in ("auth", "password", "credential", "token", "permission"))
     if not refused and doing == "open" and _answers(uri):
         refused = True  # the port answers but pymilvus cannot connect: the token, mostly
@@ -243,6 +246,10 @@ def unavailable(uri: str, exc: Exception, doing: str) -> PhotocomicError:
         "PHOTOCOMIC_DB); photos indexed so far are kept, so run the command again once it is "
         "back."
     )
+
+
+def is_remote(uri: str) -> bool:
+    return uri.startswith(("http://", "https://", "tcp://"))
 
 
 def _answers(uri: str) -> bool:

@@ -64,7 +64,11 @@ class Scope:
         """Whether a stored photo's file lies (symlinks resolved) inside the roots."""
         if self.roots is None:
             return True
-        return is_within(Path(os.path.realpath(path)), self.real_roots())
+        try:
+            real = Path(os.path.realpath(path))
+        except OSError:  # the path changed while it was resolved (a link swapped in)
+            return False
+        return is_within(real, self.real_roots())
 
     def check_photo(self, photo_id: int | None, path: str) -> None:
         """A stored photo outside the roots (the store may know more) is, to this caller, as
@@ -80,6 +84,10 @@ class Scope:
             f"{display_path(path)} is outside the allowed photo folders; choose photos from "
             "this server's searches"
         )
+
+    def within(self) -> list[Path] | None:
+        """The folders every file this caller opens must really lie in (None: any)."""
+        return self.real_roots() if self.restricted else None
 
     def search_roots(self) -> list[str] | None:
         """The folders a search is limited to: the real roots, or None for no limit."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from PIL import Image
 
-from .errors import DecodeError
+from .errors import DecodeError, PathRefused
 from .images import contact_sheet, encode_jpeg, fit_within, open_photo, thumbnail
 
 SHEET_MAX_BYTES = 90_000
@@ -22,7 +23,7 @@ PREVIEW_SIDE = 512
 THUMBNAIL_SIDE = 384
 
 
-def hit_sheet(paths: Sequence[str | None]) -> bytes:
+def hit_sheet(paths: Sequence[str | None], within: Sequence[Path] | None = None) -> bytes:
     """A contact sheet, cell #N for ``paths[N-1]``, as a JPEG of tens of KB.
 
     The caller passes only paths it may read; None and unreadable files get a grey cell.
@@ -35,8 +36,8 @@ def hit_sheet(paths: Sequence[str | None]) -> bytes:
         if path is None:
             return None
         try:
-            return thumbnail(path, cell)
-        except DecodeError:
+            return thumbnail(path, cell, within)
+        except (DecodeError, PathRefused):
             return None
 
     with ThreadPoolExecutor(max_workers=min(4, max(1, count))) as pool:
@@ -55,5 +56,7 @@ def preview_jpeg(source: str | bytes, side: int = PREVIEW_SIDE) -> bytes:
     return encode_jpeg(fit_within(open_photo(source, min_side=side).image, side), quality=75)
 
 
-def thumbnail_jpeg(path: str, side: int = THUMBNAIL_SIDE) -> bytes:
-    return encode_jpeg(thumbnail(path, side), quality=80)
+def thumbnail_jpeg(
+    path: str, side: int = THUMBNAIL_SIDE, within: Sequence[Path] | None = None
+) -> bytes:
+    return encode_jpeg(thumbnail(path, side, within), quality=80)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -60,8 +61,17 @@ class Ranked:
     estimate_is_floor: bool
 
 
+Sees = Callable[[Subject], bool]  # whether the caller may see a subject (its examples)
+_JOINERS = {"\u200c", "\u200d"}  # zero-width (non-)joiners, as in emoji sequences
+
+
+def _everyone(subject: Subject) -> bool:
+    return True
+
+
 class Subjects:
-    """The subjects of one photo store."""
+    """The subjects of one photo store. ``sees`` narrows each call to the subjects a caller may
+    see (an MCP door, by its roots); the command line sees all."""
 
     def __init__(self, store: PhotoStore) -> None:
         self.store = store
@@ -69,31 +79,34 @@ class Subjects:
 
     # -- naming ------------------------------------------------------------------------------
 
-    def get(self, name: str) -> Subject:
+    def get(self, name: str, sees: Sees = _everyone) -> Subject:
+        """The subject of that name; NotFound (listing the known ones the caller may see)
+        when there is none, or the caller may not see it."""
         found = self.kept.get(name)
-        if found is None:
-            known = ", ".join(s.name for s in self.kept.all()) or "none yet"
+        if found is None or not sees(found):
+            known = ", ".join(s.name for s in self.all(sees)) or "none yet"
             raise NotFound(
                 f"no subject named {name.strip()[:60]!r}; known subjects: {known}. Teach one "
                 "with remember_subject (CLI: photocomic subject add NAME --photo ...)"
             )
         return found
 
-    def find(self, text: str) -> Subject | None:
+    def find(self, text: str, sees: Sees = _everyone) -> Subject | None:
         """The subject that ``text`` names, if any (names win over tag words)."""
         key = subject_key(text)
-        return self.kept.get(key) if key else None
+        found = self.kept.get(key) if key else None
+        return found if found is not None and sees(found) else None
 
-    def all(self) -> list[Subject]:
-        return self.kept.all()
+    def all(self, sees: Sees = _everyone) -> list[Subject]:
+        return [s for s in self.kept.all() if sees(s)]
 
-    def remove(self, name: str) -> Subject:
-        subject = self.get(name)
+    def remove(self, name: str, sees: Sees = _everyone) -> Subject:
+        subject = self.get(name, sees)
         self.kept.delete(subject.key)
         return subject
 
-    def rename(self, old: str, new: str) -> Subject:
-        subject = self.get(old)
+    def rename(self, old: str, new: str, sees: Sees = _everyone) -> Subject:
+        subject = self.get(old, sees)
         new_name = _check_name(new)
         if subject_key(new_name) != subject.key and self.kept.get(new_name) is not None:
             raise InvalidInput(f"there is already a subject named {new_name!r}")
@@ -104,7 +117,13 @@ class Subjects:
 
     # -- teaching ----------------------------------------------------------------------------
 
-    def teach(self, name: str, positives: Sequence[int], negatives: Sequence[int]) -> Subject:
+    def teach(
+        self,
+        name: str,
+        positives: Sequence[int],
+        negatives: Sequence[int],
+        sees: Sees = _everyone,
+    ) -> Subject:
         """Add examples and counter-examples (photo ids), then train the model again.
 
         A photo marked both ways keeps the newer mark: feedback corrects earlier choices.
@@ -112,6 +131,11 @@ class Subjects:
         name = _check_name(name)
         info = self.store.require()
         subject = self.kept.get(name) or Subject(name=name)
+        if not sees(subject):
+            raise InvalidInput(
+                f"the name {name!r} is taken by a subject taught from photos outside this "
+                "server's folders; choose another name"
+            )
         subject.positives = _merge(subject.positives, positives, drop=negatives)
         subject.negatives = _merge(subject.negatives, negatives, drop=positives)
         if not subject.positives:
@@ -411,6 +435,13 @@ def _check_name(name: str) -> str:
         raise InvalidInput("a subject needs a name: 'Cola', 'Grandma', 'the red car'")
     if len(shown) > MAX_NAME:
         raise InvalidInput(f"a subject's name is at most {MAX_NAME} characters")
+    hidden = [c for c in shown if unicodedata.category(c)[0] == "C" and c not in _JOINERS]
+    if hidden:
+        raise InvalidInput(
+            f"a subject's name cannot hold control or direction characters (such as "
+            f"U+{ord(hidden[0]):04X}): they hide or reorder what people read; use letters, "
+            "digits, spaces and emoji"
+        )
     return shown
 
 
