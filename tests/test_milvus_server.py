@@ -171,3 +171,40 @@ def test_a_lite_library_moves_to_the_server_without_embedding_again(
     assert [h["photo_id"] for h in after] == [h["photo_id"] for h in before]
     again = cli_json("index", str(library), env=remote)
     assert isinstance(again, dict) and again["unchanged"] == 121 and again["added"] == 0
+
+
+def test_each_door_is_judged_by_its_own_milvus_token(
+    milvus: MilvusServer, remote: dict[str, str], tmp_path: Path
+) -> None:
+    """One engine serves them all, yet a door with a wrong or no token is refused while
+    another door is connected, and a user whose role may only search cannot index."""
+    from pymilvus import MilvusClient
+
+    photos = write_photos(tmp_path / "p", 3)
+    assert cli_json("index", str(photos[0].parent), env=remote)["added"] == 3  # type: ignore[index]
+    collection = remote["PHOTOCOMIC_COLLECTION"]
+    user, password = "reader_" + collection, "pw-" + secrets.token_hex(8)
+    admin = MilvusClient(uri=milvus.uri, token=milvus.token)
+    admin.create_user(user, password)
+    admin.create_role(user)
+    for privilege in ("Search", "Query", "Load", "GetLoadState", "GetLoadingProgress"):
+        admin.grant_privilege(user, "Collection", privilege, collection)
+    for privilege in ("ShowCollections", "DescribeCollection"):
+        admin.grant_privilege(user, "Global", privilege, "*")
+    admin.grant_role(user, user)
+    try:
+        for token in ("root:wrong", ""):
+            done = run_cli(
+                "search", str(photos[0]), env={**remote, "PHOTOCOMIC_MILVUS_TOKEN": token}
+            )
+            assert done.returncode == 1 and "refused the connection" in done.stderr, done.stderr
+        reader = {**remote, "PHOTOCOMIC_MILVUS_TOKEN": f"{user}:{password}"}
+        assert hits(str(photos[1]), "--limit", "1", env=reader)[0]["path"] == str(photos[1])
+        write_photos(photos[0].parent, 1, start=90)
+        done = run_cli("index", str(photos[0].parent), env=reader)
+        assert done.returncode == 1, done.stdout
+        assert f"does not let the user '{user}' do Upsert" in done.stderr, done.stderr
+        assert cli_json("status", env=remote)["photos"] == 3  # type: ignore[index]
+    finally:
+        admin.drop_user(user)
+        admin.close()

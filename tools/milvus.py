@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,15 @@ def unavailable(uri: str, exc: Exception, doing: str) -> PhotocomicError:
         return StoreUnavailable(
             f"the disk holding {where} is full, so the photo store could not {doing}: free "
             "some space and run the command again; photos indexed so far are kept."
+        )
+    denied = re.search(r"Privilege(\w+): permission deny to ([\w.@-]+)", text)
+    if denied:
+        action, user = denied.group(1), denied.group(2)
+        return StoreUnavailable(
+            f"the Milvus server at {uri} does not let the user {user!r} do {action} on this "
+            f"library ({denied.group(0)}), so it could not {doing}: that user's role must grant "
+            f"{action} on the collection, or use the token of a user who may "
+            "(PHOTOCOMIC_MILVUS_TOKEN). Nothing was changed."
         )
     refused = any(w in lowered for w in ("auth", "password", "credential", "token", "permission"))
     if not refused and doing == "open" and _answers(uri):
