@@ -23,6 +23,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -46,12 +47,17 @@ FAULTS = (
     "slow",  # answers normally after `hang_seconds` (streams: partials first, then waits)
 )
 
-# -- what the SDK documents (openai 3.x, read 2026-12) -----------------------------------------
+# -- what the SDK documents (openai 3.x, read 2026-12) and OpenAI announced ------------------
+# Shutdowns, each from its own day on, with the replacement OpenAI named: the SDK's notes for
+# gpt-image-1 and DALL·E, and OpenAI's deprecations page (announced 2026-06-02) for the three
+# shut down on 2026-12-01, which the installed SDK still lists as current.
 SHUT_DOWN = {
-    "gpt-image-1": "GPT Image 1 was shut down on October 23, 2026. Use gpt-image-2.5-sunburst "
-    "or gpt-image-2.5-flare instead.",
-    "dall-e-2": "This model was retired on May 12, 2026. Use a GPT image model instead.",
-    "dall-e-3": "This model was retired on May 12, 2026. Use a GPT image model instead.",
+    "gpt-image-1": (date(2026, 10, 23), "Use gpt-image-2.5-sunburst or gpt-image-2.5-flare."),
+    "dall-e-2": (date(2026, 5, 12), "Use a GPT image model instead."),
+    "dall-e-3": (date(2026, 5, 12), "Use a GPT image model instead."),
+    "gpt-image-1.5": (date(2026, 12, 1), "Use gpt-image-2 instead."),
+    "gpt-image-1-mini": (date(2026, 12, 1), "Use gpt-image-2 instead."),
+    "chatgpt-image-latest": (date(2026, 12, 1), "Use gpt-image-2 instead."),
 }
 FIXED_SIZE_MODELS = {"gpt-image-1.5", "gpt-image-1-mini", "chatgpt-image-latest"}
 FREE_SIZE_MODELS = {
@@ -63,6 +69,25 @@ FREE_SIZE_MODELS = {
 TOP_QUALITY_MODELS = {
     m for m in FREE_SIZE_MODELS if m.startswith(("gpt-image-2.5", "gpt-image-2.6"))
 }
+MARKUP_MODELS = TOP_QUALITY_MODELS  # "Supports GPT Image 2.5" (and what came after it)
+OTHER_MODELS = ("gpt-5", "gpt-4o-mini", "text-embedding-3-small", "whisper-1")
+
+
+def shut_down(model: str, on: date | None = None) -> str | None:
+    """The API's words for a model shut down by ``on`` (today), else None."""
+    entry = SHUT_DOWN.get(model)
+    when = on or datetime.now(timezone.utc).date()
+    if entry is None or when < entry[0]:
+        return None
+    return f"The model `{model}` has been shut down. {entry[1]}"
+
+
+def listed_today() -> list[str]:
+    """What ``GET /v1/models`` lists for a key with access to every current model."""
+    models = sorted(m for m in FIXED_SIZE_MODELS | FREE_SIZE_MODELS if not shut_down(m))
+    return [*models, *OTHER_MODELS]
+
+
 STANDARD_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
 
 
@@ -77,6 +102,7 @@ class ReceivedImage:
     width: int
     height: int
     size: int
+    transparent_box: tuple[int, int, int, int] | None = None  # where alpha is 0, if anywhere
 
 
 @dataclass
@@ -100,7 +126,16 @@ class OpenAIDouble:
     requests after the script run out succeed.
     """
 
-    def __init__(self, hang_seconds: float = 5.0, retry_after_ms: int = 20) -> None:
+    def __init__(
+        self,
+        hang_seconds: float = 5.0,
+        retry_after_ms: int = 20,
+        models: list[str] | None = None,
+        lists_models: bool = True,
+    ) -> None:
+        self.models = listed_today() if models is None else list(models)
+        self.lists_models = lists_models  # False: a proxy without GET /v1/models
+        self.model_lists = 0  # how many times the model list was asked for
         self.hang_seconds = hang_seconds
         self.retry_after_ms = retry_after_ms
         self.requests: list[ReceivedRequest] = []
@@ -170,6 +205,16 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         return
 
+    def do_GET(self) -> None:
+        if self.path.split("?")[0].rstrip("/") != "/v1/models" or not self.owner.lists_models:
+            self._json(404, {"error": {"message": f"no route {self.path}", "code": None}})
+            return
+        with self.owner._lock:
+            self.owner.model_lists += 1
+        data = [{"id": m, "object": "model", "created": 1767225600, "owned_by": "openai"}
+                for m in self.owner.models]  # fmt: skip
+        self._json(200, {"object": "list", "data": data})
+
     def do_POST(self) -> None:
         body = self._read_body()
         received = ReceivedRequest(
@@ -179,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f"no route {self.path}", "code": None}})
             return
         _parse_multipart(self.headers.get("Content-Type", ""), body, received)
-        refusal = refuse(received)
+        refusal = refuse(received, self.owner.models)
         if refusal is not None:
             status, message, code, param = refusal
             received.answered, received.refused = "refused", message
@@ -360,6 +405,7 @@ def _parse_multipart(content_type: str, body: bytes, received: ReceivedRequest) 
                         width=picture.width,
                         height=picture.height,
                         size=len(payload),
+                        transparent_box=_transparent_box(picture),
                     )
                 )
             continue
@@ -372,18 +418,17 @@ def _parse_multipart(content_type: str, body: bytes, received: ReceivedRequest) 
             received.fields[str(name)] = value
 
 
-def refuse(received: ReceivedRequest) -> tuple[int, str, str | None, str | None] | None:
+def refuse(
+    received: ReceivedRequest, listed: list[str] | None = None
+) -> tuple[int, str, str | None, str | None] | None:
     """(status, message, code, param) of the real API's refusal, or None when it would draw."""
     model = received.model or ""
     fields = received.fields
-    if model in SHUT_DOWN:
-        return (
-            404,
-            f"The model `{model}` has been shut down. {SHUT_DOWN[model]}",
-            ("model_not_found"),
-            "model",
-        )
-    if model not in FIXED_SIZE_MODELS | FREE_SIZE_MODELS:
+    gone = shut_down(model)
+    if gone:
+        return 404, gone, "model_not_found", "model"
+    known = FIXED_SIZE_MODELS | FREE_SIZE_MODELS
+    if model not in known or (listed is not None and model not in listed):
         return (
             404,
             f"The model `{model}` does not exist or you do not have access to it.",
@@ -429,7 +474,44 @@ def refuse(received: ReceivedRequest) -> tuple[int, str, str | None, str | None]
     partials = fields.get("partial_images")
     if partials is not None and not (partials.isdigit() and 0 <= int(partials) <= 3):
         return 400, "partial_images must be between 0 and 3.", "invalid_value", "partial_images"
+    count = fields.get("n")
+    if count is not None and not (count.isdigit() and 1 <= int(count) <= 10):
+        return 400, f"Invalid value: '{count}'. n must be between 1 and 10.", "invalid_value", "n"
+    return _overlay_refusal(model, received)
+
+
+def _overlay_refusal(
+    model: str, received: ReceivedRequest
+) -> tuple[int, str, str | None, str | None] | None:
+    """mask: a PNG the size of the first image with transparent pixels; markup: the same, on
+    GPT Image 2.5 and later, never with a mask."""
+    pictures = [i for i in received.images if i.field in ("image", "image[]")]
+    overlays = {i.field: i for i in received.images if i.field in ("mask", "markup")}
+    if len(overlays) == 2:
+        return 400, "markup cannot be combined with mask.", "invalid_value", "markup"
+    if "markup" in overlays and model not in MARKUP_MODELS:
+        return 400, "Unknown parameter: 'markup'.", "unknown_parameter", "markup"
+    for name, overlay in overlays.items():
+        if overlay.format != "PNG" or (name == "mask" and overlay.size >= 4 * 1024 * 1024):
+            return 400, f"Invalid {name}: it must be a PNG file under 4MB.", "invalid_value", name
+        first = pictures[0] if pictures else None
+        if first is None or (overlay.width, overlay.height) != (first.width, first.height):
+            return (
+                400, f"Invalid {name}: it must have the same dimensions as the first image.",
+                "invalid_value", name,
+            )  # fmt: skip
+        if overlay.transparent_box is None:
+            return 400, f"Invalid {name}: it has no transparent pixels.", "invalid_value", name
     return None
+
+
+def _transparent_box(picture: Image.Image) -> tuple[int, int, int, int] | None:
+    """The box (left, top, right, bottom) around the fully transparent pixels, if any."""
+    if "A" not in picture.getbands() and "transparency" not in picture.info:
+        return None
+    alpha = picture.convert("RGBA").getchannel("A")
+    clear = alpha.point(lambda v: 255 if v == 0 else 0)
+    return clear.getbbox()
 
 
 def _size_refusal(model: str, size: str) -> str | None:
@@ -454,6 +536,15 @@ def _size_refusal(model: str, size: str) -> str | None:
     return None
 
 
+def _variant(picture: Image.Image, index: int) -> str:
+    """The drawing, told apart per variant by a mark in its corner."""
+    copy = picture.copy()
+    ImageDraw.Draw(copy).rectangle((0, 0, 8 + 8 * index, 8), fill=(200, 30 * index, 30))
+    buf = io.BytesIO()
+    copy.save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
 def _partial_png(size: str, index: int) -> str:
     width, height = (int(p) for p in size.split("x"))
     picture = Image.new("RGB", (width // 4, height // 4), (40 * (index + 1), 90, 160))
@@ -469,8 +560,6 @@ def _success_body(received: ReceivedRequest) -> dict[str, Any]:
     draw = ImageDraw.Draw(picture)
     draw.rectangle((16, 16, width // 2 - 8, height // 2 - 8), outline=(0, 0, 0), width=6)
     draw.ellipse((width // 2, height // 2, width - 32, height - 32), fill=(90, 140, 200))
-    buf = io.BytesIO()
-    picture.save(buf, "PNG")
     text_tokens = len((received.prompt or "").split())
     image_tokens = 323 * len(received.images)
     return {
@@ -479,7 +568,9 @@ def _success_body(received: ReceivedRequest) -> dict[str, Any]:
         "output_format": "png",
         "quality": received.fields.get("quality", "auto"),
         "size": f"{width}x{height}",
-        "data": [{"b64_json": base64.b64encode(buf.getvalue()).decode()}],
+        "data": [
+            {"b64_json": _variant(picture, k)} for k in range(int(received.fields.get("n") or 1))
+        ],
         "usage": {
             "input_tokens": text_tokens + image_tokens,
             "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": image_tokens},

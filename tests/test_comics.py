@@ -125,7 +125,11 @@ def comic(studio: ComicStudio, **fields: object) -> ComicRecord:
 
 
 def files_in(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+    """Files written, but for the cached list of the key's models (asked before planning)."""
+    if not folder.exists():
+        return []
+    cached = folder / "cache" / "models"
+    return sorted(p.name for p in folder.rglob("*") if p.is_file() and p.parent != cached)
 
 
 def assert_key_absent(*texts: str, folder: Path | None = None) -> None:
@@ -153,7 +157,7 @@ def test_comic_request_carries_model_prompt_and_downscaled_images(
 
     assert len(api.requests) == 1
     sent = api.requests[0]
-    assert sent.model == "gpt-image-2.5-sunburst"  # the default: keeps subjects across turns
+    assert sent.model == "gpt-image-2.6-sunburst"  # auto: the newest sunburst the key can use
     assert sent.prompt == record.prompt
     assert story in sent.prompt
     assert STYLES["ghibli"] in sent.prompt
@@ -219,10 +223,10 @@ def test_options_reach_the_api(
     with Image.open(record.path) as saved:
         assert saved.size == (1536, 1024)
 
-    monkeypatch.setenv("PHOTOCOMIC_IMAGE_MODEL", "gpt-image-1.5")
+    monkeypatch.setenv("PHOTOCOMIC_IMAGE_MODEL", "gpt-image-2.5-flare")  # a pinned model
     record = comic(make_studio(), prompt="A sunny day.", photos=photos[:1], style="american comic")
-    assert api.requests[-1].model == "gpt-image-1.5" == record.model
-    assert api.requests[-1].fields["input_fidelity"] == "high"
+    assert api.requests[-1].model == "gpt-image-2.5-flare" == record.model
+    assert "input_fidelity" not in api.requests[-1].fields
     assert record.style == "american-comic"
 
 
@@ -331,7 +335,7 @@ def test_dry_run_shows_exactly_what_would_be_sent_and_sends_nothing(
     ]
     assert all(i.bytes > 0 for i in preview.images)
     assert (preview.model, preview.backend, preview.input_fidelity) == (
-        "gpt-image-2.5-sunburst",
+        "gpt-image-2.6-sunburst",  # no key to ask with: the newest in the table
         "openai",
         None,
     )
@@ -498,7 +502,7 @@ ATTEMPTS = RETRIES + 1
         (
             ["org_unverified"],
             AccessDenied,
-            ["verified", "gpt-image-2.5-sunburst", "platform.openai.com/settings"],
+            ["verified", "gpt-image-2.6-sunburst", "platform.openai.com/settings"],
             1,
         ),
         (["malformed"], BadResponse, ["not an image response"], 1),

@@ -68,27 +68,107 @@ def comics_written(data: Path) -> list[str]:
 # -- the default and the SDK ------------------------------------------------------------------
 
 
-def test_the_default_model_is_current_in_the_installed_sdk() -> None:
-    """Fails when a new SDK lists the default as shut down: the next shutdown shows up here."""
-    default = Settings().image_model
-    assert default == image_models.DEFAULT_IMAGE_MODEL
-    assert default in image_models.sdk_models()
+def test_the_default_is_auto_and_the_table_knows_every_model_the_sdk_lists() -> None:
+    """The SDK's notes are still read (a newer SDK's shutdowns count too), and every model the
+    table has rules or a shutdown date for is one the SDK knows by name."""
+    assert Settings().image_model == image_models.DEFAULT_IMAGE_MODEL == "auto"
     retired = image_models.sdk_retired_models()
     assert "gpt-image-1" in retired  # the notes are read, so an empty dict is no pass
-    assert default not in retired and image_models.family_of(default) not in retired
     for name in image_models.known_models():
         assert name in image_models.sdk_models(), f"{name} is not a model the SDK lists"
 
 
-def test_a_comic_with_the_defaults_draws(
+def test_shutdowns_take_effect_on_their_day_by_the_clock() -> None:
+    from datetime import date
+
+    eve, day = date(2026, 11, 30), date(2026, 12, 1)
+    for model in ("gpt-image-1.5", "gpt-image-1-mini", "chatgpt-image-latest"):
+        assert model in image_models.sdk_models()  # the installed SDK still lists it as current
+        assert image_models.retirement_notice(model, eve) is None
+        assert "2026-12-01" in (image_models.coming_shutdown(model, eve) or "")
+        notice = image_models.retirement_notice(model, day)
+        assert notice and "gpt-image-2" in notice and "2026-06-02" in notice
+        with pytest.raises(ModelRetired, match="gpt-image-2"):
+            image_models.rules_for(model, day)
+    assert image_models.retirement_notice("gpt-image-1", date(2026, 10, 22)) is None
+    assert "2026-10-23" in (image_models.retirement_notice("gpt-image-1", date(2026, 10, 23)) or "")
+    assert "2026-05-12" in (image_models.retirement_notice("dall-e-2", day) or "")
+    assert image_models.retirement_notice("gpt-image-1.5") is not None  # today, by the clock
+
+
+def test_a_comic_with_the_defaults_draws_with_the_newest_sunburst_the_key_can_use(
     api: OpenAIDouble, photos: list[PhotoRef], isolated_env: Path
 ) -> None:
     record = draw(photos, prompt="Cola chews the mouse.")
     sent = api.requests[-1]
-    assert sent.answered == "ok" and sent.model == "gpt-image-2.5-sunburst"
+    assert sent.answered == "ok" and sent.model == "gpt-image-2.6-sunburst"
     assert "input_fidelity" not in sent.fields and sent.fields["size"] == "1024x1024"
-    assert record.model == "gpt-image-2.5-sunburst" and record.layout == "grid"
+    assert record.model == "gpt-image-2.6-sunburst" and record.layout == "grid"
     assert record.usage and record.cost_usd is None  # no published price known: none shown
+    assert api.model_lists == 1
+    draw(photos, prompt="Again.")
+    assert api.model_lists == 1  # asked once a day, not per drawing
+    cached = list((isolated_env / "cache" / "models").glob("*.json"))
+    assert len(cached) == 1 and KEY not in cached[0].name and KEY not in cached[0].read_text()
+    assert (cached[0].stat().st_mode & 0o777) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("listed", "chosen"),
+    [
+        (["gpt-image-2", "gpt-image-2.5-flare", "gpt-image-2.5-sunburst", "gpt-5"],
+         "gpt-image-2.5-sunburst"),
+        (["gpt-image-2", "gpt-image-2-2026-04-21", "gpt-4o-mini"], "gpt-image-2"),
+        (["gpt-image-2", "gpt-image-2.6-flare"], "gpt-image-2.6-flare"),
+    ],
+)  # fmt: skip
+def test_auto_follows_the_models_the_key_can_use(
+    photos: list[PhotoRef], monkeypatch: pytest.MonkeyPatch, listed: list[str], chosen: str
+) -> None:
+    with OpenAIDouble(models=listed) as double:
+        monkeypatch.setenv("OPENAI_API_KEY", KEY + chosen)
+        monkeypatch.setenv("OPENAI_BASE_URL", double.base_url)
+        record = draw(photos, prompt="Hi.")
+        assert double.requests[-1].model == chosen == record.model
+
+
+@pytest.mark.parametrize("model", ["gpt-image-1.5", "gpt-image-1-mini", "chatgpt-image-latest"])
+def test_a_model_shut_down_today_is_refused_before_any_image_request(
+    api: OpenAIDouble, photos: list[PhotoRef], isolated_env: Path, model: str
+) -> None:
+    with pytest.raises(ModelRetired) as caught:
+        draw(photos, prompt="Hi.", model=model)
+    message = str(caught.value)
+    assert model in message and "gpt-image-2" in message and "nothing was sent" in message
+    assert api.requests == [] and comics_written(isolated_env) == []
+
+
+def test_a_model_the_key_cannot_use_is_refused_naming_those_it_can(
+    photos: list[PhotoRef], monkeypatch: pytest.MonkeyPatch, isolated_env: Path
+) -> None:
+    with OpenAIDouble(models=["gpt-image-2", "gpt-5"]) as double:
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", double.base_url)
+        with pytest.raises(ModelNotFound) as caught:
+            draw(photos, prompt="Hi.", model="gpt-image-2.6-sunburst")
+        message = str(caught.value)
+        assert "cannot use the image model gpt-image-2.6-sunburst" in message
+        assert "gpt-image-2" in message and "gpt-5" not in message and "auto" in message
+        assert double.requests == [] and double.model_lists == 1
+
+
+def test_without_a_model_list_photocomic_uses_its_table_and_says_so_once(
+    photos: list[PhotoRef], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with OpenAIDouble(lists_models=False) as double:
+        monkeypatch.setenv("OPENAI_API_KEY", KEY + "-proxy")
+        monkeypatch.setenv("OPENAI_BASE_URL", double.base_url)
+        first = draw(photos, prompt="Hi.")
+        second = draw(photos, prompt="Again.")
+        assert first.model == second.model == "gpt-image-2.6-sunburst"
+        assert any("did not give its model list" in n for n in first.notes)
+        assert not any("model list" in n for n in second.notes)
+        assert KEY not in " ".join(first.notes)
 
 
 # -- strips and the new sizes -----------------------------------------------------------------
@@ -122,16 +202,6 @@ def test_strips_use_the_free_sizes_and_say_so_in_the_prompt(
 def test_an_explicit_strip_size_is_sent_as_given(api: OpenAIDouble, photos: list[PhotoRef]) -> None:
     draw(photos, prompt="Two panels.", panels=2, layout="strip", size="1536x512")
     assert api.requests[-1].fields["size"] == "1536x512"
-
-
-def test_a_model_with_fixed_sizes_gets_the_nearest_one_and_high_fidelity(
-    api: OpenAIDouble, photos: list[PhotoRef]
-) -> None:
-    record = draw(photos, prompt="A strip.", panels=3, layout="strip", model="gpt-image-1.5")
-    sent = api.requests[-1]
-    assert sent.answered == "ok"
-    assert sent.fields["size"] == "1536x1024" and sent.fields["input_fidelity"] == "high"
-    assert "horizontal comic strip" in sent.prompt and record.size == "1536x1024"
 
 
 def test_the_storyboard_draws_the_same_strip(api: OpenAIDouble, photos: list[PhotoRef]) -> None:
@@ -169,7 +239,7 @@ def test_a_size_the_model_cannot_draw_is_refused_with_one_that_works(
     ("model", "quality", "words"),
     [
         ("gpt-image-2", "xhigh", ["xhigh", "2.5 or later"]),
-        ("gpt-image-1.5", "max", ["max", "low, medium, high, auto"]),
+        ("gpt-image-2", "max", ["max", "low, medium, high, auto"]),
     ],
 )
 def test_a_quality_tier_the_model_lacks_is_refused(
@@ -199,16 +269,20 @@ def test_a_shut_down_model_is_refused_with_its_replacement(
     with pytest.raises(ModelRetired) as caught:
         draw(photos, prompt="Hi.")
     message = str(caught.value)
-    assert model in message and "gpt-image-2.5-sunburst" in message
+    assert model in message and "gpt-image-2" in message
     assert "PHOTOCOMIC_IMAGE_MODEL" in message and "nothing was sent" in message
     assert api.requests == [] and comics_written(isolated_env) == []
 
 
 def test_an_unknown_model_goes_out_and_its_404_is_explained(
-    api: OpenAIDouble, photos: list[PhotoRef], isolated_env: Path
+    photos: list[PhotoRef], isolated_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(ModelNotFound) as caught:
-        draw(photos, prompt="Hi.", model="gpt-image-9-preview")
+    """Through a proxy without a model list (so photocomic cannot tell beforehand)."""
+    with OpenAIDouble(lists_models=False) as api:
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
+        with pytest.raises(ModelNotFound) as caught:
+            draw(photos, prompt="Hi.", model="gpt-image-9-preview")
     message = str(caught.value)
     assert "gpt-image-9-preview" in message and "PHOTOCOMIC_IMAGE_MODEL" in message
     sent = api.requests[-1]
@@ -228,11 +302,32 @@ def test_the_double_refuses_what_the_real_api_refuses(api: OpenAIDouble) -> None
         {"model": "gpt-image-1.5", "size": "1536x512"},
         {"model": "gpt-image-2", "quality": "xhigh"},
         {"model": "gpt-image-1"},
+        {"model": "gpt-image-1.5"},  # shut down today
+        {"model": "gpt-image-2", "n": 11},
+        {"model": "gpt-image-2", "mask": ("m.png", _png(32, 32, clear=True), "image/png")},
+        {"model": "gpt-image-2", "mask": ("m.png", _png(), "image/png")},  # nothing clear
+        {"model": "gpt-image-2", "markup": ("k.png", _png(clear=True), "image/png")},
+        {
+            "model": "gpt-image-2.5-sunburst",
+            "markup": ("k.png", _png(clear=True), "image/png"),
+            "mask": ("m.png", _png(clear=True), "image/png"),
+        },
     ]
     for extra in cases:
         with pytest.raises(openai.APIStatusError):
             client.images.edit(image=[image], prompt="x", **extra)  # type: ignore[call-overload]
     assert all(r.answered == "refused" for r in api.requests)
+    # and draws what it should: a proper mask, markup on 2.5, three variants
+    clear = ("m.png", _png(clear=True), "image/png")
+    client.images.edit(image=[image], prompt="x", model="gpt-image-2", mask=clear)
+    client.images.edit(image=[image], prompt="x", model="gpt-image-2.5-sunburst", markup=clear)
+    three = client.images.edit(image=[image], prompt="x", model="gpt-image-2", n=3)
+    assert len(three.data or []) == 3 and api.requests[-3].images[-1].transparent_box == (
+        4,
+        4,
+        20,
+        20,
+    )
 
 
 # -- progress while drawing -------------------------------------------------------------------
@@ -302,8 +397,9 @@ def test_a_priced_model_is_charged_what_its_reported_usage_costs(
     assert record.prices_as_of == image_models.PRICES_AS_OF
 
 
-def test_an_old_gpt_image_1_comic_lists_and_refines_with_todays_model(
-    api: OpenAIDouble, photos: list[PhotoRef], isolated_env: Path
+@pytest.mark.parametrize("old_model", ["gpt-image-1", "gpt-image-1.5"])
+def test_a_comic_of_a_shut_down_model_lists_and_refines_with_todays_model(
+    api: OpenAIDouble, photos: list[PhotoRef], isolated_env: Path, old_model: str
 ) -> None:
     folder = isolated_env / "comics"
     folder.mkdir(parents=True)
@@ -311,7 +407,7 @@ def test_an_old_gpt_image_1_comic_lists_and_refines_with_todays_model(
     old = {  # a record as photocomic wrote them before layouts and costs
         "comic_id": "c00000000aa", "parent_id": None, "path": str(folder / "c00000000aa.png"),
         "prompt": "p", "user_prompt": "Cola at the beach.", "style": "ghibli", "panels": 4,
-        "photos": [p.model_dump(exclude={"raw_path"}) for p in photos], "model": "gpt-image-1",
+        "photos": [p.model_dump(exclude={"raw_path"}) for p in photos], "model": old_model,
         "size": "auto", "quality": "auto", "backend": "openai", "usage": None,
         "created_at": "2026-10-01T10:00:00+00:00", "input_fidelity": "high",
     }  # fmt: skip
@@ -320,14 +416,18 @@ def test_an_old_gpt_image_1_comic_lists_and_refines_with_todays_model(
     assert [r.comic_id for r in studio.list()] == ["c00000000aa"]
     record = draw([], prompt="Now at Hogwarts.", refine="c00000000aa")
     sent = api.requests[-1]
-    assert sent.model == "gpt-image-2.5-sunburst" and sent.images[0].format == "PNG"
+    assert sent.model == "gpt-image-2.6-sunburst" and sent.images[0].format == "PNG"
     assert len(sent.images) == 3 and record.parent_id == "c00000000aa"
-    assert any("gpt-image-1" in n and "no longer available" in n for n in record.notes)
+    assert any(old_model in n and "no longer available" in n for n in record.notes)
 
 
-def _png() -> bytes:
+def _png(width: int = 64, height: int = 64, clear: bool = False) -> bytes:
+    """A PNG; with ``clear``, RGBA with a fully transparent square in it."""
     import io
 
     buf = io.BytesIO()
-    Image.new("RGB", (64, 64), (1, 2, 3)).save(buf, "PNG")
+    picture = Image.new("RGBA" if clear else "RGB", (width, height), (1, 2, 3))
+    if clear:
+        picture.paste((0, 0, 0, 0), (4, 4, 20, 20))
+    picture.save(buf, "PNG")
     return buf.getvalue()

@@ -60,7 +60,7 @@ def test_the_command_draws_with_the_defaults_a_strip_and_a_refinement(
     assert done.returncode == 0, done.stderr
     first = json.loads(done.stdout)
     sent = api.requests[-1]
-    assert sent.answered == "ok" and sent.model == "gpt-image-2.5-sunburst"
+    assert sent.answered == "ok" and sent.model == "gpt-image-2.6-sunburst"  # auto: the newest
     assert "input_fidelity" not in sent.fields and len(sent.images) == 2
     strip = comic_cli(library, "--panels", "3", "--layout", "strip")
     assert strip.returncode == 0, strip.stderr
@@ -86,20 +86,20 @@ def test_the_command_refuses_before_sending_and_explains_the_api(library: dict[s
     assert retired.returncode != 0
     assert "gpt-image-2.5-sunburst" in retired.stderr and "PHOTOCOMIC_IMAGE_MODEL" in retired.stderr
     assert len(api.requests) == before and comics_on_disk(library) == files  # nothing sent
-    unknown = comic_cli(library, "--model", "gpt-image-9-preview")
+    unknown = comic_cli(library, "--model", "gpt-image-9-preview")  # not in the key's list
     assert unknown.returncode != 0 and len(unknown.stderr.strip().splitlines()) == 1
     assert "gpt-image-9-preview" in unknown.stderr and "PHOTOCOMIC_IMAGE_MODEL" in unknown.stderr
-    assert comics_on_disk(library) == files
-    older = comic_cli(library, "--model", "gpt-image-1.5")
-    assert older.returncode == 0, older.stderr
-    assert api.requests[-1].fields["input_fidelity"] == "high"
+    assert "gpt-image-2.6-sunburst" in unknown.stderr  # the models it can use are named
+    older = comic_cli(library, "--model", "gpt-image-1.5")  # shut down today
+    assert older.returncode != 0 and "gpt-image-2" in older.stderr, older.stderr
+    assert len(api.requests) == before and comics_on_disk(library) == files  # nothing sent
 
 
 def test_generate_comic_over_mcp_keeps_the_same_rules(library: dict[str, Any]) -> None:
     mcp, api, photos = library["mcp"], library["api"], library["photos"]
     refs = [str(photos / "photo_0002.jpg"), str(photos / "photo_0003.jpg")]
     comic = ok(mcp.call("generate_comic", {"prompt": "A walk.", "photos": refs}))
-    assert api.requests[-1].model == "gpt-image-2.5-sunburst" == comic["model"]
+    assert api.requests[-1].model == "gpt-image-2.6-sunburst" == comic["model"]
     strip = {"prompt": "Wake. Play. Sleep.", "photos": refs, "panels": 3, "layout": "strip"}
     assert ok(mcp.call("generate_comic", strip))["size"] == "1536x512"
     assert api.requests[-1].fields["size"] == "1536x512"
@@ -116,7 +116,8 @@ def test_generate_comic_over_mcp_keeps_the_same_rules(library: dict[str, Any]) -
     ("model", "sent", "words"),
     [
         ("gpt-image-1", False, ["gpt-image-1", "gpt-image-2.5-sunburst", "PHOTOCOMIC_IMAGE_MODEL"]),
-        ("gpt-image-9-preview", True, ["gpt-image-9-preview", "PHOTOCOMIC_IMAGE_MODEL"]),
+        ("gpt-image-1.5", False, ["gpt-image-1.5", "gpt-image-2", "PHOTOCOMIC_IMAGE_MODEL"]),
+        ("gpt-image-9-preview", False, ["gpt-image-9-preview", "PHOTOCOMIC_IMAGE_MODEL"]),
     ],
 )
 def test_a_server_set_to_a_model_that_cannot_draw_says_so(

@@ -30,6 +30,7 @@ from .comic_styles import DEFAULT_STYLE, MAX_PROMPT_CHARS, build_prompt, normali
 from .config import Settings
 from .errors import DecodeError, InvalidInput, NotFound, PathRefused
 from .image_api import ApiAccess, ImageApi, ImageCall, InputPicture
+from .image_catalog import catalog, choose
 from .image_models import (
     MAX_INPUT_IMAGES,
     PRICES_AS_OF,
@@ -37,6 +38,7 @@ from .image_models import (
     check_canvas,
     check_quality,
     check_size,
+    coming_shutdown,
     estimate_cost,
     parse_size,
     retirement_notice,
@@ -124,14 +126,15 @@ class ComicStudio:
         a refinement inherits from the earlier comic, which the caller has not seen;
         ``within`` are the folders every photo opened must really lie in (None: any).
         """
-        plan = self.plan(request, photos, allow, within)
+        access = access or ApiAccess.from_env()
+        plan = self.plan(request, photos, allow, within, access)
         if request.dry_run:
             return _dry_run(plan)
         started = time.monotonic()
         if plan.backend == "storyboard":
             png, usage = self._storyboard(plan), None
         else:
-            png, usage = self._draw(plan, access or ApiAccess.from_env(), on_partial)
+            png, usage = self._draw(plan, access, on_partial)
         record = self._save(plan, png, usage)
         log.info(
             "comic %s saved (%s, %s, %.1f s)",
@@ -159,6 +162,7 @@ class ComicStudio:
         photos: Sequence[PhotoRef],
         allow: AllowFn | None = None,
         within: Sequence[Path] | None = None,
+        access: ApiAccess | None = None,
     ) -> _Plan:
         user_prompt = _check_prompt(request.prompt)
         refine = (request.refine or "").strip() or None
@@ -167,7 +171,7 @@ class ComicStudio:
         panels = request.panels or (parent.panels if parent else DEFAULT_PANELS)
         layout = check_layout(panels, request.layout or (parent.layout if parent else "grid"))
         notes: list[str] = []
-        model, rules = self._model(request, parent, notes)
+        model, rules = self._model(request, parent, notes, access)
         size, width, height = _choose_size(rules, model, request.size, panels, layout)
         quality = check_quality(rules, model, request.quality) if rules else request.quality
 
@@ -204,13 +208,24 @@ class ComicStudio:
         )  # fmt: skip
 
     def _model(
-        self, request: ComicRequest, parent: ComicRecord | None, notes: list[str]
+        self,
+        request: ComicRequest,
+        parent: ComicRecord | None,
+        notes: list[str],
+        access: ApiAccess | None,
     ) -> tuple[str, ModelRules | None]:
-        """The image model and its rules (None for the storyboard); ModelRetired if shut down."""
+        """The image model and its rules (None for the storyboard), chosen against the models
+        the key can use; ModelRetired / ModelNotFound before anything is sent."""
         if request.backend == "storyboard":
             return STORYBOARD_MODEL, None
-        model = (request.model or "").strip() or self.settings.image_model
+        found = catalog(access, self.settings.cache_dir)
+        if found.note:
+            notes.append(found.note)
+        model = choose((request.model or "").strip() or self.settings.image_model, found)
         rules = rules_for(model)
+        coming = coming_shutdown(model)
+        if coming:
+            notes.append(coming)
         if parent is not None and parent.backend == "openai" and parent.model != model:
             gone = " (no longer available)" if retirement_notice(parent.model) else ""
             notes.append(

@@ -36,7 +36,7 @@ from .errors import (
     RateLimited,
     ServiceUnavailable,
 )
-from .image_models import DEFAULT_IMAGE_MODEL, retirement_notice
+from .image_models import AUTO, retirement_notice
 
 log = logging.getLogger(__name__)
 
@@ -301,13 +301,13 @@ class ImageApi:
             return ModelRetired(
                 f"the image API says {model} is no longer available (HTTP {status}). "
                 + (notice + " " if notice else "")
-                + f"Set PHOTOCOMIC_IMAGE_MODEL to a current model such as {DEFAULT_IMAGE_MODEL}"
+                + f"Set PHOTOCOMIC_IMAGE_MODEL={AUTO} (the newest model your key can use)"
                 " (or pass --model to `photocomic comic`)." + told
             )
         return ModelNotFound(
             f"the image API at {self.access.shown_url()} does not know the model {model!r} "
             f"(HTTP {status}): check the name in PHOTOCOMIC_IMAGE_MODEL (or --model on "
-            f"`photocomic comic`), e.g. {DEFAULT_IMAGE_MODEL}, and OPENAI_BASE_URL." + told
+            f"`photocomic comic`), e.g. {AUTO}, and OPENAI_BASE_URL." + told
         )
 
     def _server_message(self, exc: openai.APIStatusError) -> str:

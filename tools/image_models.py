@@ -3,9 +3,10 @@
 One table, read by everything that plans or sends a comic, so a request the model cannot take
 is refused here, before anything is sent or paid for. The rules follow the installed ``openai``
 SDK's documentation (``openai/types/image_edit_params.py`` and ``image_model.py``); a name that
-is not in the table is sent as it is, with only what every GPT image model accepts. Models the
-SDK lists as shut down are refused with the replacement it names, including models that a newer
-SDK than this table knows of has retired.
+is not in the table is sent as it is, with only what every GPT image model accepts. OpenAI's
+announced shutdowns are kept with their dates and enforced by the clock (the installed SDK
+lags: on the day a shutdown takes effect it still lists the model as current); models a newer
+SDK lists as shut down are refused too.
 """
 
 from __future__ import annotations
@@ -14,14 +15,18 @@ import functools
 import math
 import re
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 
 from .errors import InvalidInput, ModelRetired
 
-# The default: of the models the SDK documents as current, gpt-image-2.5-sunburst is the one
-# described as best at keeping reference subjects and earlier edits across turns, which is
-# what a comic refined turn by turn needs; gpt-image-2.5-flare is the faster choice.
-DEFAULT_IMAGE_MODEL = "gpt-image-2.5-sunburst"
-FAST_IMAGE_MODEL = "gpt-image-2.5-flare"
+# The default is "auto": the newest "sunburst" image model the key can use, as the API's own
+# model list says (see image_catalog.py). The SDK documents the sunburst models as the best at
+# keeping reference subjects and earlier edits across turns, which is what a comic refined turn
+# by turn needs; the flare ones are the faster choice. Models change faster than releases of
+# photocomic or the SDK, so the choice is made against the list, each time it is refreshed.
+AUTO = "auto"
+DEFAULT_IMAGE_MODEL = AUTO
+FALLBACK_IMAGE_MODEL = "gpt-image-2"  # named as the replacement of the models shut down today
 
 STANDARD_SIZES = ("1024x1024", "1536x1024", "1024x1536")
 BASE_QUALITIES = ("low", "medium", "high", "auto")
@@ -104,14 +109,35 @@ _TABLE: dict[str, ModelRules] = {
     ),
 }  # fmt: skip
 
-# Shut down, with the date and what to use instead (the SDK's own words, kept here too so the
-# refusal does not depend on the SDK's docstrings staying in the same shape).
-_RETIRED: dict[str, str] = {
-    "gpt-image-1": "GPT Image 1 was shut down on October 23, 2026. Use gpt-image-2.5-sunburst "
-    "or gpt-image-2.5-flare instead.",
-    "dall-e-2": "This model was retired on May 12, 2026. Use a GPT image model instead.",
-    "dall-e-3": "This model was retired on May 12, 2026. Use a GPT image model instead.",
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """A model OpenAI announced it will shut down (or did), and what it named instead."""
+
+    on: date
+    replacement: str
+    announced: date | None = None
+
+
+# OpenAI's announced shutdowns (its deprecations page). Enforced against today's date, so a
+# shutdown takes effect on its day without a new release of photocomic or of the SDK.
+SHUTDOWNS: dict[str, Shutdown] = {
+    "dall-e-2": Shutdown(date(2026, 5, 12), FALLBACK_IMAGE_MODEL),
+    "dall-e-3": Shutdown(date(2026, 5, 12), FALLBACK_IMAGE_MODEL),
+    "gpt-image-1": Shutdown(date(2026, 10, 23), "gpt-image-2.5-sunburst"),
+    "gpt-image-1.5": Shutdown(date(2026, 12, 1), "gpt-image-2", announced=date(2026, 6, 2)),
+    "gpt-image-1-mini": Shutdown(date(2026, 12, 1), "gpt-image-2", announced=date(2026, 6, 2)),
+    "chatgpt-image-latest": Shutdown(
+        date(2026, 12, 1), "gpt-image-2", announced=date(2026, 6, 2)
+    ),
 }
+
+
+def today() -> date:
+    """Today's date in UTC, when shutdowns take effect."""
+    return datetime.now(timezone.utc).date()
+
 
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
@@ -121,15 +147,16 @@ def family_of(model: str) -> str:
     return _SNAPSHOT.sub("", model.strip())
 
 
-def rules_for(model: str) -> ModelRules:
-    """The rules of ``model``; ModelRetired for a shut-down one; the safe subset if unknown."""
+def rules_for(model: str, on: date | None = None) -> ModelRules:
+    """The rules of ``model``; ModelRetired for one shut down by ``on`` (today); the safe
+    subset if unknown."""
     name = model.strip()
-    retired = retirement_notice(name)
+    retired = retirement_notice(name, on)
     if retired is not None:
         raise ModelRetired(
             f"the image model {name} is no longer available: {retired} Set "
-            f"PHOTOCOMIC_IMAGE_MODEL={DEFAULT_IMAGE_MODEL} (or pass --model "
-            f"{DEFAULT_IMAGE_MODEL} to `photocomic comic`); nothing was sent."
+            f"PHOTOCOMIC_IMAGE_MODEL={AUTO} (the newest model your key can use) or "
+            f"{replacement_of(name)} (or pass --model to `photocomic comic`); nothing was sent."
         )
     known = _TABLE.get(family_of(name))
     if known is not None:
@@ -137,14 +164,45 @@ def rules_for(model: str) -> ModelRules:
     return ModelRules(name, False, BASE_QUALITIES, (), None, False, None, known=False)
 
 
-def retirement_notice(model: str) -> str | None:
-    """Why ``model`` cannot be used, from this table or the installed SDK; None if it can."""
+def retirement_notice(model: str, on: date | None = None) -> str | None:
+    """Why ``model`` cannot be used on ``on`` (today), from the announced dates or the
+    installed SDK's notes; None if it can."""
+    when = on or today()
     family = family_of(model)
-    for name in (model, family):
-        if name in _RETIRED:
-            return _RETIRED[name]
+    for name in (model.strip(), family):
+        shutdown = SHUTDOWNS.get(name)
+        if shutdown is None:
+            continue
+        if when < shutdown.on:  # the announced date rules, whatever a newer SDK says
+            return None
+        told = f" (announced {shutdown.announced:%Y-%m-%d})" if shutdown.announced else ""
+        return (
+            f"OpenAI shut {name} down on {shutdown.on:%Y-%m-%d}{told}; its replacement is "
+            f"{shutdown.replacement}."
+        )
     notices = sdk_retired_models()
     return notices.get(model) or notices.get(family)
+
+
+def coming_shutdown(model: str, on: date | None = None) -> str | None:
+    """A note for a model whose announced shutdown is still ahead."""
+    when = on or today()
+    shutdown = SHUTDOWNS.get(family_of(model))
+    if shutdown is None or when >= shutdown.on:
+        return None
+    return (
+        f"OpenAI will shut {family_of(model)} down on {shutdown.on:%Y-%m-%d}; its replacement "
+        f"is {shutdown.replacement}"
+    )
+
+
+def replacement_of(model: str) -> str:
+    shutdown = SHUTDOWNS.get(family_of(model))
+    return shutdown.replacement if shutdown is not None else FALLBACK_IMAGE_MODEL
+
+
+def is_current(model: str, on: date | None = None) -> bool:
+    return retirement_notice(model, on) is None
 
 
 @functools.lru_cache(maxsize=1)
@@ -263,7 +321,7 @@ def check_size(rules: ModelRules, model: str, size: str) -> str:
     raise InvalidInput(
         f"{model} cannot draw {text}: it takes only {rules.describe_sizes()}. Try size "
         f"{nearest_standard_size(width, height)}, or a GPT Image 2 model "
-        f"({DEFAULT_IMAGE_MODEL}) for free sizes; nothing was sent."
+        f"({FALLBACK_IMAGE_MODEL} or later) for free sizes; nothing was sent."
     )
 
 
@@ -274,7 +332,7 @@ def check_quality(rules: ModelRules, model: str, quality: str) -> str:
     if value in ALL_QUALITIES:
         raise InvalidInput(
             f"{model} has no quality {value!r}: it takes {', '.join(rules.qualities)} (xhigh and "
-            f"max need GPT Image 2.5 or later, e.g. {DEFAULT_IMAGE_MODEL}); nothing was sent."
+            "max need GPT Image 2.5 or later, e.g. gpt-image-2.6-sunburst); nothing was sent."
         )
     raise InvalidInput(
         f"unknown quality {quality[:20]!r}: choose one of {', '.join(ALL_QUALITIES)}"
@@ -310,5 +368,5 @@ def estimate_cost(model: str, usage: dict[str, object] | None) -> float | None:
 
 
 def known_models() -> tuple[str, ...]:
-    """The model names this table has rules for (current ones) or refuses (shut down)."""
-    return (*_TABLE, *_RETIRED)
+    """The model names this table has rules for or knows the shutdown of."""
+    return tuple(dict.fromkeys([*_TABLE, *SHUTDOWNS]))
