@@ -147,7 +147,7 @@ def _comic_parsers(command: Callable[[str, str], argparse.ArgumentParser]) -> No
     )
     p.add_argument(
         "--model", "--image-model", dest="image_model",
-        help="OpenAI image model (default auto: the newest the key can use; or PHOTOCOMIC_IMAGE_MODEL)",
+        help="image model (default auto: the newest the key can use; PHOTOCOMIC_IMAGE_MODEL)",
     )  # fmt: skip
     p.add_argument("--backend", default="openai", choices=["openai", "storyboard"])
     p.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")

@@ -110,7 +110,6 @@ _TABLE: dict[str, ModelRules] = {
 }  # fmt: skip
 
 
-
 @dataclass(frozen=True)
 class Shutdown:
     """A model OpenAI announced it will shut down (or did), and what it named instead."""
@@ -128,9 +127,7 @@ SHUTDOWNS: dict[str, Shutdown] = {
     "gpt-image-1": Shutdown(date(2026, 10, 23), "gpt-image-2.5-sunburst"),
     "gpt-image-1.5": Shutdown(date(2026, 12, 1), "gpt-image-2", announced=date(2026, 6, 2)),
     "gpt-image-1-mini": Shutdown(date(2026, 12, 1), "gpt-image-2", announced=date(2026, 6, 2)),
-    "chatgpt-image-latest": Shutdown(
-        date(2026, 12, 1), "gpt-image-2", announced=date(2026, 6, 2)
-    ),
+    "chatgpt-image-latest": Shutdown(date(2026, 12, 1), "gpt-image-2", announced=date(2026, 6, 2)),
 }
 
 
