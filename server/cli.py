@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from photocomic.tools.comic_records import as_tree
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import PhotocomicError
 from photocomic.tools.requests import (
@@ -246,9 +247,12 @@ def cmd_comics(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not listed.comics:
         print("no comics yet: make one with 'photocomic comic --prompt ... --photo ...'")
-    for record in listed.comics:
-        parent = f" <- {record.parent_id}" if record.parent_id else ""
-        print(f"{record.comic_id}{parent}  {record.created_at}  {record.style}  {record.path}")
+    for depth, record in as_tree(listed.comics):  # refinements under what they refine
+        branch = "  " * depth + ("└ " if depth else "")
+        what = f"  panel {record.panel}" if record.panel else ""
+        what += f"  variant {record.variant}" if record.variant else ""
+        print(f"{branch}{record.comic_id}  {record.created_at[:16]}  {record.style}{what}  "
+              f"{record.path}")  # fmt: skip
     return EXIT_OK
 
 

@@ -140,7 +140,15 @@ def _comic_parsers(command: Callable[[str, str], argparse.ArgumentParser]) -> No
     p.add_argument(
         "--layout", choices=["grid", "strip", "vertical"], help="page grid, strip, phone strip"
     )
-    p.add_argument("--refine", metavar="COMIC_ID", help="change an earlier comic")
+    p.add_argument("--refine", metavar="COMIC_ID", help="change an earlier comic (any version)")
+    p.add_argument("--panel", type=int, help="with --refine: redraw only this panel (1-based)")
+    p.add_argument(
+        "--region", metavar="X,Y,W,H", help="with --refine: redraw only this box (comic pixels)"
+    )
+    p.add_argument(
+        "--markup", metavar="PNG", help="with --refine: strokes on a transparent PNG over the comic"
+    )
+    p.add_argument("--variants", type=int, default=1, help="1-4 drawings to choose from")
     p.add_argument("--size", default="auto", help="WIDTHxHEIGHT the model takes, or auto")
     p.add_argument(
         "--quality", default="auto", choices=["low", "medium", "high", "xhigh", "max", "auto"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
+from photocomic.tools.comic_records import as_tree
 from photocomic.tools.errors import PhotocomicError
 from photocomic.tools.results import (
     ComicList,
@@ -170,12 +171,25 @@ def _record_answer(record: ComicRecord, job: JobSnapshot) -> CallToolResult:
     output = out.ComicOutput(**fields, uri=uri, job_id=job.job_id, partial_images=job.done)
     refines = f" (refines {record.parent_id})" if record.parent_id else ""
     cost = f", about ${record.cost_usd:.3f}" if record.cost_usd is not None else ""
+    changed = (
+        f" Only panel {record.panel} was redrawn." if record.panel
+        else f" Only the marked part ({record.edit}) was redrawn." if record.edit else ""
+    )  # fmt: skip
     text = (
         f"Comic {record.comic_id}{refines}: {record.panels} panels ({record.layout}), "
-        f"{record.style}, {record.model} at {record.size}{cost}; saved at {record.path}. A "
-        f"preview is attached; the full image is the resource {uri}. To change it: "
-        f"generate_comic(prompt='what to change', refine='{record.comic_id}')."
+        f"{record.style}, {record.model} at {record.size}{cost}; saved at {record.path}.{changed}"
+        f" A preview is attached; the full image is the resource {uri}. To change it: "
+        f"generate_comic(prompt='what to change', refine='{record.comic_id}'), or one panel "
+        "with panel=N."
     )
+    if record.variants:
+        listed = ", ".join(f"#{n} {cid}" for n, cid in enumerate(record.variants, 1))
+        text = (
+            f"{len(record.variants)} variants{refines}, side by side in the attached sheet: "
+            f"{listed} ({record.model} at {record.size}{cost} each). Ask which one to go on "
+            "from, then generate_comic(prompt='what to change', refine='<its id>'); each is "
+            "also the resource comic://<its id>."
+        )
     if record.notes:
         text += " Notes: " + "; ".join(record.notes)
     blocks: list[ContentBlock] = []
@@ -203,11 +217,13 @@ def comics_answer(listed: ComicList) -> CallToolResult:
     output = out.ComicList(comics=comics, total=listed.total)
     if not comics:
         return result("No comics yet: make one with generate_comic.", output)
-    lines = [f"{listed.total} comics (newest first):"]
-    for c in comics:
-        parent = f" <- {c.parent_id}" if c.parent_id else ""
+    lines = [f"{listed.total} comics, newest first, refinements under what they refine:"]
+    for depth, c in as_tree(comics):
+        marks = [f"variant {c.variant}" if c.variant else "", f"panel {c.panel}" if c.panel else ""]
+        extra = "".join(f" · {m}" for m in marks if m)
         lines.append(
-            f"{c.comic_id}{parent} · {c.style} · {c.created_at[:16]} · {c.user_prompt[:80]}"
+            f"{'  ' * depth}{'└ ' if depth else ''}{c.comic_id} · {c.style}{extra} · "
+            f"{c.created_at[:16]} · {c.user_prompt[:80]}"
         )
     return result("\n".join(lines), output)
 

@@ -77,6 +77,18 @@ class ComicOutput(BaseModel):
         default_factory=list, description="dry run only: the pictures that would be sent"
     )
     notes: list[str] = Field(default_factory=list)
+    edit: str | None = Field(None, description="panel, region or markup: what part changed")
+    panel: int | None = None
+    edit_box: list[int] | None = Field(
+        None, description="the part that changed: left, top, right, bottom in the parent's pixels"
+    )
+    variant: int | None = None
+    variants: list[str] = Field(
+        default_factory=list, description="all drawings of this request: pick one to go on from"
+    )
+    estimated_cost_usd: float | None = Field(
+        None, description="dry run only: what drawing it may cost, all variants"
+    )
 
 
 class ComicSummary(BaseModel):
@@ -92,6 +104,9 @@ class ComicSummary(BaseModel):
     model: str
     created_at: str
     cost_usd: float | None = None
+    edit: str | None = None
+    panel: int | None = None
+    variant: int | None = None
 
 
 class ComicList(BaseModel):

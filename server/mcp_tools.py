@@ -21,6 +21,7 @@ from photocomic.tools.requests import (
     FindRequest,
     IndexRequest,
     JobRequest,
+    Region,
     RenameSubject,
     SimilarRequest,
     SubjectName,
@@ -208,6 +209,21 @@ async def generate_comic(
     dry_run: Annotated[
         bool, Field(description="show the prompt and images that would be sent")
     ] = False,
+    panel: Annotated[
+        int | None,
+        Field(description="with refine: redraw only this panel (1-based), the rest stays"),
+    ] = None,
+    region: Annotated[
+        Region | None,
+        Field(description="with refine: redraw only this box {x, y, w, h} in the comic's pixels"),
+    ] = None,
+    variants: Annotated[
+        int, Field(description="1-4 drawings to choose from; each is saved and can be refined")
+    ] = 1,
+    markup_png: Annotated[
+        str | None,
+        Field(description="with refine: base64 PNG of strokes on a clear layer over the comic"),
+    ] = None,
     wait_seconds: Wait = DEFAULT_COMIC_WAIT,
 ) -> Annotated[CallToolResult, out.ComicOutput]:
     """Turn photos into a comic with the OpenAI image model (reference photos go with the
@@ -217,12 +233,15 @@ async def generate_comic(
     prompt actually sent and a small preview; the full image is the resource
     comic://<comic_id>. Drawing takes one to two minutes: if the comic is not ready after
     wait_seconds the answer has state "running" and a job_id for comic_status; the comic is
-    saved when it is ready either way."""
+    saved when it is ready either way. To fix one part: refine=<id> with panel=N ("in panel 3,
+    make her jump higher") or region={x, y, w, h}; everything else stays as it was. Any earlier
+    version can be refined, which makes a branch. variants=2..4 draws several at once (shown
+    side by side) for the person to pick one to go on from."""
     check_wait(wait_seconds)
     request = ComicRequest(
         prompt=prompt, photos=photos or [], subject=subject, style=style, panels=panels,
         layout=layout, refine=refine, size=size, quality=quality, backend=backend,
-        dry_run=dry_run,
+        dry_run=dry_run, panel=panel, region=region, variants=variants, markup_png=markup_png,
     )  # fmt: skip
     job = await door_of(ctx).call("comic", request, JobSnapshot)
     return answers.comic_answer(await follow(ctx, job, wait_seconds))

@@ -136,3 +136,41 @@ def test_a_server_set_to_a_model_that_cannot_draw_says_so(
     assert answer.is_error and all(word in text_of(answer) for word in words)
     assert len(api.requests) == before + (1 if sent else 0)
     assert comics_on_disk(library) == files
+
+
+def test_panel_redos_variants_and_branches_through_mcp_and_the_command(
+    library: dict[str, Any],
+) -> None:
+    """ "In panel 3, make her jump higher", three tries to pick from, and a branch from an
+    earlier version, as an assistant and a person at a terminal ask for them."""
+    mcp, api, photos = library["mcp"], library["api"], library["photos"]
+    refs = [str(photos / "photo_0000.jpg")]
+    comic = ok(mcp.call("generate_comic", {"prompt": "Cola chews the mouse.", "photos": refs}))
+    redo = mcp.call("generate_comic", {"prompt": "In panel 3, make her jump higher.",
+                                       "refine": comic["comic_id"], "panel": 3})  # fmt: skip
+    assert not redo.is_error, text_of(redo)
+    assert "Only panel 3 was redrawn" in text_of(redo) and redo.structured_content["panel"] == 3
+    mask = next(i for i in api.requests[-1].images if i.field == "mask")
+    assert mask.transparent_box == (0, 512, 512, 1024)
+    assert api.requests[-1].images[0].format == "PNG"
+
+    tries = mcp.call("generate_comic", {"prompt": "Now in a cute outfit.",
+                                        "refine": comic["comic_id"], "variants": 3})  # fmt: skip
+    assert not tries.is_error, text_of(tries)
+    variants = tries.structured_content["variants"]
+    assert len(variants) == 3 and "3 variants" in text_of(tries)
+    pictures = [b for b in tries.content if b.type == "image"]
+    assert len(pictures) == 1 and len(pictures[0].data) < 200_000  # one small sheet
+    assert api.requests[-1].fields["n"] == "3"
+
+    done = run_cli("comic", "--refine", variants[1], "--panel", "2", "--prompt", "A hat.",
+                   "--json", env=library["env"])  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    branch = json.loads(done.stdout)
+    assert branch["parent_id"] == variants[1] and branch["panel"] == 2
+    listed = text_of(mcp.call("list_comics", {}))
+    lines = {line.strip().lstrip("└ ").split(" ")[0]: line for line in listed.splitlines()[1:]}
+    indent = {cid: len(line) - len(line.lstrip()) for cid, line in lines.items()}
+    assert indent[comic["comic_id"]] < indent[variants[1]] < indent[branch["comic_id"]]
+    terminal = run_cli("comics", env=library["env"])
+    assert f"└ {branch['comic_id']}" in terminal.stdout and "panel 2" in terminal.stdout

@@ -65,6 +65,21 @@ def arrangement(panels: int, layout: str, width: int, height: int) -> tuple[int,
     raise InvalidInput(f"panels must be one of {', '.join(map(str, PANEL_COUNTS))}")
 
 
+def panel_box(
+    panels: int, layout: str, width: int, height: int, panel: int
+) -> tuple[int, int, int, int]:
+    """Where panel ``panel`` (1-based, read in order) lies: (left, top, right, bottom) of an
+    equal share of a ``width`` x ``height`` picture, as the layout asks the model to draw it."""
+    if not 1 <= panel <= panels:
+        raise InvalidInput(f"panel {panel} of a {panels}-panel comic: choose 1 to {panels}")
+    rows, cols = arrangement(panels, layout, width, height)
+    row, col = divmod(panel - 1, cols)
+    return (
+        round(col * width / cols), round(row * height / rows),
+        round((col + 1) * width / cols), round((row + 1) * height / rows),
+    )  # fmt: skip
+
+
 def panel_instructions(panels: int, layout: str, width: int, height: int) -> str:
     """How the picture is divided, phrased for the image model."""
     if panels == 1:

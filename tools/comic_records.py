@@ -13,8 +13,9 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -144,3 +145,24 @@ def iter_lineage(shelf: ComicShelf, comic_id: str) -> Iterator[ComicRecord]:
             return
         yield record
         current = record.parent_id
+
+
+T = TypeVar("T", bound=Any)
+
+
+def as_tree(comics: Sequence[T]) -> list[tuple[int, T]]:
+    """Comics (anything with ``comic_id`` and ``parent_id``) as branches, in the given order:
+    each under the one it refines when that one is among them, with its depth."""
+    listed = {c.comic_id for c in comics}
+    children: dict[str | None, list[T]] = {}
+    for c in comics:
+        children.setdefault(c.parent_id if c.parent_id in listed else None, []).append(c)
+    ordered: list[tuple[int, T]] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for c in children.get(parent, []):
+            ordered.append((depth, c))
+            walk(c.comic_id, depth + 1)
+
+    walk(None, 0)
+    return ordered

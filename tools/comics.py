@@ -24,6 +24,7 @@ from typing import Literal
 
 from PIL import Image
 
+from .comic_edits import Edit, plan_edit
 from .comic_layouts import auto_size, check_layout
 from .comic_records import ComicShelf, iter_lineage
 from .comic_styles import DEFAULT_STYLE, MAX_PROMPT_CHARS, build_prompt, normalise_style
@@ -95,6 +96,8 @@ class _Plan:
     input_fidelity: str | None
     subject: str | None
     notes: list[str] = field(default_factory=list)
+    edit: Edit | None = None
+    variants: int = 1
 
 
 class ComicStudio:
@@ -129,18 +132,33 @@ class ComicStudio:
         access = access or ApiAccess.from_env()
         plan = self.plan(request, photos, allow, within, access)
         if request.dry_run:
-            return _dry_run(plan)
+            return _dry_run(plan, self.estimate(plan))
         started = time.monotonic()
         if plan.backend == "storyboard":
-            png, usage = self._storyboard(plan), None
+            pngs, usage = [self._storyboard(plan)], None
         else:
-            png, usage = self._draw(plan, access, on_partial)
-        record = self._save(plan, png, usage)
+            pngs, usage = self._draw(plan, access, on_partial)
+        records = self._save(plan, pngs, usage)
         log.info(
-            "comic %s saved (%s, %s, %.1f s)",
-            record.comic_id, record.backend, record.model, time.monotonic() - started,
+            "comic %s saved (%s, %s, %d drawing(s), %.1f s)", records[0].comic_id,
+            records[0].backend, records[0].model, len(records), time.monotonic() - started,
         )  # fmt: skip
-        return record
+        return records[0]
+
+    def estimate(self, plan: _Plan) -> float | None:
+        """What drawing ``plan`` may cost, all variants: the mean of what drawings of the same
+        model, size and quality cost before (from their reported usage); None without such
+        drawings or a known price, never a guess."""
+        if plan.backend != "openai":
+            return 0.0
+        costs = [
+            r.cost_usd for r in self.shelf.list()
+            if (r.model, r.size, r.quality) == (plan.model, plan.size, plan.quality)
+            and r.cost_usd is not None
+        ]  # fmt: skip
+        if not costs:
+            return None
+        return round(sum(costs) / len(costs) * plan.variants, 4)
 
     def list(self) -> list[ComicRecord]:
         """Every saved comic whose image is present, newest first."""
@@ -175,6 +193,8 @@ class ComicStudio:
         size, width, height = _choose_size(rules, model, request.size, panels, layout)
         quality = check_quality(rules, model, request.quality) if rules else request.quality
 
+        if request.variants > 1 and request.backend != "openai":
+            raise InvalidInput("variants need the image model: the storyboard lays out one page")
         explicit = _dedupe(list(photos))
         if parent is None and not explicit:
             raise InvalidInput(
@@ -194,17 +214,21 @@ class ComicStudio:
             inputs += [_encode_photo(ref, within) for ref in explicit]
         else:
             chosen = _inherited(parent, room, allow, inputs, notes, within)
+        first = inputs[0].image if parent is not None else None
+        edit = plan_edit(request, parent, first, bool(rules and rules.markup))
         prompt = build_prompt(
             user_prompt=user_prompt, style=style, panels=panels, layout=layout,
             width=width, height=height, photo_count=len(chosen),
             parent_prompt=parent.user_prompt if parent else None, refining=parent is not None,
         )  # fmt: skip
+        if edit is not None:
+            prompt = f"{prompt}\n\n{edit.words}"
         return _Plan(
             user_prompt=user_prompt, prompt=prompt, style=style, panels=panels, layout=layout,
             model=model, rules=rules, size=size, width=width, height=height, quality=quality,
             backend=request.backend, parent=parent, photos=chosen, inputs=inputs,
             input_fidelity=rules.fidelity_to_send if rules else None,
-            subject=request.subject, notes=notes,
+            subject=request.subject, notes=notes, edit=edit, variants=request.variants,
         )  # fmt: skip
 
     def _model(
@@ -254,7 +278,7 @@ class ComicStudio:
 
     def _draw(
         self, plan: _Plan, access: ApiAccess, on_partial: PartialFn | None
-    ) -> tuple[bytes, dict[str, object] | None]:
+    ) -> tuple[list[bytes], dict[str, object] | None]:
         api = ImageApi(access, self.settings.image_timeout, self.settings.image_retries)
         call = ImageCall(
             model=plan.model,
@@ -265,33 +289,54 @@ class ComicStudio:
             input_fidelity=plan.input_fidelity,
             safety_identifier=safety_identifier(self.settings.data_dir),
             stream=bool(plan.rules and plan.rules.streams and on_partial is not None),
+            mask=plan.edit.overlay if plan.edit and plan.edit.field == "mask" else None,
+            markup=plan.edit.overlay if plan.edit and plan.edit.field == "markup" else None,
+            n=plan.variants,
         )
         answer = api.draw(call, on_partial)
         plan.notes.extend(answer.notes)
-        return answer.png, answer.usage
+        return [answer.png, *answer.more], answer.usage
 
     # -- files --------------------------------------------------------------------------------
 
-    def _save(self, plan: _Plan, png: bytes, usage: dict[str, object] | None) -> ComicRecord:
-        comic_id = self.shelf.new_id()
-        with Image.open(io.BytesIO(png)) as picture:
-            width, height = picture.size
+    def _save(
+        self, plan: _Plan, pngs: list[bytes], usage: dict[str, object] | None
+    ) -> list[ComicRecord]:
+        """One record per drawing; several drawings of one request are siblings (one parent)
+        that list each other, each charged its share of the request's usage."""
+        ids = [self.shelf.new_id() for _ in pngs]
         cost = estimate_cost(plan.model, usage) if plan.backend == "openai" else None
-        record = ComicRecord(
-            comic_id=comic_id,
-            parent_id=plan.parent.comic_id if plan.parent else None,
-            path=str(self.shelf.image_path(comic_id).absolute()),
-            prompt=plan.prompt, user_prompt=plan.user_prompt, style=plan.style,
-            panels=plan.panels, layout=plan.layout, photos=plan.photos, model=plan.model,
-            size=plan.size, quality=plan.quality, backend=plan.backend, usage=usage,
-            cost_usd=cost, prices_as_of=PRICES_AS_OF if cost is not None else None,
-            created_at=datetime.now(timezone.utc).isoformat(), width=width, height=height,
-            input_fidelity=plan.input_fidelity,
-            input_images=[item.source for item in plan.inputs],
-            subject=plan.subject, notes=plan.notes,
-        )  # fmt: skip
-        self.shelf.write(record, png)
-        return record
+        share = round(cost / len(pngs), 4) if cost is not None else None
+        notes = list(plan.notes)
+        if len(pngs) > 1:
+            notes.append(
+                f"one of {len(pngs)} variants drawn in one request; usage is the request's"
+            )
+        edit = plan.edit
+        records = []
+        for index, (comic_id, png) in enumerate(zip(ids, pngs, strict=True)):
+            with Image.open(io.BytesIO(png)) as picture:
+                width, height = picture.size
+            record = ComicRecord(
+                comic_id=comic_id,
+                parent_id=plan.parent.comic_id if plan.parent else None,
+                path=str(self.shelf.image_path(comic_id).absolute()),
+                prompt=plan.prompt, user_prompt=plan.user_prompt, style=plan.style,
+                panels=plan.panels, layout=plan.layout, photos=plan.photos, model=plan.model,
+                size=plan.size, quality=plan.quality, backend=plan.backend, usage=usage,
+                cost_usd=share, prices_as_of=PRICES_AS_OF if share is not None else None,
+                created_at=datetime.now(timezone.utc).isoformat(), width=width, height=height,
+                input_fidelity=plan.input_fidelity,
+                input_images=[item.source for item in plan.inputs],
+                subject=plan.subject, notes=notes,
+                edit=edit.kind if edit else None, panel=edit.panel if edit else None,
+                edit_box=list(edit.box) if edit else None,
+                variant=index + 1 if len(pngs) > 1 else None,
+                variants=ids if len(pngs) > 1 else [],
+            )  # fmt: skip
+            self.shelf.write(record, png)
+            records.append(record)
+        return records
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -346,8 +391,19 @@ def _inherited(
     return chosen
 
 
-def _dry_run(plan: _Plan) -> DryRunResult:
+def _dry_run(plan: _Plan, estimate: float | None) -> DryRunResult:
+    edit = plan.edit
+    overlay = None
+    if edit is not None:
+        with Image.open(io.BytesIO(edit.overlay.data)) as picture:
+            overlay = InputImage(
+                source=edit.field, width=picture.width, height=picture.height, format="PNG",
+                bytes=len(edit.overlay.data),
+            )  # fmt: skip
     return DryRunResult(
+        edit=edit.kind if edit else None, panel=edit.panel if edit else None,
+        edit_box=list(edit.box) if edit else None, overlay=overlay, drawings=plan.variants,
+        estimated_cost_usd=estimate,
         prompt=plan.prompt,
         images=[
             InputImage(

@@ -53,7 +53,7 @@ from .requests import (
     SubjectRequest,
     ThumbnailsRequest,
 )
-from .results import ImageData, JobSnapshot, LibraryStatus
+from .results import ComicRecord, ImageData, JobSnapshot, LibraryStatus
 
 if TYPE_CHECKING:
     from .embedder import Embedder
@@ -369,7 +369,9 @@ class Engine:
 
             record = library.comic(scope, request, access, partial, settings)
             path = getattr(record, "path", None)
-            if path:
+            if isinstance(record, ComicRecord) and record.variants:
+                job.preview = library.variants_sheet(record)
+            elif path:
                 job.preview = preview_jpeg(path)
             return record
 

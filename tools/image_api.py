@@ -91,6 +91,9 @@ class ImageCall:
     input_fidelity: str | None = None
     safety_identifier: str | None = None
     stream: bool = False
+    mask: InputPicture | None = None  # transparent where the first image may change
+    markup: InputPicture | None = None  # strokes over the first image that guide the edit
+    n: int = 1  # drawings to make (variants to choose from)
 
 
 @dataclass
@@ -99,6 +102,7 @@ class ImageAnswer:
     usage: dict[str, Any] | None
     partials: int = 0
     notes: list[str] = field(default_factory=list)
+    more: list[bytes] = field(default_factory=list)  # the other variants, when n > 1
 
 
 class ImageApi:
@@ -119,7 +123,7 @@ class ImageApi:
     def draw(self, call: ImageCall, on_partial: PartialFn | None = None) -> ImageAnswer:
         client = self._client()
         try:
-            if call.stream and on_partial is not None:
+            if call.stream and on_partial is not None and call.n == 1:
                 try:
                     return self._streamed(client, call, on_partial)
                 except _StreamBroke as exc:
@@ -142,8 +146,12 @@ class ImageApi:
             "image": [(p.filename, p.data, p.mime) for p in call.images],
             "size": call.size,
             "quality": call.quality,
-            "n": 1,
+            "n": call.n,
         }
+        for name in ("mask", "markup"):
+            overlay: InputPicture | None = getattr(call, name)
+            if overlay is not None:
+                kwargs[name] = (overlay.filename, overlay.data, overlay.mime)
         if call.input_fidelity:
             kwargs["input_fidelity"] = call.input_fidelity
         if call.safety_identifier:
@@ -161,7 +169,8 @@ class ImageApi:
                 f"not an image response ({type(exc).__name__}); check OPENAI_BASE_URL"
             ) from None
         png, usage = decode_answer(response, self.access.shown_url())
-        return ImageAnswer(png, usage)
+        more = [_png_from_b64(getattr(d, "b64_json", None)) for d in response.data[1 : call.n]]
+        return ImageAnswer(png, usage, more=more)
 
     def _streamed(
         self, client: openai.OpenAI, call: ImageCall, on_partial: PartialFn

@@ -69,6 +69,7 @@ class ModelRules:
     streams: bool
     prices: Prices | None
     known: bool = True
+    markup: bool = False  # takes a markup layer (GPT Image 2.5 and later)
 
     def describe_sizes(self) -> str:
         if self.free_sizes:
@@ -92,16 +93,16 @@ _TABLE: dict[str, ModelRules] = {
         "gpt-image-2", True, BASE_QUALITIES, (), None, True, Prices(5.0, 8.0, 30.0)
     ),
     "gpt-image-2.5-sunburst": ModelRules(
-        "gpt-image-2.5-sunburst", True, ALL_QUALITIES, (), None, True, None
+        "gpt-image-2.5-sunburst", True, ALL_QUALITIES, (), None, True, None, markup=True
     ),
     "gpt-image-2.5-flare": ModelRules(
-        "gpt-image-2.5-flare", True, ALL_QUALITIES, (), None, True, None
+        "gpt-image-2.5-flare", True, ALL_QUALITIES, (), None, True, None, markup=True
     ),
     "gpt-image-2.6-sunburst": ModelRules(
-        "gpt-image-2.6-sunburst", True, ALL_QUALITIES, (), None, True, None
+        "gpt-image-2.6-sunburst", True, ALL_QUALITIES, (), None, True, None, markup=True
     ),
     "gpt-image-2.6-flare": ModelRules(
-        "gpt-image-2.6-flare", True, ALL_QUALITIES, (), None, True, None
+        "gpt-image-2.6-flare", True, ALL_QUALITIES, (), None, True, None, markup=True
     ),
     # "follows the same input constraints as GPT image models": the common subset
     "chatgpt-image-latest": ModelRules(

@@ -258,7 +258,7 @@ def thumbnail(
     return fit_within(open_photo(path, min_side=max_side, within=within).image, max_side)
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+def label_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow without FreeType
@@ -284,7 +284,7 @@ def contact_sheet(
         "RGB", (columns * (cell + pad) + pad, rows * (cell + pad) + pad), (32, 32, 32)
     )
     draw = ImageDraw.Draw(sheet)
-    font = _font(max(12, cell // 9))
+    font = label_font(max(12, cell // 9))
     for index, (picture, label) in enumerate(zip(cells, labels, strict=True)):
         x = pad + (index % columns) * (cell + pad)
         y = pad + (index // columns) * (cell + pad)

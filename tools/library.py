@@ -33,7 +33,7 @@ from .policy import (
     photo_items,
     require_roots,
 )
-from .previews import hit_sheet, preview_jpeg, thumbnail_jpeg
+from .previews import hit_sheet, preview_jpeg, side_by_side, thumbnail_jpeg
 from .requests import (
     ComicRequest,
     DuplicatesRequest,
@@ -383,6 +383,11 @@ class Library:
             self.visible_comic(scope, request.refine)
         studio = ComicStudio(settings) if settings is not None else self.studio
         return studio.generate(request, refs, access, allow, on_partial, scope.within())
+
+    def variants_sheet(self, record: ComicRecord) -> bytes:
+        """The drawings of one request side by side, numbered as the answer lists them."""
+        paths = [self.studio.get(comic_id).path for comic_id in record.variants]
+        return side_by_side(paths)
 
     def visible_comic(self, scope: Scope, comic_id: str) -> ComicRecord:
         """A comic the caller may see and refine: every photo it and its earlier versions were

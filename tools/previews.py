@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from .errors import DecodeError, PathRefused
-from .images import contact_sheet, encode_jpeg, fit_within, open_photo, thumbnail
+from .images import contact_sheet, encode_jpeg, fit_within, label_font, open_photo, thumbnail
 
 SHEET_MAX_BYTES = 90_000
 SHEET_MAX_WIDTH = 760
@@ -60,3 +60,19 @@ def thumbnail_jpeg(
     path: str, side: int = THUMBNAIL_SIDE, within: Sequence[Path] | None = None
 ) -> bytes:
     return encode_jpeg(thumbnail(path, side, within), quality=80)
+
+
+def side_by_side(paths: Sequence[str], height: int = 320) -> bytes:
+    """Pictures in one row, each numbered (#1, #2, ...), as a JPEG of tens of KB: variants to
+    choose from."""
+    cells = [fit_within(open_photo(p, min_side=height).image, height) for p in paths]
+    gap, label = 12, 28
+    width = sum(c.width for c in cells) + gap * (len(cells) + 1)
+    sheet = Image.new("RGB", (width, height + label + 2 * gap), (250, 250, 247))
+    draw = ImageDraw.Draw(sheet)
+    x = gap
+    for number, cell in enumerate(cells, 1):
+        sheet.paste(cell, (x, gap + label))
+        draw.text((x, gap), f"#{number}", fill=(20, 20, 20), font=label_font(22))
+        x += cell.width + gap
+    return encode_jpeg(sheet, quality=72)

@@ -17,9 +17,19 @@ LayoutName = Literal["grid", "strip", "vertical"]
 PanelCount = Literal[1, 2, 3, 4, 6]
 
 
+class Region(BaseModel):
+    """A box on a comic, in the comic's own pixels."""
+
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    w: int = Field(gt=0)
+    h: int = Field(gt=0)
+
+
 class ComicRequest(BaseModel):
     """What to draw. Unset ``style``, ``panels`` and ``layout`` mean: the earlier comic's on a
-    refinement, else ghibli, 4 panels, a grid."""
+    refinement, else ghibli, 4 panels, a grid. ``panel``, ``region`` and ``markup_png`` edit
+    part of the earlier comic (one of them, with ``refine``); ``variants`` draws several."""
 
     prompt: str
     photos: list[int | str] = Field(
@@ -35,6 +45,12 @@ class ComicRequest(BaseModel):
     model: str | None = Field(None, description="image model; default PHOTOCOMIC_IMAGE_MODEL")
     backend: Backend = "openai"
     dry_run: bool = False
+    panel: int | None = Field(None, ge=1, le=6, description="redo only this panel (1-based)")
+    region: Region | None = Field(None, description="redo only this box of the earlier comic")
+    markup_png: str | None = Field(
+        None, description="base64 PNG: strokes on a transparent layer over the earlier comic"
+    )
+    variants: int = Field(1, ge=1, le=4, description="drawings to choose from (the API's n)")
 
 
 class Filters(BaseModel):

@@ -158,6 +158,15 @@ class ComicRecord(BaseModel):
     input_images: list[str] = Field(default_factory=list)
     subject: str | None = None
     notes: list[str] = Field(default_factory=list)
+    edit: str | None = Field(None, description="panel, region or markup: what part changed")
+    panel: int | None = Field(None, description="the panel redrawn (1-based)")
+    edit_box: list[int] | None = Field(
+        None, description="the part that changed: left, top, right, bottom in the parent's pixels"
+    )
+    variant: int | None = Field(None, description="which of several drawings of one request")
+    variants: list[str] = Field(
+        default_factory=list, description="the comic ids of all drawings of that request"
+    )
 
 
 class DryRunResult(BaseModel):
@@ -177,6 +186,16 @@ class DryRunResult(BaseModel):
     input_fidelity: str | None = None
     subject: str | None = None
     notes: list[str] = Field(default_factory=list)
+    edit: str | None = None
+    panel: int | None = None
+    edit_box: list[int] | None = None
+    overlay: InputImage | None = Field(None, description="the mask or markup it would send")
+    drawings: int = Field(1, description="how many variants it would draw")
+    estimated_cost_usd: float | None = Field(
+        None,
+        description="all variants, from what drawings of this model, size and quality cost "
+        "before (None without such drawings or a known price)",
+    )
 
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
