@@ -219,3 +219,59 @@ def test_choose_three_photos_in_the_picker_then_refine_the_comic_in_the_viewer(
     assert api.requests[before].images[0].format == "PNG"  # the earlier comic went first
     assert ok(apps.call("list_comics"))["comics"][0]["parent_id"] == comic_id
     assert outside == [], f"the viewer fetched {outside}"
+
+
+def test_in_the_viewer_brush_a_part_pick_a_variant_and_see_the_branches(
+    world: dict[str, Any], browser: Any, host_url: str
+) -> None:
+    """The person brushes over the part to change and says what it should be (markup strokes
+    reach the image model: a 2.5+ model by default), asks for three tries, picks the second,
+    and sees every version as a tree."""
+    apps, api, root = world["apps"], world["api"], world["root"]
+    first = ok(apps.call("generate_comic", {"prompt": "Cola chews the mouse.", "panels": 4,
+                                            "photos": [str(root / "photo_0002.jpg")]}))  # fmt: skip
+    viewer, outside, calls = open_page(browser, host_url, apps, "viewer", "light", 900)
+    frame = deliver(viewer, {}, apps.call("list_comics"))
+    frame.locator(f"#list button:has-text('{first['comic_id']}')").click()
+    frame.locator("#strip img").first.wait_for()
+    frame.locator("#marks").wait_for()
+    box = frame.locator("#marks").bounding_box()
+    assert box and box["width"] > 200
+    viewer.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2)
+    viewer.mouse.down()
+    for step in range(1, 11):
+        viewer.mouse.move(box["x"] + box["width"] * (0.2 + 0.02 * step),
+                          box["y"] + box["height"] * (0.2 + 0.01 * step))  # fmt: skip
+    viewer.mouse.up()
+    frame.locator("#change").fill("Make this ear floppy")
+    before = len(api.requests)
+    frame.locator("#refine").click()
+    frame.locator("#strip img").nth(1).wait_for(timeout=120_000)
+    asked = [args for tool, args in calls if tool == "generate_comic"][-1]
+    assert asked["refine"] == first["comic_id"] and asked.get("markup_png")
+    sent = api.requests[before]
+    fields = [i.field for i in sent.images]
+    assert sent.model.startswith("gpt-image-2.6") and "markup" in fields and "mask" not in fields
+    markup = next(i for i in sent.images if i.field == "markup")
+    left, top, right, bottom = markup.transparent_box or (0, 0, 0, 0)
+    assert (right - left, bottom - top) == (markup.width, markup.height)  # strokes on clear
+    marked = ok(apps.call("list_comics"))["comics"][0]
+    assert marked["edit"] == "markup" and marked["parent_id"] == first["comic_id"]
+
+    frame.locator("#count").select_option("3")
+    frame.locator("#change").fill("Now in a cute outfit")
+    frame.locator("#refine").click()
+    frame.locator("#variants img").nth(2).wait_for(timeout=120_000)
+    assert api.requests[-1].fields["n"] == "3"
+    second = frame.locator("#variants img").nth(1)
+    chosen = second.get_attribute("alt")
+    second.click()
+    assert chosen in frame.locator("#caption").inner_text()
+    told = [e for e in viewer.evaluate("window.hostLog") if e["kind"] == "message"]
+    assert any("variant #2" in json.dumps(e) and chosen in json.dumps(e) for e in told)
+    frame.locator("#tree-box summary").click()  # "All versions (branches)"
+    tree = frame.locator("#tree button")
+    assert tree.count() == 5  # the first, the marked one, and its three variants
+    labels = [tree.nth(i).inner_text() for i in range(5)]
+    assert labels[0].startswith(first["comic_id"]) and sum("variant" in t for t in labels) == 3
+    assert outside == [], f"the viewer fetched {outside}"

@@ -445,26 +445,25 @@ class Library:
     def lineage(self, scope: Scope, comic_id: str) -> Lineage:
         self.visible_comic(scope, comic_id)
         known: dict[str, bool] = {}
-        steps = [
-            LineageStep(
-                **r.model_dump(
-                    include={
-                        "comic_id",
-                        "parent_id",
-                        "user_prompt",
-                        "model",
-                        "created_at",
-                        "photos",
-                    }
-                ),
-                preview_jpeg=base64.b64encode(preview_jpeg(r.path, 320)).decode(),
-            )
-            for r in self.studio.lineage(comic_id)
-            if self._sees(scope, r, known)
-        ]
-        if not steps:
-            self.studio.get(comic_id)  # NotFound with the usual words
-        return Lineage(steps=steps)
+        ancestors = [r for r in self.studio.lineage(comic_id) if self._sees(scope, r, known)]
+        steps = [_step(r, 320) for r in ancestors]
+        root = ancestors[-1].comic_id if ancestors else comic_id
+        family = [r for r in self._family(root) if self._sees(scope, r, known)]
+        return Lineage(steps=steps, tree=[_step(r, 160) for r in family[-MAX_TREE:]])
+
+    def _family(self, root: str) -> list[ComicRecord]:
+        """Every comic refined (at any depth) from ``root``, and ``root``, oldest first."""
+        records = list(reversed(self.studio.list()))
+        parents = {r.comic_id: r.parent_id for r in records}
+
+        def first_of(comic_id: str) -> str:
+            seen: set[str] = set()
+            while parents.get(comic_id) and comic_id not in seen:
+                seen.add(comic_id)
+                comic_id = str(parents[comic_id])
+            return comic_id
+
+        return [r for r in records if first_of(r.comic_id) == root]
 
     def comic_file(self, scope: Scope, comic_id: str, preview: bool = False) -> bytes:
         record = self.visible_comic(scope, comic_id)
@@ -473,3 +472,13 @@ class Library:
         if not real.is_relative_to(data_dir):
             raise PathRefused(f"comic {comic_id} lies outside the data folder; not read")
         return preview_jpeg(str(real)) if preview else real.read_bytes()
+
+
+MAX_TREE = 40  # versions of one comic shown as a tree (the newest)
+
+
+def _step(record: ComicRecord, side: int) -> LineageStep:
+    fields = {"comic_id", "parent_id", "user_prompt", "model", "created_at", "photos",
+              "variant", "variants", "panel", "panels", "edit"}  # fmt: skip
+    preview = base64.b64encode(preview_jpeg(record.path, side)).decode()
+    return LineageStep(**record.model_dump(include=fields), preview_jpeg=preview)

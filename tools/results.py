@@ -304,13 +304,22 @@ class LineageStep(BaseModel):
     model: str
     created_at: str
     photos: list[PhotoRef] = Field(default_factory=list, description="its reference photos")
-    preview_jpeg: str = Field(description="base64 JPEG, 320 px")
+    preview_jpeg: str = Field(description="base64 JPEG, 320 px (160 px in a tree)")
+    variant: int | None = None
+    variants: list[str] = Field(default_factory=list)
+    panel: int | None = None
+    panels: int | None = None
+    edit: str | None = None
 
 
 class Lineage(BaseModel):
-    """A comic and the ones it was refined from, newest first."""
+    """A comic and the ones it was refined from, newest first; and its whole family (every
+    version refined from the same first comic, branches and variants) as a tree."""
 
     steps: list[LineageStep]
+    tree: list[LineageStep] = Field(
+        default_factory=list, description="the family, oldest first; parent_id makes the branches"
+    )
 
 
 class ComicList(BaseModel):

@@ -1,6 +1,9 @@
 /* The comic viewer: the comic (and its partial images while drawing), the prompt sent, its
-   reference photos, the earlier versions to step through, and a box to refine it. */
+   reference photos, the earlier versions to step through, the variants of one request to pick
+   from, every branch of the comic, and a box to refine it: all of it, one panel, or the part
+   brushed over (sent as markup strokes; the server turns them into a mask for older models). */
 let current = null;
+let drawn = false;
 
 async function show(result) {
   const data = result.structuredContent || {};
@@ -14,9 +17,11 @@ async function show(result) {
   $("#caption").textContent = `${data.comic_id}${data.parent_id ? " (refines " + data.parent_id + ")" : ""} · ${data.style} · ${data.panels} panels · ${data.model}`;
   $("#prompt-sent").textContent = data.prompt || "";
   $("#refine-box").hidden = false;
+  panels(data.panels);
+  clearMarks();
   say(data.cost_usd != null ? `About $${data.cost_usd.toFixed(3)}.` : "");
   await references(data.photos || []);
-  await lineage(data.comic_id);
+  await lineage(data.comic_id, data.variants || []);
 }
 
 async function follow(result, data) {
@@ -33,7 +38,7 @@ async function references(photos) {
   $("#refs").replaceChildren(...ids.map((id) => el("img", { src: jpeg(pictures[id]), alt: String(id) })));
 }
 
-async function lineage(comicId) {
+async function lineage(comicId, variants = []) {
   const result = await call(app, "app_comic_lineage", { comic_id: comicId });
   const steps = result.structuredContent.steps.slice().reverse(); // oldest first
   $("#strip").replaceChildren(...steps.map((step) => {
@@ -42,10 +47,87 @@ async function lineage(comicId) {
     img.addEventListener("click", () => choose(step));
     return img;
   }));
+  const tree = result.structuredContent.tree || [];
+  showVariants(tree.filter((s) => variants.includes(s.comic_id)));
+  showTree(tree, comicId);
+}
+
+function showVariants(siblings) {
+  $("#variants-box").hidden = siblings.length < 2;
+  $("#variants").replaceChildren(...siblings.map((step) => {
+    const img = el("img", { src: jpeg(step.preview_jpeg), alt: step.comic_id,
+      title: `variant ${step.variant}`, class: step.comic_id === current ? "current" : "" });
+    img.addEventListener("click", () => pick(step));
+    return img;
+  }));
+}
+
+function pick(step) {
+  choose(step);
+  for (const img of document.querySelectorAll("#variants img")) img.classList.toggle("current", img.alt === step.comic_id);
+  app.sendMessage({ role: "user", content: [{ type: "text",
+    text: `I picked variant #${step.variant} (comic ${step.comic_id}); go on from that one.` }] }).catch(() => {});
+}
+
+function showTree(tree, comicId) {
+  const depth = {};
+  $("#tree-box").hidden = tree.length < 2;
+  $("#tree").replaceChildren(...tree.map((step) => {
+    depth[step.comic_id] = step.parent_id in depth ? depth[step.parent_id] + 1 : 0;
+    const what = step.variant ? ` · variant ${step.variant}` : step.panel ? ` · panel ${step.panel}` : "";
+    const item = el("button", { class: step.comic_id === comicId ? "current" : "", "data-id": step.comic_id,
+      style: `padding-left: ${8 + 16 * depth[step.comic_id]}px` },
+      `${depth[step.comic_id] ? "└ " : ""}${step.comic_id}${what} · ${step.user_prompt.slice(0, 50)}`);
+    item.addEventListener("click", () => act(() => open(step.comic_id), "Opening..."));
+    return item;
+  }));
+}
+
+function panels(count) {
+  const options = [el("option", { value: "" }, "the whole comic")];
+  for (let n = 1; count > 1 && n <= count; n++) options.push(el("option", { value: String(n) }, `only panel ${n}`));
+  $("#panel").replaceChildren(...options);
+}
+
+function clearMarks() {
+  const canvas = $("#marks"), picture = $("#picture");
+  canvas.width = picture.naturalWidth || 512;
+  canvas.height = picture.naturalHeight || 512;
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  canvas.hidden = picture.hidden;
+  drawn = false;
+}
+
+function brush() {
+  const canvas = $("#marks");
+  let down = false;
+  const at = (event) => {
+    const box = canvas.getBoundingClientRect();
+    return [(event.clientX - box.left) * canvas.width / box.width, (event.clientY - box.top) * canvas.height / box.height];
+  };
+  canvas.addEventListener("pointerdown", (event) => {
+    down = true;
+    const pen = canvas.getContext("2d");
+    pen.strokeStyle = "rgba(230, 30, 30, 0.9)";
+    pen.lineWidth = Math.max(6, canvas.width / 60);
+    pen.lineCap = pen.lineJoin = "round";
+    pen.beginPath();
+    pen.moveTo(...at(event));
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!down) return;
+    const pen = canvas.getContext("2d");
+    pen.lineTo(...at(event));
+    pen.stroke();
+    drawn = true;
+  });
+  for (const name of ["pointerup", "pointerleave"]) canvas.addEventListener(name, () => { down = false; });
 }
 
 function choose(step) {
   current = step.comic_id;
+  if (step.panels) panels(step.panels);
+  clearMarks();
   references(step.photos || []).catch((error) => say(String(error.message || error)));
   $("#picture").src = jpeg(step.preview_jpeg);
   $("#caption").textContent = `${step.comic_id} · ${step.user_prompt}`;
@@ -67,20 +149,24 @@ async function open(comicId) {
   current = comicId;
   $("#list").replaceChildren();
   $("#refine-box").hidden = false;
-  choose(newest);
   $("#picture").hidden = false;
-  await lineage(comicId);
+  choose(newest);
+  await lineage(comicId, newest.variants || []);
   say("");
 }
 
 async function refine() {
   const change = $("#change").value.trim();
   if (!change || !current) return;
-  const result = await call(app, "generate_comic", { prompt: change, refine: current, wait_seconds: 45 });
+  const args = { prompt: change, refine: current, wait_seconds: 45, variants: Number($("#count").value) };
+  const where = drawn ? "the part I marked" : $("#panel").value ? `panel ${$("#panel").value}` : "the comic";
+  if (drawn) args.markup_png = $("#marks").toDataURL("image/png").split(",")[1];
+  else if ($("#panel").value) args.panel = Number($("#panel").value);
+  const result = await call(app, "generate_comic", args);
   $("#change").value = "";
   await show(result);
   app.sendMessage({ role: "user", content: [{ type: "text",
-    text: `I refined the comic: "${change}". ${textOf(result).slice(0, 300)}` }] }).catch(() => {});
+    text: `I changed ${where}: "${change}". ${textOf(result).slice(0, 300)}` }] }).catch(() => {});
 }
 
 async function act(work, message) {
@@ -89,4 +175,7 @@ async function act(work, message) {
 }
 
 $("#refine").addEventListener("click", () => act(refine, "Drawing the change (a minute or two)..."));
+$("#clear-marks").addEventListener("click", clearMarks);
+$("#picture").addEventListener("load", () => { if (!drawn) clearMarks(); });
+brush();
 startApp("photocomic viewer", (result) => act(() => show(result), ""));
