@@ -169,7 +169,10 @@ def _comic_parsers(command: Callable[[str, str], argparse.ArgumentParser]) -> No
 
 def _engine_parsers(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     p = command("serve", "run the MCP server (stdio, or streamable HTTP)")
-    p.add_argument("--root", action="append", help="a photo folder the server may read")
+    p.add_argument(
+        "--root", action="extend", nargs="+", metavar="DIR",
+        help="photo folders the server may read (several after one --root, or --root again)",
+    )  # fmt: skip
     p.add_argument("--transport", default="stdio", choices=["stdio", "http"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)

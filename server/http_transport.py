@@ -172,9 +172,11 @@ def run_http(starlette_app: ASGIApp, host: str, port: int, token: str | None, ho
         redact_handlers(logging.getLogger(name))
     shown = f"[{host}]" if ":" in host else host
     print(f"photocomic: MCP server at http://{shown}:{port}/mcp", file=sys.stderr)
-    if token:
+    if token and how.startswith("the token kept in"):  # made here: shown once, like Jupyter
         print(
             f"photocomic: clients send the header 'Authorization: Bearer {token}' ({how})",
             file=sys.stderr,
         )
+    elif token:  # the person chose it and knows it: never echoed
+        print(f"photocomic: clients send 'Authorization: Bearer <{how}>'", file=sys.stderr)
     server.run()

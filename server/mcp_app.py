@@ -28,15 +28,15 @@ from mcp.server.mcpserver.exceptions import (
 from mcp_types import ListToolsResult, ToolAnnotations
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import NotFound, PhotocomicError
-from photocomic.tools.requests import ComicFileRequest, PhotoRequest
-from photocomic.tools.results import ImageData
+from photocomic.tools.requests import ComicFileRequest, Empty, PhotoRequest
+from photocomic.tools.results import ImageData, SubjectList
 from pydantic import ValidationError
 
 from . import mcp_tools as tools
 from .logs import scrub, setup_logging
 from .mcp_apps import PAGES, PICKER, VIEWER, page_html
 from .mcp_door import McpDoor, door_of
-from .mcp_prompts import INSTRUCTIONS, photo_comic
+from .mcp_prompts import INSTRUCTIONS, complete, photo_comic
 
 log = logging.getLogger("photocomic.server")
 
@@ -161,9 +161,12 @@ def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
     """The MCP server for ``settings``; the engine is started in the background after launch."""
     setup_logging()
 
+    opened: list[McpDoor] = []  # the door the lifespan opened, for handlers without a context
+
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[McpDoor]:
         door = McpDoor.for_settings(settings, kind)
+        opened[:] = [door]
         async with anyio.create_task_group() as group:
             group.start_soon(door.keep_alive)
             try:
@@ -215,6 +218,14 @@ def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
         name="photo_comic", title="Make a comic from my photos",
         description="Walks through finding the right photos, choosing them and drawing a comic",
     )(photo_comic)  # fmt: skip
+
+    async def subject_names() -> list[str]:
+        if not opened:
+            return []
+        listed = await opened[0].call("subjects", Empty(), SubjectList)
+        return [subject.name for subject in listed.subjects]
+
+    mcp.completion()(lambda ref, argument, _context: complete(ref, argument, subject_names))
     return mcp
 
 

@@ -1,6 +1,14 @@
-"""What the server tells assistants: its instructions, and the prompt that walks through a comic."""
+"""What the server tells assistants: its instructions, the prompt that walks through a comic,
+and the completions a client shows while the person fills in that prompt's arguments."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from mcp_types import Completion, CompletionArgument, PromptReference
+from photocomic.tools.comic_styles import STYLES
+
+MAX_COMPLETIONS = 100  # the protocol's limit per answer
 
 INSTRUCTIONS = """\
 photocomic searches the user's own photo library by example or by words and turns chosen
@@ -40,3 +48,25 @@ Please work through it with the photocomic tools:
 6. When I ask for changes ("make it night", "add a hat"), call generate_comic(prompt=<just the
    change>, refine=<the latest comic_id>) so the earlier comic is kept as the reference.
 """
+
+
+async def complete(
+    ref: object, argument: CompletionArgument, subjects: Callable[[], Awaitable[list[str]]]
+) -> Completion | None:
+    """Values for the ``photo_comic`` prompt's ``subject`` (the subjects this door may see) and
+    ``style`` (the comic styles), those starting with what was typed first, then those that
+    contain it."""
+    if not isinstance(ref, PromptReference) or ref.name != "photo_comic":
+        return None
+    if argument.name == "style":
+        names = list(STYLES)
+    elif argument.name == "subject":
+        names = await subjects()
+    else:
+        return None
+    typed = argument.value.strip().casefold()
+    first = [n for n in names if n.casefold().startswith(typed)]
+    then = [n for n in names if typed and typed in n.casefold() and n not in first]
+    found = first + then
+    return Completion(values=found[:MAX_COMPLETIONS], total=len(found),
+                      has_more=len(found) > MAX_COMPLETIONS)  # fmt: skip

@@ -132,6 +132,15 @@ class McpSession:
         assert self.client is not None
         return self._run(self.client.list_prompts)
 
+    def complete(self, prompt: str, argument: str, typed: str) -> list[str]:
+        """What the server offers for a prompt argument as the person types ``typed``."""
+        from mcp_types import PromptReference
+
+        assert self.client is not None
+        ref = PromptReference(type="ref/prompt", name=prompt)
+        answer = self._run(partial(self.client.complete, ref, {"name": argument, "value": typed}))
+        return list(answer.completion.values)
+
 
 def text_of(answer: CallToolResult) -> str:
     return "\n".join(b.text for b in answer.content if b.type == "text")

@@ -79,19 +79,25 @@ def test_each_door_sees_only_its_roots_inside_the_query(doors: dict[str, Any]) -
     assert all(str(home) not in (j["folder"] or "") for j in status["jobs"])
 
 
-def test_a_refinement_under_narrow_roots_never_reads_the_photos_it_inherits_outside(
+def test_a_comic_drawn_from_photos_outside_narrow_roots_is_not_theirs_to_see_or_refine(
     doors: dict[str, Any],
 ) -> None:
+    """A comic is visible and refinable only to a door allowed every photo it was drawn from:
+    one made under wide roots from home and work photos does not exist for the door that may
+    read work only, and its refinement there reads nothing and sends nothing."""
     wide, narrow, api = doors["wide"], doors["narrow"], doors["api"]
     photos = [str(doors["home"] / "photo_0001.jpg"), str(doors["work"] / "photo_0202.jpg")]
     comic = ok(wide.call("generate_comic", {"prompt": "A walk.", "photos": photos}))
-    refined = ok(
-        narrow.call("generate_comic", {"prompt": "At night.", "refine": comic["comic_id"]})
-    )
-    sent = api.requests[-1]
-    assert [i.format for i in sent.images] == ["PNG", "JPEG"]  # the comic, then only work's photo
-    assert [p["path"] for p in refined["photos"]] == [photos[1]]
-    assert any("outside the allowed photo folders" in n for n in refined["notes"])
+    before = len(api.requests)
+    refused = narrow.call("generate_comic", {"prompt": "At night.", "refine": comic["comic_id"]})
+    assert refused.is_error and f"no comic '{comic['comic_id']}'" in text_of(refused)
+    assert photos[0] not in text_of(refused) and len(api.requests) == before
+    listed = {c["comic_id"] for c in ok(narrow.call("list_comics"))["comics"]}
+    assert comic["comic_id"] not in listed
+    mine = ok(narrow.call("generate_comic", {"prompt": "A desk.", "photos": [photos[1]]}))
+    again = ok(narrow.call("generate_comic", {"prompt": "At night.", "refine": mine["comic_id"]}))
+    assert again["parent_id"] == mine["comic_id"]
+    assert [i.format for i in api.requests[-1].images] == ["PNG", "JPEG"]
 
 
 def test_tool_descriptions_arrive_without_source_indentation(doors: dict[str, Any]) -> None:

@@ -162,7 +162,11 @@ def test_tag_filter_keeps_only_photos_tagged_so(lib: Lib) -> None:
     hits = lib.searcher.similar(
         photo_ids=[lib.id("home/photo_0001.jpg")], filters=SearchFilters(tag="building")
     )[0].hits
-    assert [lib.rel(h.path) for h in hits] == ["real/china.jpg"]
+    # the real photo of a building is found; anything else the filter lets through is tagged so
+    # too (a synthetic scene can score as a building on one CPU and not on another)
+    assert "real/china.jpg" in [lib.rel(h.path) for h in hits]
+    rows = lib.library.store.get([h.photo_id for h in hits])
+    assert all("building" in r.categories + r.labels for r in rows)
 
 
 # -- several examples ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli, scene, stop_engine, write_photos
+from mcp_session import McpSession, serve_command
 from PIL import Image
 
 REAL = Path(__import__("sklearn.datasets", fromlist=["x"]).__file__).parent / "images"
@@ -161,3 +162,32 @@ def test_rename_remove_and_a_deleted_example_is_dropped_with_a_note(
     assert isinstance(gone, dict) and gone["name"] == "Rose"
     listed = cli("subject", "list", env=env)
     assert isinstance(listed, dict) and "Rose" not in [s["name"] for s in listed["subjects"]]
+
+
+def test_the_photo_comic_prompt_completes_subjects_and_styles(
+    library: dict[str, object], tmp_path: Path
+) -> None:
+    """As the person types in the prompt picker: the subjects this library knows (only those
+    the door may see) and the comic styles."""
+    env, subject, root = library["env"], library["subject"], library["root"]
+    assert isinstance(env, dict) and isinstance(subject, list) and isinstance(root, Path)
+    cli("subject", "add", "Colette", "--photo", str(subject[0]), env=env)
+    cli("subject", "add", "Max", "--photo", str(subject[1]), env=env)
+    command = serve_command("--root", str(root))
+    with open(tmp_path / "server.log", "w") as log, McpSession.stdio(command, env, log) as mcp:
+        typed_co = mcp.complete("photo_comic", "subject", "co")
+        assert "Colette" in typed_co and all(n.lower().startswith("co") for n in typed_co)
+        assert "Max" in mcp.complete("photo_comic", "subject", "")
+        assert mcp.complete("photo_comic", "subject", "zz") == []
+        styles = mcp.complete("photo_comic", "style", "wa")
+        assert styles and all(s.startswith("wa") for s in styles)
+        assert "ghibli" in mcp.complete("photo_comic", "style", "")
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    with (
+        open(tmp_path / "narrow.log", "w") as log,
+        McpSession.stdio(serve_command("--root", str(other)), env, log) as narrow,
+    ):  # a door whose roots hold none of their photos sees none of them
+        assert narrow.complete("photo_comic", "subject", "") == []
+    cli("subject", "remove", "Colette", env=env)
+    cli("subject", "remove", "Max", env=env)

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         default=600.0, ge=1.0, description="seconds the owner stays up after its last door"
     )
 
+    @field_validator("image_model", mode="before")
+    @classmethod
+    def _auto_when_empty(cls, value: object) -> object:
+        """An empty setting (an MCP Bundle's optional field left blank) means the default."""
+        return DEFAULT_IMAGE_MODEL if isinstance(value, str) and not value.strip() else value
+
     @field_validator("roots", mode="before")
     @classmethod
     def _split_roots(cls, value: object) -> object:
