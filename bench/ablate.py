@@ -96,8 +96,8 @@ def run_one(config: dict[str, Any], files: list[str], model: str, weights: str |
 
     import numpy as np
     import torch
-    from photocomic.tools.embedder import Embedder
-    from photocomic.tools.images import open_photo
+    from photocomic.tools.photos.embedder import Embedder
+    from photocomic.tools.photos.images import open_photo
 
     torch.set_num_threads(config.get("threads", 1))
     embedder = Embedder(model, Path(weights) if weights else None)
@@ -111,7 +111,7 @@ def run_one(config: dict[str, Any], files: list[str], model: str, weights: str |
             embedder.speed_up()
         else:
             with torch.inference_mode():
-                from photocomic.tools.embedder import _Forward
+                from photocomic.tools.photos.embedder import _Forward
 
                 example = torch.zeros(1, 3, embedder.input_size, embedder.input_size)
                 embedder._traced = torch.jit.freeze(
@@ -166,8 +166,8 @@ _EMBEDDERS: dict[tuple[int, float], Any] = {}
 
 def _prepare(job: tuple[str, int | None, int, float]) -> Any:
     """Decode and prepare in a worker (thread or process) exactly as the Embedder does."""
-    from photocomic.tools.embedder import Embedder
-    from photocomic.tools.images import open_photo
+    from photocomic.tools.photos.embedder import Embedder
+    from photocomic.tools.photos.images import open_photo
 
     path, side, size, crop = job
     shaper = _EMBEDDERS.get((size, crop))
@@ -189,7 +189,7 @@ def store_figures(rows: int = 2048) -> dict[str, Any]:
 
     import numpy as np
     from photocomic.tools.config import DEFAULT_MODEL, Settings
-    from photocomic.tools.store import PhotoRow, PhotoStore, photo_id_for
+    from photocomic.tools.store.photo_store import PhotoRow, PhotoStore, photo_id_for
 
     rng = np.random.default_rng(0)
     out: dict[str, Any] = {}

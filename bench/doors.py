@@ -90,9 +90,9 @@ async def two_servers_and_a_cli(root: Path, data: Path) -> dict[str, Any]:
 
 
 def door_overhead(data: Path, queries: int = 200) -> dict[str, Any]:
-    from photocomic.server.engine_client import Door
     from photocomic.tools.config import Settings
-    from photocomic.tools.library import Library
+    from photocomic.tools.owner.client import Door
+    from photocomic.tools.owner.library import Library
     from photocomic.tools.policy import Scope
     from photocomic.tools.requests import SimilarRequest
     from photocomic.tools.results import SearchAnswer

@@ -43,7 +43,7 @@ def cpus() -> int:
 
 
 def decode_only(paths: list[Path], embedder: Any) -> tuple[float, list[np.ndarray]]:
-    from photocomic.tools.images import open_photo
+    from photocomic.tools.photos.images import open_photo
 
     def work(path: Path) -> np.ndarray:
         return embedder.prepare(open_photo(path, min_side=embedder.decode_side).image)
@@ -67,8 +67,8 @@ def pipeline(paths_folder: Path, embedder: Any, count: int) -> float:
     import shutil
 
     from photocomic.tools.config import Settings
-    from photocomic.tools.indexer import Indexer
-    from photocomic.tools.store import PhotoStore
+    from photocomic.tools.photos.indexer import Indexer
+    from photocomic.tools.store.photo_store import PhotoStore
 
     data = WORK / "pipeline-data"
     shutil.rmtree(data, ignore_errors=True)
@@ -184,7 +184,7 @@ def _quantise(source: Path, target: Path, embedder: Any, calibration: list[np.nd
 
 def _rule(embedder: Any, run: Any) -> dict[str, Any]:
     """The retrieval rule's figures for another engine against torch fp32, on Imagenette."""
-    from photocomic.tools.images import open_photo
+    from photocomic.tools.photos.images import open_photo
 
     paths, labels, query = [], [], []
     for split in ("train", "val"):
@@ -217,7 +217,7 @@ def _rule(embedder: Any, run: Any) -> dict[str, Any]:
         "self_first": round(float((scores.argmax(axis=1) == np.arange(len(paths))).mean()), 4),
         "min_self_score": round(float(own.min()), 4),
     }
-    from photocomic.tools.precision import rule_passes
+    from photocomic.tools.photos.precision import rule_passes
 
     measured = {**figures, "p10_fp32": figures["p10_torch_fp32"], "p10_bf16": figures["p10"]}
     figures["rule_passes"] = rule_passes(measured)
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")
     sys.path.insert(0, str(REPO))
-    from photocomic.tools.embedder import Embedder
+    from photocomic.tools.photos.embedder import Embedder
 
     embedder = Embedder()
     results: dict[str, Any] = {"precision": embedder.precision, "cpus": cpus()}

@@ -39,8 +39,8 @@ def photos(dataset: Path) -> tuple[list[Path], list[str], list[bool]]:
 def embed(
     paths: list[Path], model: str, weights: Path | None, precision: str
 ) -> tuple[np.ndarray, float]:
-    from photocomic.tools.embedder import Embedder
-    from photocomic.tools.images import open_photo
+    from photocomic.tools.photos.embedder import Embedder
+    from photocomic.tools.photos.images import open_photo
 
     embedder = Embedder(model, weights, "cpu", precision)
     assert embedder.precision == precision
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="record the figures in the table")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
-    from photocomic.tools.precision import rule_passes
+    from photocomic.tools.photos.precision import rule_passes
 
     figures = measure(args.dataset, args.model, args.weights)
     figures["rule_passes"] = rule_passes(figures)

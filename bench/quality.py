@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 from photocomic.tools.config import Settings
-from photocomic.tools.library import Library as PhotoLibrary
+from photocomic.tools.find.search import SearchFilters, combine_examples, mmr_order
+from photocomic.tools.owner.library import Library as PhotoLibrary
 from photocomic.tools.policy import Scope
-from photocomic.tools.search import SearchFilters, combine_examples, mmr_order
-from photocomic.tools.store import folder_expression
+from photocomic.tools.store.photo_store import folder_expression
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -74,7 +74,7 @@ def find_figures(photos: Path = PHOTOS_1K, work: Path = DEFAULT_WORK) -> Figures
     """``find "dog"`` precision in the top 50, and how often a class name finds its photo
     first (dog breeds, and all 1000 classes), on a folder of ``WNID_label.JPEG`` photos.
     """
-    from photocomic.tools.taxonomy import classes_in, imagenet_classes
+    from photocomic.tools.photos.taxonomy import classes_in, imagenet_classes
 
     dogs = {c.wnid for c in classes_in("dog")}
     photos = photos.resolve()

@@ -276,8 +276,8 @@ def rescan(photos: Path, work: Path, repeats: int = 3) -> dict[str, Any]:
     """10,000 unchanged files: hard links of the photos, rows written directly."""
     from photocomic.tools.config import DEFAULT_MODEL, Settings
     from photocomic.tools.folders import scan_folder
-    from photocomic.tools.rows import PhotoRow, photo_id_for
-    from photocomic.tools.store import PhotoStore
+    from photocomic.tools.store.photo_store import PhotoStore
+    from photocomic.tools.store.rows import PhotoRow, photo_id_for
 
     files = photo_files(photos)
     library = work / f"rescan-{RESCAN_FILES}"
@@ -355,10 +355,10 @@ def search_latency(
     and closed, then opened again as a server would be before the queries.
     """
     from photocomic.tools.config import DEFAULT_MODEL, Settings
-    from photocomic.tools.embedder import Embedder
-    from photocomic.tools.rows import PhotoRow, photo_id_for
-    from photocomic.tools.search import Searcher
-    from photocomic.tools.store import PhotoStore
+    from photocomic.tools.find.search import Searcher
+    from photocomic.tools.photos.embedder import Embedder
+    from photocomic.tools.store.photo_store import PhotoStore
+    from photocomic.tools.store.rows import PhotoRow, photo_id_for
 
     data = work / f"search-{rows}"
     settings = Settings(data_dir=data)
@@ -427,7 +427,7 @@ def search_latency(
 
 def indexed_vectors(data: Path) -> np.ndarray:
     from photocomic.tools.config import Settings
-    from photocomic.tools.store import PhotoStore
+    from photocomic.tools.store.photo_store import PhotoStore
 
     stop_engine(data)
     with PhotoStore(Settings(data_dir=data)) as store:
@@ -469,7 +469,7 @@ def quality(imagenette: Path, work: Path) -> dict[str, Any]:
 
 def machine() -> dict[str, Any]:
     import torch
-    from photocomic.tools.embedder import cpu_has_native_bf16, pick_device, pick_precision
+    from photocomic.tools.photos.embedder import cpu_has_native_bf16, pick_device, pick_precision
 
     model = "unknown"
     try:

@@ -39,7 +39,7 @@ TOKEN = "root:Milvus"
 def real_vectors(work: Path) -> np.ndarray:
     """The default model's embeddings of photos-1k (indexed once into a cached store)."""
     from photocomic.tools.config import Settings
-    from photocomic.tools.library import Library
+    from photocomic.tools.owner.library import Library
     from photocomic.tools.policy import Scope
 
     with Library(Settings(data_dir=work / "photos-1k")) as lib:
@@ -63,7 +63,7 @@ def library_files(work: Path, size: int) -> Path:
 def fill(store: Any, vectors: np.ndarray, root: Path, size: int) -> float:
     """Rows for every file under ``root`` (their real size and mtime), upserted in pages."""
     from photocomic.tools.folders import scan_folder
-    from photocomic.tools.rows import PhotoRow, photo_id_for
+    from photocomic.tools.store.rows import PhotoRow, photo_id_for
 
     rng = np.random.default_rng(1)
     started = time.perf_counter()
@@ -89,10 +89,10 @@ def fill(store: Any, vectors: np.ndarray, root: Path, size: int) -> float:
 def measure(
     settings: Any, vectors: np.ndarray, root: Path, size: int, queries: int
 ) -> dict[str, Any]:
-    from photocomic.tools.embedder import Embedder
-    from photocomic.tools.indexer import Indexer
-    from photocomic.tools.search import Searcher
-    from photocomic.tools.store import PhotoStore
+    from photocomic.tools.find.search import Searcher
+    from photocomic.tools.photos.embedder import Embedder
+    from photocomic.tools.photos.indexer import Indexer
+    from photocomic.tools.store.photo_store import PhotoStore
 
     figures: dict[str, Any] = {"rows": size}
     with PhotoStore(settings) as store:
@@ -128,7 +128,7 @@ def measure(
 
 def lite_profile(settings: Any, vectors: np.ndarray) -> list[str]:
     """Where a Milvus Lite search spends its time: its engine called directly, profiled."""
-    from photocomic.tools.store import PhotoStore
+    from photocomic.tools.store.photo_store import PhotoStore
 
     with PhotoStore(settings) as store:
         store.require()

@@ -9,7 +9,6 @@ works while Claude Desktop and other doors have the same library open.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -18,16 +17,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from photocomic.tools.comic_records import as_tree
+from photocomic.tools.comics.records import as_tree
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import PhotocomicError
+from photocomic.tools.owner.client import Door, job_error
 from photocomic.tools.requests import (
     ComicsRequest,
     DuplicatesRequest,
     Empty,
     FindRequest,
     IndexRequest,
-    JobRequest,
     MigrateRequest,
     SimilarRequest,
 )
@@ -41,15 +40,14 @@ from photocomic.tools.results import (
     SearchAnswer,
     SearchResult,
 )
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from .cli_common import follow, print_json
 from .cli_parser import build_parser, flags_of
-from .engine_client import Door, job_error
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_SOME_FAILED = 3
-POLL = 1.0  # seconds each progress poll may wait for news from the engine
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -58,28 +56,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _door(args: argparse.Namespace) -> Door:
     return Door(_settings(args), kind="cli")
-
-
-def _print_json(value: Any) -> None:
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
-    json.dump(value, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-
-
-def follow(door: Door, job: JobSnapshot, show: Any = None) -> JobSnapshot:
-    """Wait for a job, passing every change to ``show``; Ctrl-C cancels a job we started."""
-    try:
-        while job.state in ("queued", "running"):
-            if show is not None:
-                show(job)
-            request = JobRequest(job_id=job.job_id, wait=POLL, since=job.changes)
-            job = door.call("job", request, JobSnapshot)
-    except KeyboardInterrupt:
-        if not job.joined:
-            door.call("cancel", JobRequest(job_id=job.job_id), JobSnapshot)
-        raise
-    return job
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -115,7 +91,7 @@ def cmd_index(args: argparse.Namespace) -> int:
                 bar.close()
         _add_up(total, job)
     if args.json:
-        _print_json(total)
+        print_json(total)
     else:
         print(
             f"{total.scanned} files: {total.added} added, {total.updated} updated, "
@@ -158,7 +134,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     )  # fmt: skip
     answer = _door(args).call("similar", request, SearchAnswer)
     if args.json:
-        _print_json([_result_json(r) for r in answer.results])
+        print_json([_result_json(r) for r in answer.results])
         return EXIT_OK
     for result in answer.results:
         _print_result(result)
@@ -174,7 +150,7 @@ def cmd_find(args: argparse.Namespace) -> int:
     if result.note:
         print(f"photocomic: {result.note}", file=sys.stderr)
     if args.json:
-        _print_json(_result_json(result))
+        print_json(_result_json(result))
     else:
         _print_result(result)
     return EXIT_OK
@@ -185,7 +161,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     request = DuplicatesRequest(threshold=args.threshold, folder=folder, limit=10_000)
     report = _door(args).call("duplicates", request, DuplicatesAnswer)
     if args.json:
-        _print_json({"groups": [g.model_dump(mode="json") for g in report.groups]})
+        print_json({"groups": [g.model_dump(mode="json") for g in report.groups]})
         return EXIT_OK
     extra = sum(len(g.photos) - 1 for g in report.groups)
     print(
@@ -214,7 +190,7 @@ def _print_result(result: SearchResult) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     status = _door(args).call("status", Empty(), LibraryStatus)
     if args.json:
-        _print_json(status)
+        print_json(status)
         return EXIT_OK
     print(f"store:   {status.db} (collection {status.collection})")
     print(f"model:   {status.model or '(nothing indexed yet)'}")
@@ -243,7 +219,7 @@ def cmd_subject(args: argparse.Namespace) -> int:
 def cmd_comics(args: argparse.Namespace) -> int:
     listed = _door(args).call("comics", ComicsRequest(limit=100), ComicList)
     if args.json:
-        _print_json([c.model_dump(mode="json") for c in listed.comics])
+        print_json([c.model_dump(mode="json") for c in listed.comics])
         return EXIT_OK
     if not listed.comics:
         print("no comics yet: make one with 'photocomic comic --prompt ... --photo ...'")
@@ -279,7 +255,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         raise job_error(job)
     moved = job.record
     if args.json:
-        _print_json(moved)
+        print_json(moved)
         return EXIT_OK
     again = " (resumed)" if moved.resumed else ""
     print(
@@ -311,10 +287,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_engine(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.stop or args.info:
-        from .engine_admin import engine_info, stop_engine
+        from photocomic.tools.owner.admin import engine_info, stop_engine
 
         return stop_engine(settings) if args.stop else engine_info(settings)
-    from .engine_server import run_engine
+    from photocomic.tools.owner.serve import run_engine
 
     _scratch_in_data_dir(settings)
     return run_engine(Path(settings.data_dir), settings.engine_idle)

@@ -5,25 +5,18 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import sys
 from pathlib import Path
 
 from photocomic.tools.errors import InvalidInput
+from photocomic.tools.owner.client import Door, job_error
 from photocomic.tools.requests import ComicRequest, Region
 from photocomic.tools.results import ComicRecord, DryRunResult, JobSnapshot
 
-from .engine_client import Door, job_error
-
-
-def photo_items(items: list[str]) -> list[int | str]:
-    """Photo ids stay numbers; paths become absolute (the engine runs elsewhere)."""
-    return [int(i) if i.strip().isdigit() else os.path.abspath(i) for i in items]
+from .cli_common import follow, photo_items
 
 
 def run_comic(args: argparse.Namespace, door: Door) -> int:
-    from .cli import follow
-
     request = ComicRequest(
         prompt=args.prompt, photos=photo_items(args.photo or []), subject=args.subject,
         style=args.style,

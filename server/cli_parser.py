@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, get_args
+
+from photocomic.tools.requests import Backend, LayoutName, PanelCount, Quality, Transport
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -136,10 +138,8 @@ def _comic_parsers(command: Callable[[str, str], argparse.ArgumentParser]) -> No
     p.add_argument("--photo", action="append", help="photo id or image path (repeatable)")
     p.add_argument("--subject", help="a remembered subject: its best photos are the references")
     p.add_argument("--style", help="ghibli (default), manga, watercolor, american-comic, ...")
-    p.add_argument("--panels", type=int, choices=[1, 2, 3, 4, 6])
-    p.add_argument(
-        "--layout", choices=["grid", "strip", "vertical"], help="page grid, strip, phone strip"
-    )
+    p.add_argument("--panels", type=int, choices=get_args(PanelCount))
+    p.add_argument("--layout", choices=get_args(LayoutName), help="page grid, strip, phone strip")
     p.add_argument("--refine", metavar="COMIC_ID", help="change an earlier comic (any version)")
     p.add_argument("--panel", type=int, help="with --refine: redraw only this panel (1-based)")
     p.add_argument(
@@ -150,14 +150,12 @@ def _comic_parsers(command: Callable[[str, str], argparse.ArgumentParser]) -> No
     )
     p.add_argument("--variants", type=int, default=1, help="1-4 drawings to choose from")
     p.add_argument("--size", default="auto", help="WIDTHxHEIGHT the model takes, or auto")
-    p.add_argument(
-        "--quality", default="auto", choices=["low", "medium", "high", "xhigh", "max", "auto"]
-    )
+    p.add_argument("--quality", default="auto", choices=get_args(Quality))
     p.add_argument(
         "--model", "--image-model", dest="image_model",
         help="image model (default auto: the newest the key can use; PHOTOCOMIC_IMAGE_MODEL)",
     )  # fmt: skip
-    p.add_argument("--backend", default="openai", choices=["openai", "storyboard"])
+    p.add_argument("--backend", default="openai", choices=get_args(Backend))
     p.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
     _store_flags(p)
     _json_flag(p, "the comic record")
@@ -173,7 +171,7 @@ def _engine_parsers(command: Callable[[str, str], argparse.ArgumentParser]) -> N
         "--root", action="extend", nargs="+", metavar="DIR",
         help="photo folders the server may read (several after one --root, or --root again)",
     )  # fmt: skip
-    p.add_argument("--transport", default="stdio", choices=["stdio", "http"])
+    p.add_argument("--transport", default="stdio", choices=get_args(Transport))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument(

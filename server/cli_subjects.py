@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 
+from photocomic.tools.owner.client import Door
 from photocomic.tools.requests import Empty, RenameSubject, SubjectName, SubjectRequest
 from photocomic.tools.results import SubjectAnswer, SubjectInfo, SubjectList
 from pydantic import BaseModel
 
-from .cli_comics import photo_items
-from .engine_client import Door
+from .cli_common import photo_items
 
 
 def run_subject(args: argparse.Namespace, door: Door) -> int:

@@ -153,8 +153,7 @@ def run_http(starlette_app: ASGIApp, host: str, port: int, token: str | None, ho
     """Serve until interrupted. Logs go to stderr; no request is served without the token
     (unless started with --no-auth)."""
     import uvicorn
-
-    from .logs import redact_handlers
+    from photocomic.tools.logs import redact_handlers
 
     app: ASGIApp = BearerAuth(starlette_app, token) if token else starlette_app
     if not token:

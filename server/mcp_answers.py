@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
-from photocomic.tools.comic_records import as_tree
+from photocomic.tools.comics.records import as_tree
 from photocomic.tools.errors import PhotocomicError
+from photocomic.tools.owner.client import job_error
 from photocomic.tools.results import (
     ComicList,
     ComicRecord,
@@ -24,7 +25,6 @@ from photocomic.tools.results import (
 from pydantic import BaseModel
 
 from . import mcp_models as out
-from .engine_client import job_error
 
 MAX_FAILED_SHOWN = 50
 

@@ -28,12 +28,12 @@ from mcp.server.mcpserver.exceptions import (
 from mcp_types import ListToolsResult, ToolAnnotations
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import NotFound, PhotocomicError
+from photocomic.tools.logs import scrub, setup_logging
 from photocomic.tools.requests import ComicFileRequest, Empty, PhotoRequest
 from photocomic.tools.results import ImageData, SubjectList
 from pydantic import ValidationError
 
 from . import mcp_tools as tools
-from .logs import scrub, setup_logging
 from .mcp_apps import PAGES, PICKER, VIEWER, page_html
 from .mcp_door import McpDoor, door_of
 from .mcp_prompts import INSTRUCTIONS, complete, photo_comic

@@ -16,11 +16,10 @@ import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context
 from photocomic.tools.config import Settings
+from photocomic.tools.owner.client import Door
 from photocomic.tools.requests import Empty, EngineInfo, JobRequest
 from photocomic.tools.results import JobSnapshot
 from pydantic import BaseModel
-
-from .engine_client import Door
 
 log = logging.getLogger("photocomic.server")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from mcp_types import Completion, CompletionArgument, PromptReference
-from photocomic.tools.comic_styles import STYLES
+from photocomic.tools.comics.styles import STYLES
 
 MAX_COMPLETIONS = 100  # the protocol's limit per answer
 

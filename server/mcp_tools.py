@@ -7,12 +7,13 @@ No ``from __future__ import annotations``: the SDK reads these signatures at reg
 """
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from photocomic.tools.policy import check_wait
 from photocomic.tools.requests import (
+    Backend,
     ComicFileRequest,
     ComicRequest,
     ComicsRequest,
@@ -21,6 +22,9 @@ from photocomic.tools.requests import (
     FindRequest,
     IndexRequest,
     JobRequest,
+    LayoutName,
+    PanelCount,
+    Quality,
     Region,
     RenameSubject,
     SimilarRequest,
@@ -184,11 +188,9 @@ async def generate_comic(
     style: Annotated[
         str | None, Field(description="ghibli (default), manga, watercolor, american-comic, ...")
     ] = None,
-    panels: Annotated[
-        Literal[1, 2, 3, 4, 6] | None, Field(description="panel count (default 4)")
-    ] = None,
+    panels: Annotated[PanelCount | None, Field(description="panel count (default 4)")] = None,
     layout: Annotated[
-        Literal["grid", "strip", "vertical"] | None,
+        LayoutName | None,
         Field(description="grid: a page; strip: 2-4 panels in a row; vertical: for phones"),
     ] = None,
     refine: Annotated[
@@ -197,9 +199,9 @@ async def generate_comic(
     size: Annotated[
         str, Field(description="auto (fits the layout) or WIDTHxHEIGHT the model takes")
     ] = "auto",
-    quality: Literal["low", "medium", "high", "xhigh", "max", "auto"] = "auto",
+    quality: Quality = "auto",
     backend: Annotated[
-        Literal["openai", "storyboard"],
+        Backend,
         Field(description="openai: the image model; storyboard: an offline layout"),
     ] = "openai",
     subject: Annotated[

@@ -59,7 +59,7 @@ ENGINE_IDLE = "20"  # seconds an engine a test started stays up after its last c
 
 def stop_engine(data_dir: Path) -> None:
     """Ask the engine of ``data_dir`` (if one runs) to leave, as `photocomic engine --stop`."""
-    from photocomic.server.engine_client import socket_path
+    from photocomic.tools.owner.client import socket_path
 
     if socket_path(data_dir).exists():
         subprocess.run(
@@ -115,6 +115,6 @@ def run_cli(
 @pytest.fixture(scope="session")
 def lite0() -> Iterator[object]:
     """The default embedder, loaded once for the whole run."""
-    from photocomic.tools.embedder import Embedder
+    from photocomic.tools.photos.embedder import Embedder
 
     yield Embedder()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from photocomic.tools.config import Settings
-from photocomic.tools.store import PhotoStore
+from photocomic.tools.store.photo_store import PhotoStore
 
 PROGRESS = re.compile(rb"(\d+)/(\d+) \[")
 

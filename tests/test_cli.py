@@ -106,7 +106,7 @@ def test_store_held_by_another_process_names_the_holder(indexed: dict[str, str])
             sys.executable,
             "-c",
             "import time; from photocomic.tools.config import Settings;"
-            "from photocomic.tools.store import PhotoStore;"
+            "from photocomic.tools.store.photo_store import PhotoStore;"
             "s = PhotoStore(Settings()); print('ready', flush=True); time.sleep(60)",
         ],
         env={**__import__("os").environ, **env},

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from photocomic.tools.comic_edits import STROKE_MARGIN
-from photocomic.tools.comic_layouts import panel_box
-from photocomic.tools.comic_records import as_tree
-from photocomic.tools.comics import ComicStudio
+from photocomic.tools.comics.edits import STROKE_MARGIN
+from photocomic.tools.comics.layouts import panel_box
+from photocomic.tools.comics.records import as_tree
+from photocomic.tools.comics.studio import ComicStudio
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import InvalidInput
 from photocomic.tools.requests import ComicRequest, Region

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from photocomic.tools import comic_records
-from photocomic.tools.comic_styles import STYLES
-from photocomic.tools.comics import ComicStudio
+from photocomic.tools.comics import records as comic_records
+from photocomic.tools.comics.storyboard import split_captions
+from photocomic.tools.comics.studio import ComicStudio
+from photocomic.tools.comics.styles import STYLES
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import (
     AccessDenied,
@@ -35,7 +36,6 @@ from photocomic.tools.errors import (
 )
 from photocomic.tools.requests import ComicRequest
 from photocomic.tools.results import ComicRecord, DryRunResult, PhotoRef
-from photocomic.tools.storyboard import split_captions
 from PIL import Image, ImageDraw
 
 try:

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 from conftest import scene, write_photos
-from photocomic.tools import precision
 from photocomic.tools.config import Settings
-from photocomic.tools.embedder import Embedder, pick_precision
 from photocomic.tools.errors import ConfigError, DecodeError, ModelMismatch, StoreBusy
-from photocomic.tools.images import open_photo
-from photocomic.tools.library import Library as PhotoLibrary
+from photocomic.tools.owner.library import Library as PhotoLibrary
+from photocomic.tools.photos import precision
+from photocomic.tools.photos.embedder import Embedder, pick_precision
+from photocomic.tools.photos.images import open_photo
 from photocomic.tools.policy import Scope
-from photocomic.tools.store import PhotoStore
+from photocomic.tools.store.photo_store import PhotoStore
 from PIL import Image
 
 # -- embeddings ----------------------------------------------------------------------------
@@ -67,7 +67,7 @@ def test_the_default_model_has_its_rule_measured_and_recorded_with_the_collectio
 
 
 def test_precision_is_fp32_on_cpus_without_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("photocomic.tools.embedder.cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr("photocomic.tools.photos.embedder.cpu_has_native_bf16", lambda: False)
     assert pick_precision(torch.device("cpu")) == "fp32"
 
 

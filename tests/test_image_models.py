@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import openai
 import pytest
-from photocomic.tools import image_models
-from photocomic.tools.comics import ComicStudio
+from photocomic.tools.comics import image_models
+from photocomic.tools.comics.studio import ComicStudio
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import InvalidInput, ModelNotFound, ModelRetired
 from photocomic.tools.requests import ComicRequest

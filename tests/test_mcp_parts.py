@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import write_photos
 from photocomic.server.http_transport import is_loopback, token_text
-from photocomic.server.logs import scrub
+from photocomic.tools.comics.previews import hit_sheet
 from photocomic.tools.errors import DecodeError, InvalidInput, PathRefused
+from photocomic.tools.logs import scrub
 from photocomic.tools.policy import Scope, decode_upload
-from photocomic.tools.previews import hit_sheet
 from PIL import Image
 from pydantic import SecretStr
 

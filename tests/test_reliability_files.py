@@ -242,7 +242,7 @@ def test_a_fifo_given_as_a_query_image_is_refused_not_waited_on(tmp_path: Path) 
     fifo = tmp_path / "query.jpg"
     os.mkfifo(fifo)
     done = subprocess.run(
-        [sys.executable, "-c", "from photocomic.tools.images import open_photo; import sys;"
+        [sys.executable, "-c", "from photocomic.tools.photos.images import open_photo; import sys;"
          "open_photo(sys.argv[1])", str(fifo)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip

@@ -185,7 +185,7 @@ def test_hostile_input_is_refused_nothing_read_or_written_outside_and_the_server
         timeout=300,
     )
     assert indexed.returncode == 0, indexed.stderr
-    from photocomic.tools.store import photo_id_for
+    from photocomic.tools.store.photo_store import photo_id_for
 
     outside_id = photo_id_for(str(outside / "secret_0000.jpg"))
     (root / "escape.jpg").symlink_to(outside / "secret_0000.jpg")

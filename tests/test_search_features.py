@@ -20,9 +20,9 @@ from conftest import run_cli, scene, write_photos
 from photocomic.server.cli import main as cli_main
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import InvalidInput, NotFound
-from photocomic.tools.library import Library as PhotoLibrary
+from photocomic.tools.find.search import SearchFilters, mmr_order
+from photocomic.tools.owner.library import Library as PhotoLibrary
 from photocomic.tools.policy import Scope
-from photocomic.tools.search import SearchFilters, mmr_order
 from PIL import Image, ImageEnhance
 
 # Two real photographs (a daisy, a Chinese temple) ship inside scikit-learn, a test

@@ -25,10 +25,10 @@ import psutil
 import pytest
 from conftest import free_port, run_cli, write_photos
 from mcp_session import HTTP_HEADERS, HTTP_INITIALIZE, serve_command, server_env
-from photocomic.server.engine_client import socket_path
 from photocomic.tools.errors import ConfigError
-from photocomic.tools.milvus import unavailable
+from photocomic.tools.owner.client import socket_path
 from photocomic.tools.sockets import check_peer
+from photocomic.tools.store.milvus import unavailable
 
 HOSTILE = "pc-hostile"
 PRIVATE = Path("/tmp") / f"photocomic-{os.getuid()}"

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 from conftest import scene, write_photos
-from photocomic.server.engine_client import job_error
-from photocomic.tools.engine import Engine
 from photocomic.tools.errors import InvalidInput, NotFound, PathRefused
-from photocomic.tools.images import open_photo
+from photocomic.tools.owner.client import job_error
+from photocomic.tools.owner.engine import Engine
+from photocomic.tools.photos.images import open_photo
 from photocomic.tools.requests import DoorInfo
 
 WAIT = 50.0

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from photocomic.tools import taxonomy
-from photocomic.tools.taxonomy import (
+from photocomic.tools.photos import taxonomy
+from photocomic.tools.photos.taxonomy import (
     CATEGORIES,
     category_matrix,
     class_by_label,

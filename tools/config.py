@@ -16,9 +16,8 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .image_models import DEFAULT_IMAGE_MODEL
-
 DEFAULT_MODEL = "tf_efficientnet_lite0"
+DEFAULT_IMAGE_MODEL = "auto"  # the newest image model the key can use (comics/image_catalog.py)
 
 
 def default_data_dir() -> Path:

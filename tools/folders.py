@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError, NotFound, PathRefused
+from photocomic.tools.errors import ConfigError, NotFound, PathRefused
 
 IMAGE_EXTENSIONS = frozenset(
     {

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError, DecodeError, InvalidInput, NotFound, PathRefused
-from .folders import Roots, display_path, is_within
+from photocomic.tools.errors import ConfigError, DecodeError, InvalidInput, NotFound, PathRefused
+from photocomic.tools.folders import Roots, display_path, is_within
 
 MAX_LIMIT = 100  # hits per answer: a contact sheet of 100 cells is already a lot to look at
 MAX_OFFSET = 10_000  # how deep a caller may page into a ranking
@@ -51,7 +51,7 @@ class Scope:
         """A user-given path: checked against the roots for an MCP door, resolved for the CLI."""
         if self.roots is not None:
             return Roots([Path(r) for r in self.roots]).resolve(raw, want)
-        from .folders import check_text_path
+        from photocomic.tools.folders import check_text_path
 
         path = Path(check_text_path(raw)).expanduser()
         if want == "dir" and not path.is_dir():
@@ -200,9 +200,8 @@ def _identify(data: bytes) -> None:
     """DecodeError unless ``data`` is a picture format photocomic reads."""
     import io
 
+    from photocomic.tools.photos import images  # noqa: F401 (registers HEIC, sets the pixel limit)
     from PIL import Image, UnidentifiedImageError
-
-    from . import images  # noqa: F401 (registers HEIC, sets the pixel limit)
 
     try:
         with Image.open(io.BytesIO(data)) as picture:

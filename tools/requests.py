@@ -11,10 +11,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+# The allowed values, defined once: pydantic checks them, the MCP tools' schemas and argparse's
+# choices are made from them (typing.get_args), and the comic modules read them from here.
 Backend = Literal["openai", "storyboard"]
-Quality = Literal["low", "medium", "high", "xhigh", "max", "auto"]
+BaseQuality = Literal["low", "medium", "high", "auto"]
+ExtraQuality = Literal["xhigh", "max"]  # GPT Image 2.5 and later
+Quality = Literal[BaseQuality, ExtraQuality]
 LayoutName = Literal["grid", "strip", "vertical"]
 PanelCount = Literal[1, 2, 3, 4, 6]
+Transport = Literal["stdio", "http"]
 
 
 class Region(BaseModel):

