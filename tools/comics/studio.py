@@ -20,10 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
 
 from photocomic.tools.comics.edits import Edit, plan_edit
-from photocomic.tools.comics.image_api import ApiAccess, ImageApi, ImageCall, InputPicture
+from photocomic.tools.comics.image_api import ApiAccess, ImageApi, ImageCall
 from photocomic.tools.comics.image_catalog import catalog, choose
 from photocomic.tools.comics.image_models import (
     MAX_INPUT_IMAGES,
@@ -38,6 +37,14 @@ from photocomic.tools.comics.image_models import (
     retirement_notice,
     rules_for,
 )
+from photocomic.tools.comics.inputs import (
+    AllowFn,
+    Input,
+    dedupe,
+    encode_comic,
+    encode_photo,
+    inherited,
+)
 from photocomic.tools.comics.layouts import auto_size, check_layout
 from photocomic.tools.comics.records import ComicShelf, iter_lineage
 from photocomic.tools.comics.storyboard import render_storyboard, split_captions
@@ -48,34 +55,19 @@ from photocomic.tools.comics.styles import (
     normalise_style,
 )
 from photocomic.tools.config import Settings
-from photocomic.tools.errors import DecodeError, InvalidInput, NotFound, PathRefused
-from photocomic.tools.photos.images import encode_jpeg, encode_png, fit_within, open_photo
+from photocomic.tools.errors import InvalidInput
+from photocomic.tools.photos.images import encode_png
 from photocomic.tools.requests import ComicRequest
 from photocomic.tools.results import ComicRecord, DryRunResult, InputImage, PhotoRef
 from PIL import Image
 
 log = logging.getLogger(__name__)
 
-MAX_INPUT_SIDE = 1536
 DEFAULT_PANELS = 4
 STORYBOARD_MODEL = "storyboard"
 _COMIC_ID = re.compile(r"^c[0-9a-f]{10}$")
 
 PartialFn = Callable[[int, bytes], None]
-AllowFn = Callable[[PhotoRef], None]  # raises PathRefused for a photo the caller may not read
-
-
-@dataclass
-class _Input:
-    source: str
-    image: Image.Image
-    data: bytes
-    format: Literal["JPEG", "PNG"]
-
-    def picture(self) -> InputPicture:
-        if self.format == "PNG":
-            return InputPicture("image.png", self.data, "image/png")
-        return InputPicture("image.jpg", self.data, "image/jpeg")
 
 
 @dataclass
@@ -96,7 +88,7 @@ class _Plan:
     backend: str
     parent: ComicRecord | None
     photos: list[PhotoRef]
-    inputs: list[_Input]
+    inputs: list[Input]
     input_fidelity: str | None
     subject: str | None
     notes: list[str] = field(default_factory=list)
@@ -199,7 +191,7 @@ class ComicStudio:
 
         if request.variants > 1 and request.backend != "openai":
             raise InvalidInput("variants need the image model: the storyboard lays out one page")
-        explicit = _dedupe(list(photos))
+        explicit = dedupe(list(photos))
         if parent is None and not explicit:
             raise InvalidInput(
                 "a comic needs at least one reference photo (a photo id or path), a "
@@ -212,12 +204,12 @@ class ComicStudio:
                 f"too many photos: {len(explicit)} given, the image model takes at most "
                 f"{room}{where}; choose the best {room}"
             )
-        inputs = [_encode_comic(parent)] if parent is not None else []
+        inputs = [encode_comic(parent)] if parent is not None else []
         if explicit:
             chosen = explicit
-            inputs += [_encode_photo(ref, within) for ref in explicit]
+            inputs += [encode_photo(ref, within) for ref in explicit]
         else:
-            chosen = _inherited(parent, room, allow, inputs, notes, within)
+            chosen = inherited(parent, room, allow, inputs, notes, within)
         first = inputs[0].image if parent is not None else None
         edit = plan_edit(request, parent, first, bool(rules and rules.markup))
         prompt = build_prompt(
@@ -364,37 +356,6 @@ def _choose_size(
     return size, width, height
 
 
-def _inherited(
-    parent: ComicRecord | None,
-    room: int,
-    allow: AllowFn | None,
-    inputs: list[_Input],
-    notes: list[str],
-    within: Sequence[Path] | None = None,
-) -> list[PhotoRef]:
-    """The earlier comic's photos that may and can still be read, up to ``room``."""
-    chosen: list[PhotoRef] = []
-    for ref in parent.photos if parent else []:
-        if len(chosen) >= room:
-            notes.append(f"only the first {room} of the earlier comic's photos were used")
-            break
-        try:
-            if allow is not None:
-                allow(ref)
-            inputs.append(_encode_photo(ref, within))
-        except (PathRefused, NotFound):  # not named: the caller may not know it is there
-            notes.append(
-                "a reference photo of the earlier comic lies outside the allowed photo folders "
-                "and was left out"
-            )
-            continue
-        except DecodeError as exc:
-            notes.append(f"reference photo {_describe(ref)} was left out: {exc}")
-            continue
-        chosen.append(ref)
-    return chosen
-
-
 def _dry_run(plan: _Plan, estimate: float | None) -> DryRunResult:
     edit = plan.edit
     overlay = None
@@ -454,41 +415,3 @@ def _check_prompt(prompt: str) -> str:
             "Describe the story in a few sentences; nothing was sent."
         )
     return text
-
-
-def _dedupe(photos: list[PhotoRef]) -> list[PhotoRef]:
-    seen: set[str] = set()
-    unique = []
-    for ref in photos:
-        if ref.path not in seen:
-            seen.add(ref.path)
-            unique.append(ref)
-    return unique
-
-
-def _describe(ref: PhotoRef) -> str:
-    return f"{ref.path} (id {ref.photo_id})" if ref.photo_id is not None else ref.path
-
-
-def _encode_photo(ref: PhotoRef, within: Sequence[Path] | None = None) -> _Input:
-    """Decode, downscale (long side ≤ 1536 px) and encode a reference photo as JPEG."""
-    try:
-        photo = open_photo(ref.local_path(), min_side=MAX_INPUT_SIDE, within=within)
-    except DecodeError as exc:
-        raise DecodeError(f"cannot read photo {_describe(ref)}: {exc}") from None
-    picture = fit_within(photo.image, MAX_INPUT_SIDE)
-    return _Input(
-        source=ref.path, image=picture, data=encode_jpeg(picture, quality=90), format="JPEG"
-    )
-
-
-def _encode_comic(record: ComicRecord) -> _Input:
-    """The earlier comic as PNG (lossless, so its line art and lettering stay crisp)."""
-    try:
-        photo = open_photo(record.path)
-    except DecodeError as exc:
-        raise DecodeError(f"cannot read comic {record.comic_id} ({record.path}): {exc}") from None
-    picture = fit_within(photo.image, MAX_INPUT_SIDE)
-    return _Input(
-        source=f"comic:{record.comic_id}", image=picture, data=encode_png(picture), format="PNG"
-    )
