@@ -22,6 +22,7 @@ import io
 import json
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from email.message import Message
@@ -578,3 +579,14 @@ def _success_body(received: ReceivedRequest) -> dict[str, Any]:
             "total_tokens": text_tokens + image_tokens + 4160,
         },
     }
+
+
+@contextlib.contextmanager
+def pointed_at(monkeypatch: Any, key: str, **options: Any) -> Iterator[OpenAIDouble]:
+    """A double started with ``options``, and this process's OpenAI settings pointing at it
+    (``key`` as the API key, no retries) until the block ends."""
+    with OpenAIDouble(**options) as double:
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+        monkeypatch.setenv("OPENAI_BASE_URL", double.base_url)
+        monkeypatch.setenv("PHOTOCOMIC_IMAGE_RETRIES", "0")
+        yield double

@@ -25,19 +25,16 @@ from photocomic.tools.results import ComicRecord, DryRunResult, PhotoRef
 from PIL import Image, ImageDraw
 
 try:
-    from .openai_double import OpenAIDouble
+    from .openai_double import OpenAIDouble, pointed_at
 except ImportError:
-    from openai_double import OpenAIDouble  # type: ignore[no-redef]
+    from openai_double import OpenAIDouble, pointed_at  # type: ignore[no-redef]
 
 KEY = "sk-test-comic-edits-0123456789abcdef"
 
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIDouble]:
-    with OpenAIDouble() as double:
-        monkeypatch.setenv("OPENAI_API_KEY", KEY)
-        monkeypatch.setenv("OPENAI_BASE_URL", double.base_url)
-        monkeypatch.setenv("PHOTOCOMIC_IMAGE_RETRIES", "0")
+    with pointed_at(monkeypatch, KEY) as double:
         yield double
 
 

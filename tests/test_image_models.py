@@ -23,19 +23,16 @@ from photocomic.tools.results import ComicRecord, PhotoRef
 from PIL import Image
 
 try:
-    from .openai_double import OpenAIDouble
+    from .openai_double import OpenAIDouble, pointed_at
 except ImportError:
-    from openai_double import OpenAIDouble  # type: ignore[no-redef]
+    from openai_double import OpenAIDouble, pointed_at  # type: ignore[no-redef]
 
 KEY = "sk-test-image-models-0123456789abcdef"
 
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIDouble]:
-    with OpenAIDouble(hang_seconds=3.0) as double:
-        monkeypatch.setenv("OPENAI_API_KEY", KEY)
-        monkeypatch.setenv("OPENAI_BASE_URL", double.base_url)
-        monkeypatch.setenv("PHOTOCOMIC_IMAGE_RETRIES", "0")
+    with pointed_at(monkeypatch, KEY, hang_seconds=3.0) as double:
         yield double
 
 
@@ -125,9 +122,7 @@ def test_a_comic_with_the_defaults_draws_with_the_newest_sunburst_the_key_can_us
 def test_auto_follows_the_models_the_key_can_use(
     photos: list[PhotoRef], monkeypatch: pytest.MonkeyPatch, listed: list[str], chosen: str
 ) -> None:
-    with OpenAIDouble(models=listed) as double:
-        monkeypatch.setenv("OPENAI_API_KEY", KEY + chosen)
-        monkeypatch.setenv("OPENAI_BASE_URL", double.base_url)
+    with pointed_at(monkeypatch, KEY + chosen, models=listed) as double:
         record = draw(photos, prompt="Hi.")
         assert double.requests[-1].model == chosen == record.model
 
@@ -146,9 +141,7 @@ def test_a_model_shut_down_today_is_refused_before_any_image_request(
 def test_a_model_the_key_cannot_use_is_refused_naming_those_it_can(
     photos: list[PhotoRef], monkeypatch: pytest.MonkeyPatch, isolated_env: Path
 ) -> None:
-    with OpenAIDouble(models=["gpt-image-2", "gpt-5"]) as double:
-        monkeypatch.setenv("OPENAI_API_KEY", KEY)
-        monkeypatch.setenv("OPENAI_BASE_URL", double.base_url)
+    with pointed_at(monkeypatch, KEY, models=["gpt-image-2", "gpt-5"]) as double:
         with pytest.raises(ModelNotFound) as caught:
             draw(photos, prompt="Hi.", model="gpt-image-2.6-sunburst")
         message = str(caught.value)
@@ -160,9 +153,7 @@ def test_a_model_the_key_cannot_use_is_refused_naming_those_it_can(
 def test_without_a_model_list_photocomic_uses_its_table_and_says_so_once(
     photos: list[PhotoRef], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with OpenAIDouble(lists_models=False) as double:
-        monkeypatch.setenv("OPENAI_API_KEY", KEY + "-proxy")
-        monkeypatch.setenv("OPENAI_BASE_URL", double.base_url)
+    with pointed_at(monkeypatch, KEY + "-proxy", lists_models=False):
         first = draw(photos, prompt="Hi.")
         second = draw(photos, prompt="Again.")
         assert first.model == second.model == "gpt-image-2.6-sunburst"
@@ -278,11 +269,11 @@ def test_an_unknown_model_goes_out_and_its_404_is_explained(
     photos: list[PhotoRef], isolated_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through a proxy without a model list (so photocomic cannot tell beforehand)."""
-    with OpenAIDouble(lists_models=False) as api:
-        monkeypatch.setenv("OPENAI_API_KEY", KEY)
-        monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
-        with pytest.raises(ModelNotFound) as caught:
-            draw(photos, prompt="Hi.", model="gpt-image-9-preview")
+    with (
+        pointed_at(monkeypatch, KEY, lists_models=False) as api,
+        pytest.raises(ModelNotFound) as caught,
+    ):
+        draw(photos, prompt="Hi.", model="gpt-image-9-preview")
     message = str(caught.value)
     assert "gpt-image-9-preview" in message and "PHOTOCOMIC_IMAGE_MODEL" in message
     sent = api.requests[-1]
