@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from photocomic.tools.config import is_remote_uri
 from photocomic.tools.errors import PhotocomicError, StoreBusy, StoreUnavailable
 from photocomic.tools.sockets import socket_for
 
@@ -224,7 +225,7 @@ def unavailable(uri: str, exc: Exception, doing: str) -> PhotocomicError:
     text = " ".join(str(exc).split())[:300]
     lowered = text.lower()
     if getattr(exc, "errno", None) == errno.ENOSPC or "no space left" in lowered:
-        where = uri if is_remote(uri) else str(Path(uri).parent)
+        where = uri if is_remote_uri(uri) else str(Path(uri).parent)
         return StoreUnavailable(
             f"the disk holding {where} is full, so the photo store could not {doing}: free "
             "some space and run the command again; photos indexed so far are kept."
@@ -256,10 +257,6 @@ def unavailable(uri: str, exc: Exception, doing: str) -> PhotocomicError:
         "PHOTOCOMIC_DB); photos indexed so far are kept, so run the command again once it is "
         "back."
     )
-
-
-def is_remote(uri: str) -> bool:
-    return uri.startswith(("http://", "https://", "tcp://"))
 
 
 def _answers(uri: str) -> bool:
