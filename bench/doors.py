@@ -91,19 +91,16 @@ async def two_servers_and_a_cli(root: Path, data: Path) -> dict[str, Any]:
 
 def door_overhead(data: Path, queries: int = 200) -> dict[str, Any]:
     from photocomic.tools.config import Settings
+    from photocomic.tools.find.contract import SimilarRequest
     from photocomic.tools.owner.client import Door
-    from photocomic.tools.owner.library import Library
-    from photocomic.tools.policy import Scope
-    from photocomic.tools.requests import SimilarRequest
-    from photocomic.tools.results import SearchAnswer
+    from photocomic.tools.owner.contract import DoorInfo
+    from photocomic.tools.owner.engine import Engine
 
     settings = Settings(data_dir=data)
     door = Door(settings)
     ids = [
         h.photo_id
-        for h in door.call(
-            "similar", SimilarRequest(images=[str(next(PHOTOS.iterdir()))], limit=100), SearchAnswer
-        )
+        for h in door.call(SimilarRequest(images=[str(next(PHOTOS.iterdir()))], limit=100))
         .results[0]
         .hits
     ]
@@ -118,12 +115,15 @@ def door_overhead(data: Path, queries: int = 200) -> dict[str, Any]:
             out.append(time.perf_counter() - started)
         return out
 
-    through = run(
-        lambda i: door.call("similar", SimilarRequest(photo_ids=[i], limit=10), SearchAnswer)
-    )
+    through = run(lambda i: door.call(SimilarRequest(photo_ids=[i], limit=10)))
     cli("engine", "--stop", data=data)
-    with Library(settings) as library:
-        direct = run(lambda i: library.similar(Scope(), SimilarRequest(photo_ids=[i], limit=10)))
+    engine = Engine(data)  # the same dispatch, in this process: no socket, no door
+    here = DoorInfo(door_id="bench", settings=settings.payload())
+    body = {"limit": 10}
+    try:
+        direct = run(lambda i: engine.call(SimilarRequest.op, here, {**body, "photo_ids": [i]}))
+    finally:
+        engine.close()
     through_p, direct_p = percentiles(through), percentiles(direct)
     return {
         "through_a_door": through_p,

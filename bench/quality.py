@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 from photocomic.tools.config import Settings
-from photocomic.tools.find.search import SearchFilters, combine_examples, mmr_order
+from photocomic.tools.find.filters import SearchFilters
+from photocomic.tools.find.ranking import combine_examples, mmr_order
 from photocomic.tools.owner.library import Library as PhotoLibrary
 from photocomic.tools.policy import Scope
 from photocomic.tools.store.photo_store import folder_expression

@@ -17,29 +17,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from photocomic.tools.comics.contract import ComicsRequest
 from photocomic.tools.comics.records import as_tree
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import PhotocomicError
-from photocomic.tools.owner.client import Door, job_error
-from photocomic.tools.requests import (
-    ComicsRequest,
+from photocomic.tools.find.contract import (
     DuplicatesRequest,
-    Empty,
     FindRequest,
-    IndexRequest,
-    MigrateRequest,
+    SearchResult,
     SimilarRequest,
 )
-from photocomic.tools.results import (
-    ComicList,
-    DuplicatesAnswer,
-    IndexSummary,
+from photocomic.tools.owner.client import Door, job_error
+from photocomic.tools.owner.contract import (
+    IndexRequest,
     JobSnapshot,
-    LibraryStatus,
+    MigrateRequest,
     MigrationSummary,
-    SearchAnswer,
-    SearchResult,
+    StatusRequest,
 )
+from photocomic.tools.photos.contract import IndexSummary
 from pydantic import ValidationError
 
 from .cli_common import follow, print_json
@@ -81,7 +77,7 @@ def cmd_index(args: argparse.Namespace) -> int:
                 bar.update(job.done - bar.n)
 
         request = IndexRequest(folders=[os.path.abspath(folder)], recursive=not args.no_recursive)
-        job = door.call("index", request, JobSnapshot)
+        job = door.call(request)
         if job.joined:
             print(f"photocomic: joining the run already indexing {job.folder}", file=sys.stderr)
         try:
@@ -132,7 +128,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         like=args.like or [], unlike=args.unlike or [], limit=args.limit,
         diversify=args.diversify, **_filters(args),
     )  # fmt: skip
-    answer = _door(args).call("similar", request, SearchAnswer)
+    answer = _door(args).call(request)
     if args.json:
         print_json([_result_json(r) for r in answer.results])
         return EXIT_OK
@@ -146,7 +142,7 @@ def cmd_find(args: argparse.Namespace) -> int:
         text=args.text, limit=args.limit, offset=args.offset, diversify=args.diversify,
         **_filters(args),
     )  # fmt: skip
-    result = _door(args).call("find", request, SearchAnswer).results[0]
+    result = _door(args).call(request).results[0]
     if result.note:
         print(f"photocomic: {result.note}", file=sys.stderr)
     if args.json:
@@ -159,7 +155,7 @@ def cmd_find(args: argparse.Namespace) -> int:
 def cmd_duplicates(args: argparse.Namespace) -> int:
     folder = os.path.abspath(args.folder) if args.folder else None
     request = DuplicatesRequest(threshold=args.threshold, folder=folder, limit=10_000)
-    report = _door(args).call("duplicates", request, DuplicatesAnswer)
+    report = _door(args).call(request)
     if args.json:
         print_json({"groups": [g.model_dump(mode="json") for g in report.groups]})
         return EXIT_OK
@@ -188,7 +184,7 @@ def _print_result(result: SearchResult) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    status = _door(args).call("status", Empty(), LibraryStatus)
+    status = _door(args).call(StatusRequest())
     if args.json:
         print_json(status)
         return EXIT_OK
@@ -217,7 +213,7 @@ def cmd_subject(args: argparse.Namespace) -> int:
 
 
 def cmd_comics(args: argparse.Namespace) -> int:
-    listed = _door(args).call("comics", ComicsRequest(limit=100), ComicList)
+    listed = _door(args).call(ComicsRequest(limit=100))
     if args.json:
         print_json([c.model_dump(mode="json") for c in listed.comics])
         return EXIT_OK
@@ -247,7 +243,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             bar.update(job.done - bar.n)
 
     try:
-        job = follow(door, door.call("migrate", request, JobSnapshot), show)
+        job = follow(door, door.call(request), show)
     finally:
         if bar is not None:
             bar.close()

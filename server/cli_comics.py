@@ -8,16 +8,16 @@ import json
 import sys
 from pathlib import Path
 
+from photocomic.tools.comics.contract import ComicRecord, DryRunResult, Region
 from photocomic.tools.errors import InvalidInput
 from photocomic.tools.owner.client import Door, job_error
-from photocomic.tools.requests import ComicRequest, Region
-from photocomic.tools.results import ComicRecord, DryRunResult, JobSnapshot
+from photocomic.tools.owner.contract import GenerateComic, JobSnapshot
 
 from .cli_common import follow, photo_items
 
 
 def run_comic(args: argparse.Namespace, door: Door) -> int:
-    request = ComicRequest(
+    request = GenerateComic(
         prompt=args.prompt, photos=photo_items(args.photo or []), subject=args.subject,
         style=args.style,
         panels=args.panels, layout=args.layout, refine=args.refine, size=args.size,
@@ -32,7 +32,7 @@ def run_comic(args: argparse.Namespace, door: Door) -> int:
             print(f"\rphotocomic: {job.message}   ", end="", file=sys.stderr, flush=True)
             shown["last"] = job.message
 
-    job = follow(door, door.call("comic", request, JobSnapshot), show)
+    job = follow(door, door.call(request), show)
     if shown["last"]:
         print(file=sys.stderr)
     if job.state != "done" or job.record is None:

@@ -9,8 +9,7 @@ import sys
 from typing import Any
 
 from photocomic.tools.owner.client import Door
-from photocomic.tools.requests import JobRequest
-from photocomic.tools.results import JobSnapshot
+from photocomic.tools.owner.contract import CancelJob, JobSnapshot, JobStatus
 from pydantic import BaseModel
 
 POLL = 1.0  # seconds each progress poll may wait for news from the engine
@@ -34,10 +33,10 @@ def follow(door: Door, job: JobSnapshot, show: Any = None) -> JobSnapshot:
         while job.state in ("queued", "running"):
             if show is not None:
                 show(job)
-            request = JobRequest(job_id=job.job_id, wait=POLL, since=job.changes)
-            job = door.call("job", request, JobSnapshot)
+            request = JobStatus(job_id=job.job_id, wait=POLL, since=job.changes)
+            job = door.call(request)
     except KeyboardInterrupt:
         if not job.joined:
-            door.call("cancel", JobRequest(job_id=job.job_id), JobSnapshot)
+            door.call(CancelJob(job_id=job.job_id))
         raise
     return job

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any, get_args
 
-from photocomic.tools.requests import Backend, LayoutName, PanelCount, Quality, Transport
+from photocomic.tools.comics.contract import Backend, LayoutName, PanelCount, Quality
+from photocomic.tools.contract import Transport
 
 Command = Callable[[argparse.Namespace], int]
 

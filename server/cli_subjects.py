@@ -6,9 +6,16 @@ import argparse
 import json
 import sys
 
+from photocomic.tools.find.contract import (
+    ForgetSubject,
+    ListSubjects,
+    RenameSubject,
+    ShowSubject,
+    SubjectAnswer,
+    SubjectInfo,
+    SubjectRequest,
+)
 from photocomic.tools.owner.client import Door
-from photocomic.tools.requests import Empty, RenameSubject, SubjectName, SubjectRequest
-from photocomic.tools.results import SubjectAnswer, SubjectInfo, SubjectList
 from pydantic import BaseModel
 
 from .cli_common import photo_items
@@ -20,21 +27,19 @@ def run_subject(args: argparse.Namespace, door: Door) -> int:
         request = SubjectRequest(
             name=args.name, photos=photo_items(args.photo), not_photos=photo_items(args.not_photos)
         )
-        answer = door.call("remember", request, SubjectAnswer)
+        answer = door.call(request)
         return _show(args, answer, _taught(answer))
     if action == "list":
-        listed = door.call("subjects", Empty(), SubjectList)
+        listed = door.call(ListSubjects())
         lines = [_line(s) for s in listed.subjects] or ["no subjects yet: photocomic subject add"]
         return _show(args, listed, "\n".join(lines))
     if action == "show":
-        info = door.call("subject", SubjectName(name=args.name), SubjectInfo)
+        info = door.call(ShowSubject(name=args.name))
         return _show(args, info, _details(info))
     if action == "remove":
-        info = door.call("forget_subject", SubjectName(name=args.name), SubjectInfo)
+        info = door.call(ForgetSubject(name=args.name))
         return _show(args, info, f"forgot {info.name} (its photos stay in the library)")
-    info = door.call(
-        "rename_subject", RenameSubject(name=args.name, new_name=args.new_name), SubjectInfo
-    )
+    info = door.call(RenameSubject(name=args.name, new_name=args.new_name))
     return _show(args, info, f"renamed to {info.name}")
 
 

@@ -10,18 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
+from photocomic.tools.comics.contract import ComicList, ComicRecord
 from photocomic.tools.comics.records import as_tree
 from photocomic.tools.errors import PhotocomicError
-from photocomic.tools.owner.client import job_error
-from photocomic.tools.results import (
-    ComicList,
-    ComicRecord,
+from photocomic.tools.find.contract import (
     DuplicatesAnswer,
-    JobSnapshot,
     SearchAnswer,
     SubjectAnswer,
     SubjectList,
 )
+from photocomic.tools.owner.client import job_error
+from photocomic.tools.owner.contract import JobSnapshot
 from pydantic import BaseModel
 
 from . import mcp_models as out

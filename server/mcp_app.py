@@ -26,11 +26,11 @@ from mcp.server.mcpserver.exceptions import (
     UnexpectedToolError,
 )
 from mcp_types import ListToolsResult, ToolAnnotations
+from photocomic.tools.comics.contract import ComicFileRequest
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import NotFound, PhotocomicError
+from photocomic.tools.find.contract import ListSubjects, PhotoRequest
 from photocomic.tools.logs import scrub, setup_logging
-from photocomic.tools.requests import ComicFileRequest, Empty, PhotoRequest
-from photocomic.tools.results import ImageData, SubjectList
 from pydantic import ValidationError
 
 from . import mcp_tools as tools
@@ -136,9 +136,9 @@ def description(fn: Callable[..., Any]) -> str:
 # -- resources ---------------------------------------------------------------------------------
 
 
-async def _image(ctx: Context, op: str, request: Any) -> bytes:
+async def _image(ctx: Context, request: PhotoRequest | ComicFileRequest) -> bytes:
     try:
-        data = await door_of(ctx).call(op, request, ImageData)
+        data = await door_of(ctx).call(request)
     except NotFound as exc:
         raise ResourceNotFoundError(str(exc)) from None
     except PhotocomicError as exc:
@@ -150,11 +150,11 @@ async def photo_thumbnail(photo_id: str, ctx: Context) -> bytes:
     text = photo_id.strip()
     if not (text.isascii() and text.isdigit() and len(text) <= 20):
         raise ResourceNotFoundError(f"photo ids are numbers, not {photo_id[:40]!r}")
-    return await _image(ctx, "thumbnail", PhotoRequest(photo_id=int(text)))
+    return await _image(ctx, PhotoRequest(photo_id=int(text)))
 
 
 async def comic_image(comic_id: str, ctx: Context) -> bytes:
-    return await _image(ctx, "comic_file", ComicFileRequest(comic_id=comic_id))
+    return await _image(ctx, ComicFileRequest(comic_id=comic_id))
 
 
 def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
@@ -222,7 +222,7 @@ def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
     async def subject_names() -> list[str]:
         if not opened:
             return []
-        listed = await opened[0].call("subjects", Empty(), SubjectList)
+        listed = await opened[0].call(ListSubjects())
         return [subject.name for subject in listed.subjects]
 
     mcp.completion()(lambda ref, argument, _context: complete(ref, argument, subject_names))

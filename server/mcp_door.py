@@ -16,9 +16,9 @@ import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context
 from photocomic.tools.config import Settings
+from photocomic.tools.contract import Ask
 from photocomic.tools.owner.client import Door
-from photocomic.tools.requests import Empty, EngineInfo, JobRequest
-from photocomic.tools.results import JobSnapshot
+from photocomic.tools.owner.contract import Hello, JobSnapshot, JobStatus
 from pydantic import BaseModel
 
 log = logging.getLogger("photocomic.server")
@@ -41,9 +41,9 @@ class McpDoor:
         roots = [str(r) for r in settings.roots]
         return cls(settings, Door(settings, kind=kind, roots=roots, lease=LEASE))
 
-    async def call(self, op: str, request: BaseModel, result: type[T]) -> T:
-        """One engine call, off the event loop."""
-        return await anyio.to_thread.run_sync(lambda: self.door.call(op, request, result))
+    async def call(self, request: Ask[T]) -> T:
+        """The operation ``request`` names, off the event loop."""
+        return await anyio.to_thread.run_sync(lambda: self.door.call(request))
 
     async def keep_alive(self) -> None:
         """Start the engine (it opens the store and loads the model meanwhile), then renew the
@@ -51,7 +51,7 @@ class McpDoor:
         await anyio.sleep(0.5)  # the client's handshake and tools/list go first
         while not self.stopped:
             try:
-                await self.call("hello", Empty(), EngineInfo)
+                await self.call(Hello())
             except Exception as exc:
                 log.debug("heartbeat: %s", exc)
             await anyio.sleep(HEARTBEAT)
@@ -87,9 +87,9 @@ async def follow(ctx: Context, job: JobSnapshot, wait: float) -> JobSnapshot:
         left = deadline - anyio.current_time()
         if left <= 0:
             break
-        request = JobRequest(job_id=job.job_id, wait=min(left, 1.0), since=job.changes)
+        request = JobStatus(job_id=job.job_id, wait=min(left, 1.0), since=job.changes)
         before = job.changes
-        job = await door.call("job", request, JobSnapshot)
+        job = await door.call(request)
         now = anyio.current_time()
         if job.changes != before or now - sent >= PROGRESS_EVERY:
             await progress.send(job)

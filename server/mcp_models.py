@@ -1,6 +1,6 @@
 """What the MCP tools answer beyond the tools layer's own results: contact sheets, comics.
 
-The tools' result models come from ``photocomic.tools.results``, which imports nothing but
+The tools' result models come from the ``contract`` modules, which import nothing but
 pydantic, so declaring the output schemas costs no start-up time before ``tools/list``.
 """
 
@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from photocomic.tools import results
-from photocomic.tools.results import (
+from photocomic.tools.comics.contract import InputImage
+from photocomic.tools.contract import PhotoRef
+from photocomic.tools.find.contract import (
     DuplicateGroup,
     DuplicateReport,
-    InputImage,
-    JobSnapshot,
-    PhotoRef,
     SearchResult,
+    SubjectInfo,
 )
+from photocomic.tools.owner import contract as owner
+from photocomic.tools.owner.contract import JobSnapshot
 from pydantic import BaseModel, Field
 
 
@@ -32,7 +33,7 @@ class SearchOutput(SearchResult):
 class SubjectOutput(SearchOutput):
     """A subject as taught now, and its best photos (numbered like search hits)."""
 
-    about: results.SubjectInfo
+    about: SubjectInfo
 
 
 class IndexJob(JobSnapshot):
@@ -114,7 +115,7 @@ class ComicList(BaseModel):
     total: int
 
 
-class LibraryStatus(results.LibraryStatus):
+class LibraryStatus(owner.LibraryStatus):
     """The library's status: its model, photos, comics, the folders this server may read, and
     every run under way (whichever door started it)."""
 

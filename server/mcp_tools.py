@@ -11,39 +11,31 @@ from typing import Annotated
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
-from photocomic.tools.policy import check_wait
-from photocomic.tools.requests import (
+from photocomic.tools.comics.contract import (
     Backend,
-    ComicFileRequest,
-    ComicRequest,
     ComicsRequest,
-    DuplicatesRequest,
-    Empty,
-    FindRequest,
-    IndexRequest,
-    JobRequest,
     LayoutName,
+    Lineage,
+    LineageRequest,
     PanelCount,
     Quality,
     Region,
+)
+from photocomic.tools.find.contract import (
+    DuplicatesRequest,
+    FindRequest,
+    ForgetSubject,
+    ListSubjects,
     RenameSubject,
     SimilarRequest,
-    SubjectName,
-    SubjectRequest,
-    ThumbnailsRequest,
-)
-from photocomic.tools.results import (
-    ComicList,
-    DuplicatesAnswer,
-    JobSnapshot,
-    LibraryStatus,
-    Lineage,
-    SearchAnswer,
-    SubjectAnswer,
     SubjectInfo,
     SubjectList,
+    SubjectRequest,
     Thumbnails,
+    ThumbnailsRequest,
 )
+from photocomic.tools.owner.contract import GenerateComic, IndexRequest, JobStatus, StatusRequest
+from photocomic.tools.policy import check_wait
 from pydantic import Field
 
 from . import mcp_answers as answers
@@ -80,7 +72,7 @@ async def index_folder(
     poll index_status(job_id). Writes only to photocomic's own store."""
     check_wait(wait_seconds)
     door = door_of(ctx)
-    job = await door.call("index", IndexRequest(folders=[path], recursive=recursive), JobSnapshot)
+    job = await door.call(IndexRequest(folders=[path], recursive=recursive))
     return answers.index_answer(await follow(ctx, job, wait_seconds))
 
 
@@ -93,7 +85,7 @@ async def index_status(
     and when done its summary: files scanned, added, updated, unchanged, removed, and those
     that failed with the reason."""
     check_wait(wait_seconds)
-    job = await door_of(ctx).call("job", JobRequest(job_id=job_id), JobSnapshot)
+    job = await door_of(ctx).call(JobStatus(job_id=job_id))
     return answers.index_answer(await follow(ctx, job, wait_seconds))
 
 
@@ -133,7 +125,7 @@ async def search_similar(
         folder=folder, taken_after=taken_after, taken_before=taken_before, tag=tag,
         diversify=diversify, sheet=True,
     )  # fmt: skip
-    answer = await door_of(ctx).call("similar", request, SearchAnswer)
+    answer = await door_of(ctx).call(request)
     return answers.search_answer(answer, "like")
 
 
@@ -158,7 +150,7 @@ async def find_photos(
         text=text, limit=limit, offset=offset, folder=folder, taken_after=taken_after,
         taken_before=taken_before, tag=tag, diversify=diversify, sheet=True,
     )  # fmt: skip
-    answer = await door_of(ctx).call("find", request, SearchAnswer)
+    answer = await door_of(ctx).call(request)
     return answers.search_answer(answer, "for")
 
 
@@ -174,7 +166,7 @@ async def find_duplicates(
     lightly edited), largest group first; in each group the first photo is the largest and
     the others are scored against it."""
     request = DuplicatesRequest(threshold=threshold, folder=folder, limit=limit)
-    report = await door_of(ctx).call("duplicates", request, DuplicatesAnswer)
+    report = await door_of(ctx).call(request)
     return answers.duplicates_answer(report)
 
 
@@ -240,12 +232,12 @@ async def generate_comic(
     version can be refined, which makes a branch. variants=2..4 draws several at once (shown
     side by side) for the person to pick one to go on from."""
     check_wait(wait_seconds)
-    request = ComicRequest(
+    request = GenerateComic(
         prompt=prompt, photos=photos or [], subject=subject, style=style, panels=panels,
         layout=layout, refine=refine, size=size, quality=quality, backend=backend,
         dry_run=dry_run, panel=panel, region=region, variants=variants, markup_png=markup_png,
     )  # fmt: skip
-    job = await door_of(ctx).call("comic", request, JobSnapshot)
+    job = await door_of(ctx).call(request)
     return answers.comic_answer(await follow(ctx, job, wait_seconds))
 
 
@@ -258,7 +250,7 @@ async def comic_status(
     waits for it and returns it like generate_comic does, or says it is still drawing (with
     the latest partial image when the model streams them)."""
     check_wait(wait_seconds)
-    job = await door_of(ctx).call("job", JobRequest(job_id=job_id), JobSnapshot)
+    job = await door_of(ctx).call(JobStatus(job_id=job_id))
     return answers.comic_answer(await follow(ctx, job, wait_seconds))
 
 
@@ -267,7 +259,7 @@ async def list_comics(
     limit: Annotated[int, Field(description="how many, newest first, 1-100")] = 20,
 ) -> Annotated[CallToolResult, out.ComicList]:
     """The comics made so far, newest first, with the comic_id to refine each one."""
-    listed = await door_of(ctx).call("comics", ComicsRequest(limit=limit), ComicList)
+    listed = await door_of(ctx).call(ComicsRequest(limit=limit))
     return answers.comics_answer(listed)
 
 
@@ -275,7 +267,7 @@ async def library_status(ctx: Context) -> Annotated[CallToolResult, out.LibraryS
     """Where the photo store is, the embedding model, how many photos and comics, the folders
     this server may read (roots), and the runs under way, whichever client started them."""
     door = door_of(ctx)
-    status = await door.call("status", Empty(), LibraryStatus)
+    status = await door.call(StatusRequest())
     full = out.LibraryStatus(**status.model_dump(), max_upload_bytes=door.settings.max_upload_bytes)
     return answers.status_answer(full)
 
@@ -301,14 +293,14 @@ async def remember_subject(
     request = SubjectRequest(
         name=name, photos=photos or [], not_photos=not_photos or [], limit=limit, sheet=True
     )
-    taught = await door_of(ctx).call("remember", request, SubjectAnswer)
+    taught = await door_of(ctx).call(request)
     return answers.subject_answer(taught)
 
 
 async def list_subjects(ctx: Context) -> Annotated[CallToolResult, SubjectList]:
     """The subjects the library knows, with how many examples each has and about how many of
     the library's photos show it."""
-    listed = await door_of(ctx).call("subjects", Empty(), SubjectList)
+    listed = await door_of(ctx).call(ListSubjects())
     return answers.subjects_answer(listed)
 
 
@@ -316,7 +308,7 @@ async def forget_subject(
     ctx: Context, name: Annotated[str, Field(description="the subject's name")]
 ) -> Annotated[CallToolResult, SubjectInfo]:
     """Forget a subject (its photos stay in the library)."""
-    info = await door_of(ctx).call("forget_subject", SubjectName(name=name), SubjectInfo)
+    info = await door_of(ctx).call(ForgetSubject(name=name))
     return answers.result(f"Forgot {info.name}; its photos stay in the library.", info)
 
 
@@ -327,7 +319,7 @@ async def rename_subject(
 ) -> Annotated[CallToolResult, SubjectInfo]:
     """Give a subject another name; its examples and model stay."""
     request = RenameSubject(name=name, new_name=new_name)
-    info = await door_of(ctx).call("rename_subject", request, SubjectInfo)
+    info = await door_of(ctx).call(request)
     return answers.result(f"Renamed to {info.name}.", info)
 
 
@@ -339,7 +331,7 @@ async def app_thumbnails(
     """Small JPEGs of photos for the picker page (app only): the photos inside this server's
     folders; others come back empty."""
     request = ThumbnailsRequest(photo_ids=photo_ids, side=side)
-    found = await door_of(ctx).call("thumbnails", request, Thumbnails)
+    found = await door_of(ctx).call(request)
     shown = sum(t.jpeg is not None for t in found.thumbnails)
     return answers.result(f"{shown} thumbnails.", found)
 
@@ -349,5 +341,5 @@ async def app_comic_lineage(
 ) -> Annotated[CallToolResult, Lineage]:
     """A comic and the earlier versions it was refined from, with small previews, for the
     viewer page (app only)."""
-    found = await door_of(ctx).call("lineage", ComicFileRequest(comic_id=comic_id), Lineage)
+    found = await door_of(ctx).call(LineageRequest(comic_id=comic_id))
     return answers.result(f"{len(found.steps)} versions of {comic_id}.", found)

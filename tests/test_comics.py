@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from photocomic.tools.comics import records as comic_records
+from photocomic.tools.comics.contract import ComicRecord, ComicRequest, DryRunResult
 from photocomic.tools.comics.storyboard import split_captions
 from photocomic.tools.comics.studio import ComicStudio
 from photocomic.tools.comics.styles import STYLES
 from photocomic.tools.config import Settings
+from photocomic.tools.contract import PhotoRef
 from photocomic.tools.errors import (
     AccessDenied,
     ApiKeyMissing,
@@ -34,8 +36,6 @@ from photocomic.tools.errors import (
     RateLimited,
     ServiceUnavailable,
 )
-from photocomic.tools.requests import ComicRequest
-from photocomic.tools.results import ComicRecord, DryRunResult, PhotoRef
 from PIL import Image, ImageDraw
 
 try:

@@ -230,7 +230,7 @@ def test_index_is_incremental_and_keeps_rows_unique(photo_dir: Path) -> None:
 
         paths = [row.path for row in library.store.iter_rows()]  # type: ignore[union-attr]
         assert len(paths) == len(set(paths)) == 18
-        assert library.status(Scope()).photos == 18
+        assert library.store.count() == 18
 
 
 def test_hidden_files_are_skipped_and_symlink_loops_do_not_hang(photo_dir: Path) -> None:

@@ -15,11 +15,11 @@ import numpy as np
 import openai
 import pytest
 from photocomic.tools.comics import image_models
+from photocomic.tools.comics.contract import ComicRecord, ComicRequest
 from photocomic.tools.comics.studio import ComicStudio
 from photocomic.tools.config import Settings
+from photocomic.tools.contract import PhotoRef
 from photocomic.tools.errors import InvalidInput, ModelNotFound, ModelRetired
-from photocomic.tools.requests import ComicRequest
-from photocomic.tools.results import ComicRecord, PhotoRef
 from PIL import Image
 
 try:

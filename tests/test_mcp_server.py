@@ -480,10 +480,10 @@ def test_an_unexpected_exception_is_a_tool_error_and_logged(
     server = build_server(settings)
     real_call = McpDoor.call
 
-    async def broken(self: McpDoor, op: str, request: Any, result: Any) -> Any:
-        if op == "status":
+    async def broken(self: McpDoor, request: Any) -> Any:
+        if request.op == "library_status":
             raise RuntimeError("boom: internal detail")
-        return await real_call(self, op, request, result)
+        return await real_call(self, request)
 
     monkeypatch.setattr(McpDoor, "call", broken)
 

@@ -20,7 +20,8 @@ from conftest import run_cli, scene, write_photos
 from photocomic.server.cli import main as cli_main
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import InvalidInput, NotFound
-from photocomic.tools.find.search import SearchFilters, mmr_order
+from photocomic.tools.find.filters import SearchFilters
+from photocomic.tools.find.ranking import mmr_order
 from photocomic.tools.owner.library import Library as PhotoLibrary
 from photocomic.tools.policy import Scope
 from PIL import Image, ImageEnhance

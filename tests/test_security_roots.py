@@ -19,9 +19,9 @@ import pytest
 from conftest import scene, write_photos
 from photocomic.tools.errors import InvalidInput, NotFound, PathRefused
 from photocomic.tools.owner.client import job_error
+from photocomic.tools.owner.contract import DoorInfo
 from photocomic.tools.owner.engine import Engine
 from photocomic.tools.photos.images import open_photo
-from photocomic.tools.requests import DoorInfo
 
 WAIT = 50.0
 
@@ -36,7 +36,7 @@ def two_folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     engine = Engine(base / "data")
     everyone = door(base / "data", None)
     for folder in (a[0].parent, b[0].parent):
-        finish(engine, everyone, call(engine, everyone, "index", folders=[str(folder)]))
+        finish(engine, everyone, call(engine, everyone, "index_folder", folders=[str(folder)]))
     try:
         yield {"engine": engine, "data": base / "data", "a": a, "b": b, "outside": outside,
                "everyone": everyone}  # fmt: skip
@@ -58,20 +58,20 @@ def finish(engine: Engine, who: DoorInfo, job: Any) -> Any:
     deadline = time.monotonic() + 300
     while job.state in ("queued", "running"):
         assert time.monotonic() < deadline, job.message
-        job = call(engine, who, "job", job_id=job.job_id, wait=WAIT)
+        job = call(engine, who, "job_status", job_id=job.job_id, wait=WAIT)
     if job.state != "done":
         raise job_error(job)  # the job's own error, as its class
     return job.record
 
 
 def ids_of(engine: Engine, who: DoorInfo, paths: list[Path]) -> list[int]:
-    found = call(engine, who, "similar", images=[str(p) for p in paths], limit=1)
+    found = call(engine, who, "search_similar", images=[str(p) for p in paths], limit=1)
     return [result.hits[0].photo_id for result in found.results]
 
 
 def storyboard(engine: Engine, who: DoorInfo, **request: Any) -> Any:
     body = {"prompt": "a day out", "backend": "storyboard", **request}
-    return finish(engine, who, call(engine, who, "comic", **body))
+    return finish(engine, who, call(engine, who, "generate_comic", **body))
 
 
 def test_a_door_rooted_at_a_neither_lists_nor_reads_nor_refines_a_comic_drawn_from_b(
@@ -83,11 +83,11 @@ def test_a_door_rooted_at_a_neither_lists_nor_reads_nor_refines_a_comic_drawn_fr
     from_b = storyboard(engine, door_b, photos=[str(two_folders["b"][0])])
     from_a = storyboard(engine, door_a, photos=[str(two_folders["a"][0])])
 
-    listed_a = [c.comic_id for c in call(engine, door_a, "comics", limit=50).comics]
+    listed_a = [c.comic_id for c in call(engine, door_a, "list_comics", limit=50).comics]
     assert from_a.comic_id in listed_a and from_b.comic_id not in listed_a
-    assert from_b.comic_id in [c.comic_id for c in call(engine, door_b, "comics").comics]
-    assert call(engine, door_a, "status").comics == len(listed_a)
-    for op in ("comic_file", "lineage"):
+    assert from_b.comic_id in [c.comic_id for c in call(engine, door_b, "list_comics").comics]
+    assert call(engine, door_a, "library_status").comics == len(listed_a)
+    for op in ("comic_file", "app_comic_lineage"):
         with pytest.raises(NotFound) as refused:
             call(engine, door_a, op, comic_id=from_b.comic_id)
         assert str(two_folders["b"][0]) not in str(refused.value)
@@ -99,13 +99,13 @@ def test_a_door_rooted_at_a_neither_lists_nor_reads_nor_refines_a_comic_drawn_fr
     assert again.parent_id == from_b.comic_id
     everyone = two_folders["everyone"]
     assert {from_a.comic_id, from_b.comic_id} <= {
-        c.comic_id for c in call(engine, everyone, "comics", limit=50).comics
+        c.comic_id for c in call(engine, everyone, "list_comics", limit=50).comics
     }
     # a refinement of B's comic stays B's, even for a door whose roots cover it only in part
-    steps = call(engine, door_b, "lineage", comic_id=again.comic_id).steps
+    steps = call(engine, door_b, "app_comic_lineage", comic_id=again.comic_id).steps
     assert [s.comic_id for s in steps] == [again.comic_id, from_b.comic_id]
     with pytest.raises(NotFound):
-        call(engine, door_a, "lineage", comic_id=again.comic_id)
+        call(engine, door_a, "app_comic_lineage", comic_id=again.comic_id)
 
 
 def test_a_subject_taught_from_b_is_invisible_and_unchangeable_through_a_door_at_a(
@@ -114,14 +114,14 @@ def test_a_subject_taught_from_b_is_invisible_and_unchangeable_through_a_door_at
     engine, data = two_folders["engine"], two_folders["data"]
     a_root, b_root = two_folders["a"][0].parent, two_folders["b"][0].parent
     door_a, door_b = door(data, [a_root]), door(data, [b_root])
-    taught = call(engine, door_b, "remember", name="Bee", photos=[str(two_folders["b"][1])])
+    taught = call(engine, door_b, "remember_subject", name="Bee", photos=[str(two_folders["b"][1])])
     assert taught.subject.name == "Bee"
-    call(engine, door_a, "remember", name="Ay", photos=[str(two_folders["a"][1])])
+    call(engine, door_a, "remember_subject", name="Ay", photos=[str(two_folders["a"][1])])
 
-    names_a = [s.name for s in call(engine, door_a, "subjects").subjects]
+    names_a = [s.name for s in call(engine, door_a, "list_subjects").subjects]
     assert "Ay" in names_a and "Bee" not in names_a
     for op, body in (
-        ("subject", {"name": "Bee"}),
+        ("show_subject", {"name": "Bee"}),
         ("forget_subject", {"name": "Bee"}),
         ("rename_subject", {"name": "Bee", "new_name": "Mine"}),
     ):
@@ -129,13 +129,13 @@ def test_a_subject_taught_from_b_is_invisible_and_unchangeable_through_a_door_at
             call(engine, door_a, op, **body)
         assert "Bee" not in str(refused.value).split("known subjects:")[1]
     with pytest.raises(InvalidInput, match="taken"):
-        call(engine, door_a, "remember", name="bee", photos=[str(two_folders["a"][2])])
-    found = call(engine, door_a, "find", text="Bee", limit=5)
+        call(engine, door_a, "remember_subject", name="bee", photos=[str(two_folders["a"][2])])
+    found = call(engine, door_a, "find_photos", text="Bee", limit=5)
     assert found.results[0].subject is None  # a tag search, not the subject's photos
     with pytest.raises(NotFound):
         storyboard(engine, door_a, subject="Bee")
-    assert "Bee" in [s.name for s in call(engine, door_b, "subjects").subjects]
-    assert call(engine, door_b, "subject", name="bee").name == "Bee"
+    assert "Bee" in [s.name for s in call(engine, door_b, "list_subjects").subjects]
+    assert call(engine, door_b, "show_subject", name="bee").name == "Bee"
 
 
 def test_subject_names_refuse_control_and_direction_characters(
@@ -145,8 +145,8 @@ def test_subject_names_refuse_control_and_direction_characters(
     photo = str(two_folders["a"][3])
     for name in ("Co\x00la", "Cola\u202egnp.exe", "Co\x1bla"):
         with pytest.raises(InvalidInput, match="control or direction"):
-            call(engine, everyone, "remember", name=name, photos=[photo])
-    kept = call(engine, everyone, "remember", name="Cola 🐕\u200d🦺", photos=[photo])
+            call(engine, everyone, "remember_subject", name=name, photos=[photo])
+    kept = call(engine, everyone, "remember_subject", name="Cola 🐕\u200d🦺", photos=[photo])
     assert kept.subject.name == "Cola 🐕\u200d🦺"
     call(engine, everyone, "forget_subject", name="Cola 🐕\u200d🦺")
 
@@ -159,8 +159,8 @@ def test_a_subject_example_swapped_for_a_link_outside_is_never_drawn(
     root = tmp_path / "c"
     photo = write_photos(root, 1, 600)[0]
     door_c = door(data, [root])
-    finish(engine, door_c, call(engine, door_c, "index", folders=[str(root)]))
-    call(engine, door_c, "remember", name="Linked", photos=[str(photo)])
+    finish(engine, door_c, call(engine, door_c, "index_folder", folders=[str(root)]))
+    call(engine, door_c, "remember_subject", name="Linked", photos=[str(photo)])
     photo.unlink()
     photo.symlink_to(two_folders["outside"])
     with pytest.raises((NotFound, PathRefused)):
@@ -181,7 +181,7 @@ def test_thumbnails_never_return_a_file_swapped_in_from_outside_during_reads(
     outside = tmp_path / "outside.jpg"
     scene(701, (200, 150)).save(outside, "JPEG")
     door_d = door(data, [root])
-    finish(engine, door_d, call(engine, door_d, "index", folders=[str(root)]))
+    finish(engine, door_d, call(engine, door_d, "index_folder", folders=[str(root)]))
     photo_id = ids_of(engine, door_d, [photo])[0]
     inside = photo.read_bytes()
     link = root / "link.tmp"
@@ -204,7 +204,7 @@ def test_thumbnails_never_return_a_file_swapped_in_from_outside_during_reads(
             if time.monotonic() > deadline:
                 break
             try:
-                jpeg = call(engine, door_d, "thumbnail", photo_id=photo_id).data
+                jpeg = call(engine, door_d, "photo_thumbnail", photo_id=photo_id).data
                 seen.add(_mean_colour(jpeg))
             except (PathRefused, NotFound):
                 seen.add("refused")
@@ -213,7 +213,7 @@ def test_thumbnails_never_return_a_file_swapped_in_from_outside_during_reads(
         swapper.join()
     real.write_bytes(inside)
     os.replace(real, photo)
-    good = _mean_colour(call(engine, door_d, "thumbnail", photo_id=photo_id).data)
+    good = _mean_colour(call(engine, door_d, "photo_thumbnail", photo_id=photo_id).data)
     assert seen <= {good, "refused"}, "a thumbnail of the outside file was returned"
     assert good in seen
 
@@ -234,10 +234,10 @@ def test_a_huge_storyboard_is_refused_before_anything_is_drawn(
 ) -> None:
     engine, everyone = two_folders["engine"], two_folders["everyone"]
     started = time.monotonic()
-    job = call(engine, everyone, "comic", prompt="x", backend="storyboard", size="99999x99999",
-               photos=[str(two_folders["a"][0])])  # fmt: skip
+    job = call(engine, everyone, "generate_comic", prompt="x", backend="storyboard",
+               size="99999x99999", photos=[str(two_folders["a"][0])])  # fmt: skip
     while job.state in ("queued", "running"):
-        job = call(engine, everyone, "job", job_id=job.job_id, wait=WAIT)
+        job = call(engine, everyone, "job_status", job_id=job.job_id, wait=WAIT)
     assert job.state == "failed" and "at most 3840 pixels a side" in (job.error or "")
     assert time.monotonic() - started < 10
 
@@ -274,7 +274,7 @@ def test_bad_job_files_are_set_aside_and_the_engine_serves(tmp_path: Path) -> No
     try:
         engine.resume()
         who = door(data, None)
-        status = call(engine, who, "status")
+        status = call(engine, who, "library_status")
         states = {job.job_id: job.state for job in status.jobs}
         assert states.get("j00000001") == "done"
         assert states.get("j00000005") == "failed" and states.get("j00000006") == "failed"

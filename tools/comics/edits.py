@@ -16,11 +16,10 @@ import io
 from dataclasses import dataclass
 from typing import Literal
 
+from photocomic.tools.comics.contract import ComicRecord, ComicRequest
 from photocomic.tools.comics.image_api import InputPicture
 from photocomic.tools.comics.layouts import panel_box
 from photocomic.tools.errors import InvalidInput
-from photocomic.tools.requests import ComicRequest
-from photocomic.tools.results import ComicRecord
 from PIL import Image, ImageFilter, UnidentifiedImageError
 
 STROKE_MARGIN = 12  # pixels a mask reaches beyond a brush stroke (strokes are rough)

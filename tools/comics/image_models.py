@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import get_args
 
+from photocomic.tools.comics.contract import BaseQuality, ExtraQuality
 from photocomic.tools.config import DEFAULT_IMAGE_MODEL
 from photocomic.tools.errors import InvalidInput, ModelRetired
-from photocomic.tools.requests import BaseQuality, ExtraQuality
 
 # The default is "auto": the newest "sunburst" image model the key can use, as the API's own
 # model list says (see image_catalog.py). The SDK documents the sunburst models as the best at

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from photocomic.tools.comics.contract import ComicRecord
 from photocomic.tools.comics.image_api import InputPicture
+from photocomic.tools.contract import PhotoRef
 from photocomic.tools.errors import DecodeError, NotFound, PathRefused
 from photocomic.tools.photos.images import encode_jpeg, encode_png, fit_within, open_photo
-from photocomic.tools.results import ComicRecord, PhotoRef
 from PIL import Image
 
 MAX_INPUT_SIDE = 1536

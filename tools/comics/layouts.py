@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import get_args
 
+from photocomic.tools.comics.contract import LayoutName, PanelCount
 from photocomic.tools.errors import InvalidInput
-from photocomic.tools.requests import LayoutName, PanelCount
 
 Layout = LayoutName
 LAYOUTS: dict[str, str] = {  # what each allowed layout is, in words

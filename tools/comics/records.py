@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from photocomic.tools.comics.contract import ComicRecord
 from photocomic.tools.errors import NotFound, PhotocomicError
-from photocomic.tools.results import ComicRecord
 from pydantic import ValidationError
 
 log = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from photocomic.tools.comics.contract import ComicRecord, ComicRequest, DryRunResult, InputImage
 from photocomic.tools.comics.edits import Edit, plan_edit
 from photocomic.tools.comics.image_api import ApiAccess, ImageApi, ImageCall
 from photocomic.tools.comics.image_catalog import catalog, choose
@@ -55,10 +56,9 @@ from photocomic.tools.comics.styles import (
     normalise_style,
 )
 from photocomic.tools.config import Settings
+from photocomic.tools.contract import PhotoRef
 from photocomic.tools.errors import InvalidInput
 from photocomic.tools.photos.images import encode_png
-from photocomic.tools.requests import ComicRequest
-from photocomic.tools.results import ComicRecord, DryRunResult, InputImage, PhotoRef
 from PIL import Image
 
 log = logging.getLogger(__name__)

@@ -21,12 +21,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from photocomic.tools.errors import DecodeError, InvalidInput
+from photocomic.tools.find.contract import (
+    DuplicateGroup,
+    DuplicatePhoto,
+    DuplicateReport,
+    DuplicatesAnswer,
+    DuplicatesRequest,
+    Filters,
+)
 from photocomic.tools.photos.images import open_photo
-from photocomic.tools.results import DuplicateGroup, DuplicatePhoto, DuplicateReport
+from photocomic.tools.policy import check_limit
 from photocomic.tools.store.rows import entity_path
 from PIL import Image, ImageFilter, ImageOps
 
 if TYPE_CHECKING:
+    from photocomic.tools.owner.calls import Call
     from photocomic.tools.store.photo_store import PhotoStore
 
 # Score above which two photos count as the same shot: above every pair of different photos
@@ -149,7 +158,7 @@ class PixelMatcher:
         return best
 
 
-def find_duplicates(
+def duplicate_groups(
     store: PhotoStore, threshold: float = DUPLICATE_THRESHOLD, expr: str = ""
 ) -> DuplicateReport:
     """Groups of near-identical photos among those matching ``expr``, largest group first."""
@@ -235,3 +244,14 @@ def _candidate_pairs(
                 pairs[key] = (sim, min(floor, pairs.get(key, (sim, floor))[1]))
     ordered = sorted(pairs.items(), key=lambda item: -item[1][0])
     return [(pair, floor) for pair, (_, floor) in ordered]
+
+
+def find_duplicates(call: Call, request: DuplicatesRequest) -> DuplicatesAnswer:
+    """The operation: groups among the photos the caller may see, the largest first."""
+    check_limit(request.limit, most=10_000)
+    filters = call.filters(Filters(folder=request.folder))
+    report = call.library.searcher.duplicates(request.threshold, filters)
+    return DuplicatesAnswer(
+        threshold=report.threshold, checked=report.checked,
+        groups=report.groups[: request.limit], total_groups=len(report.groups),
+    )  # fmt: skip

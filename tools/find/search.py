@@ -2,215 +2,82 @@
 several liked and disliked photos, or tag words) into a vector or a tag filter, ask the store
 for the nearest or best-tagged photos under the caller's filters, optionally re-rank them for
 variety, and shape the hits for people and assistants.
+
+``search_similar`` and ``find_photos`` are the operations (their requests name them); they
+judge what the caller names against its scope and leave the searching to :class:`Searcher`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import numpy as np
 from photocomic.tools.errors import DecodeError, InvalidInput, NotFound
-from photocomic.tools.find.duplicates import DUPLICATE_THRESHOLD, find_duplicates
-from photocomic.tools.photos.images import open_photo
-from photocomic.tools.photos.taxonomy import TagQuery, no_match_message, resolve_words
-from photocomic.tools.policy import check_limit, check_offset
-from photocomic.tools.policy import photo_ids as checked_ids
-from photocomic.tools.results import DuplicateReport, SearchHit, SearchResult
-from photocomic.tools.store.photo_store import (
-    PhotoStore,
-    any_folder_expression,
-    folder_expression,
-    quote,
+from photocomic.tools.find.contract import (
+    DuplicateReport,
+    FindRequest,
+    SearchAnswer,
+    SearchResult,
+    SimilarRequest,
 )
-from photocomic.tools.store.rows import Hit, raw_form
-from pydantic import BaseModel, Field
+from photocomic.tools.find.duplicates import DUPLICATE_THRESHOLD, duplicate_groups
+from photocomic.tools.find.filters import (
+    SearchFilters,
+    all_of,
+    resolve_tags,
+    tag_expression,
+    tag_score,
+)
+from photocomic.tools.find.ranking import (
+    DIVERSITY_POOL,
+    MAX_POOL,
+    answer_of,
+    combine_examples,
+    diversified,
+    to_hits,
+)
+from photocomic.tools.find.subjects import subject_photos, subject_sees
+from photocomic.tools.photos.images import open_photo
+from photocomic.tools.photos.taxonomy import TagQuery, resolve_words
+from photocomic.tools.policy import check_limit, check_offset, decode_upload
+from photocomic.tools.policy import photo_ids as checked_ids
+from photocomic.tools.store.photo_store import PhotoStore
+from photocomic.tools.store.rows import Hit
 
 if TYPE_CHECKING:
+    from photocomic.tools.owner.calls import Call
     from photocomic.tools.photos.embedder import Embedder
 
-# Diversity re-ranks a pool of the nearest candidates: large enough to hold the distinct
-# photos behind a burst of near-identical shots, small enough to stay a single fast search.
-DIVERSITY_POOL = 4
-MAX_POOL = 400
-# Maximal marginal relevance: 1.0 is plain similarity, lower values trade relevance for
-# variety. Similarity to an already chosen photo only counts above MMR_FLOOR, so photos that
-# merely share a subject are not pushed down, near-identical shots are. Measured in
-# bench/quality.py (diversity_figures, Imagenette with bursts of 6 shots): plain MMR at 0.7
-# costs 0.04 P@10 and still lets a burst fill 7 of 10 places; 0.5 above 0.8 keeps one shot
-# per burst and costs nothing measurable (P@10 0.931 either way without bursts).
-MMR_LAMBDA = 0.5
-MMR_FLOOR = 0.8
-# Weight of disliked examples against liked ones in the combined query (Rocchio's gamma,
-# relative to a beta of 1; measured in bench/quality.py: see examples_figures).
-UNLIKE_WEIGHT = 0.5
+
+def search_similar(call: Call, request: SimilarRequest) -> SearchAnswer:
+    """Photos like the caller's examples, which must lie inside its roots."""
+    filters = call.filters(request)
+    sources: list[str | bytes] = [str(call.scope.resolve(i, "file")) for i in request.images]
+    if request.image_base64 is not None:
+        sources.append(decode_upload(request.image_base64, call.settings.max_upload_bytes))
+    results = call.library.searcher.similar(
+        sources=sources or None, photo_ids=request.photo_ids or None,
+        like=request.like or None, unlike=request.unlike or None, limit=request.limit,
+        filters=filters, diversify=request.diversify, allow=call.check_ids,
+    )  # fmt: skip
+    for result in results:
+        if result.query.startswith("uploaded image"):
+            result.query = "the uploaded image" + result.query[len("uploaded image") :]
+    return answer_of(call.scope, results, request.sheet)
 
 
-class SearchFilters(BaseModel):
-    """Conditions a hit must meet; they become one Milvus filter expression.
-
-    Why in Milvus: a filtered vector search returns ``limit`` matching photos, where
-    filtering afterwards in Python would return fewer (or none) from a large library.
-    """
-
-    folder: str | None = Field(
-        None, description="only photos under this folder (its resolved path, a prefix)"
+def find_photos(call: Call, request: FindRequest) -> SearchAnswer:
+    """Photos of a remembered subject when the text names one, else by tag words."""
+    filters = call.filters(request)
+    subject = call.library.subjects.find(request.text, subject_sees(call))
+    if subject is not None:
+        return subject_photos(call, subject, request, filters)
+    found = call.library.searcher.find(
+        request.text, request.limit, filters, request.diversify, request.offset
     )
-    taken_after: date | None = Field(None, description="only photos taken on or after this day")
-    taken_before: date | None = Field(None, description="only photos taken on or before this day")
-    tag: str | None = Field(
-        None, description="words naming a tag label or category: 'dog', 'golf ball', 'boats'"
-    )
-    within: list[str] | None = Field(
-        None, description="only photos under one of these folders (a caller's allowed roots)"
-    )
-
-    def expression(self) -> str:
-        """The Milvus filter for these conditions ("" when there are none)."""
-        parts: list[str] = []
-        if self.within is not None:
-            parts.append(any_folder_expression(self.within) if self.within else "id < 0")
-        if self.folder:
-            parts.append(folder_expression(self.folder))
-        if self.taken_after and self.taken_before and self.taken_after > self.taken_before:
-            raise InvalidInput(
-                f"taken_after ({self.taken_after}) is later than taken_before "
-                f"({self.taken_before}); no photo can match"
-            )
-        if self.taken_after:
-            parts.append(f"taken_at >= {_epoch(self.taken_after)}")
-        if self.taken_before:
-            parts.append(f"taken_at < {_epoch(self.taken_before + timedelta(days=1))}")
-        if self.tag:
-            parts.append(tag_expression(resolve_tags(self.tag)))
-        return all_of(*parts)
-
-
-def _epoch(day: date) -> int:
-    """Midnight UTC at the start of ``day``, in the epoch seconds ``taken_at`` holds."""
-    return int(datetime.combine(day, time.min, tzinfo=timezone.utc).timestamp())
-
-
-def all_of(*parts: str) -> str:
-    """Filter expressions joined with ``and`` (empty ones skipped)."""
-    kept = [p for p in parts if p]
-    if len(kept) <= 1:
-        return kept[0] if kept else ""
-    return " and ".join(f"({p})" for p in kept)
-
-
-def resolve_tags(text: str) -> TagQuery:
-    """The labels and categories that ``text`` names; InvalidInput with suggestions if none."""
-    if not text.strip():
-        raise InvalidInput("give some words to find: a kind of thing ('dog', 'golf ball')")
-    query = resolve_words(text)
-    if not query:
-        raise InvalidInput(no_match_message(text))
-    return query
-
-
-def tag_expression(query: TagQuery) -> str:
-    """Photos tagged with any label or category the query names."""
-    parts = []
-    if query.categories:
-        listed = ", ".join(quote(c) for c in query.categories)
-        parts.append(f"array_contains_any(categories, [{listed}])")
-    if query.labels:
-        listed = ", ".join(quote(label) for label in query.labels)
-        parts.append(f"array_contains_any(labels, [{listed}])")
-    return " or ".join(parts)
-
-
-def tag_score(query: TagQuery, entity: dict[str, object]) -> float:
-    """How sure the model is that a photo shows what the query names: the summed probability
-    of the named categories and labels (a category score is already a sum over its classes).
-    """
-    wanted_categories, wanted_labels = set(query.categories), set(query.labels)
-    total = 0.0
-    for names, scores, wanted in (
-        ("categories", "category_scores", wanted_categories),
-        ("labels", "label_scores", wanted_labels),
-    ):
-        for name, score in zip(entity.get(names) or [], entity.get(scores) or [], strict=False):  # type: ignore[call-overload]
-            if name in wanted:
-                total += float(score)
-    return min(1.0, total)
-
-
-def iso_time(seconds: int | float) -> str:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def to_hits(hits: Sequence[Hit], start: int = 1) -> list[SearchHit]:
-    return [
-        SearchHit(
-            rank=n,
-            photo_id=h.row.photo_id,
-            path=h.row.shown,
-            raw_path=raw_form(h.row.path) or None,
-            score=round(min(1.0, h.score), 4),
-            taken_at=iso_time(h.row.taken_at),
-            width=h.row.width,
-            height=h.row.height,
-            labels=h.row.labels,
-        )
-        for n, h in enumerate(hits, start=start)
-    ]
-
-
-def combine_examples(
-    positives: np.ndarray, negatives: np.ndarray | None = None, unlike_weight: float = UNLIKE_WEIGHT
-) -> np.ndarray:
-    """One query vector from liked and disliked examples (Rocchio's formula).
-
-    Why the mean: for unit vectors, ranking by cosine to the mean of the liked examples is
-    ranking by their average similarity, so every example counts equally and what they
-    share dominates. Disliked examples pull the query away from what they show.
-    """
-    query = _unit(np.asarray(positives, dtype=np.float32).mean(axis=0))
-    if negatives is not None and len(negatives):
-        query = query - unlike_weight * _unit(np.asarray(negatives, dtype=np.float32).mean(axis=0))
-    return _unit(query)
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 0 else vector
-
-
-def mmr_order(
-    relevance: np.ndarray,
-    vectors: np.ndarray,
-    k: int,
-    lam: float = MMR_LAMBDA,
-    floor: float = MMR_FLOOR,
-) -> list[int]:
-    """Maximal marginal relevance: indices of ``k`` candidates, each chosen for its relevance
-    minus its similarity to those already chosen, so a burst of near-identical shots gives
-    one pick and the next places go to different photos. Similarity counts only above
-    ``floor`` (rescaled to 0..1), which leaves photos that merely look related alone.
-    """
-    count = len(relevance)
-    if count == 0:
-        return []
-    vectors = np.asarray(vectors, dtype=np.float32)
-    similarity = vectors @ vectors.T
-    if floor > 0:
-        similarity = np.clip((similarity - floor) / (1.0 - floor), 0.0, None)
-    chosen = [int(np.argmax(relevance))]
-    closest = similarity[chosen[0]].copy()
-    taken = np.zeros(count, dtype=bool)
-    taken[chosen[0]] = True
-    while len(chosen) < min(k, count):
-        gain = lam * relevance - (1.0 - lam) * closest
-        gain[taken] = -np.inf
-        pick = int(np.argmax(gain))
-        chosen.append(pick)
-        taken[pick] = True
-        closest = np.maximum(closest, similarity[pick])
-    return chosen
+    return answer_of(call.scope, [found], request.sheet)
 
 
 def _ignored(query: TagQuery) -> str | None:
@@ -264,8 +131,10 @@ class Searcher:
         limit: int = 10,
         filters: SearchFilters | None = None,
         diversify: bool = False,
+        allow: Callable[[list[int]], None] | None = None,
     ) -> list[SearchResult]:
-        """Photos like the examples, under the filters.
+        """Photos like the examples, under the filters; ``allow`` judges the example ids
+        (the caller's roots) once they are known to be ids.
 
         Without ``like``/``unlike``: one result per source and per photo id, in that order.
         With them: every example (sources, photo ids and ``like``) combines with the
@@ -284,6 +153,8 @@ class Searcher:
                 "give at least one example: a photo file, image bytes, a photo id, or like="
                 "[photo ids]" + ("; unlike alone cannot say what to look for" if disliked else "")
             )
+        if allow is not None:
+            allow([*ids, *liked, *disliked])
         self.store.require()
         expr = filters.expression() if filters else ""
         names = [_source_name(s, n, len(sources)) for n, s in enumerate(sources, start=1)]
@@ -291,15 +162,33 @@ class Searcher:
         parts = [self.embed_sources(sources)] if sources else []
         if ids:
             parts.append(self._vectors(ids))
-        if not (liked or disliked):
-            results = self._nearest(names, np.vstack(parts), limit, expr, diversify)
-            return _with_note(results, filters)
+        if liked or disliked:
+            examples = [*ids, *liked, *disliked, *self._indexed_ids(sources)]
+            names, vectors, expr = self._combined(names, parts, liked, disliked, examples, expr)
+        else:
+            vectors = np.vstack(parts)
+        pool = min(MAX_POOL, max(limit * DIVERSITY_POOL, 40)) if diversify else limit
+        found = self.store.search(vectors, pool, expr, with_vectors=diversify)
+        results = []
+        for name, hits in zip(names, found, strict=True):
+            shown = diversified(hits, limit) if diversify else hits
+            results.append(SearchResult(query=name, hits=to_hits(shown)))
+        return _with_note(results, filters)
 
+    def _combined(
+        self,
+        names: list[str],
+        parts: list[np.ndarray],
+        liked: list[int],
+        disliked: list[int],
+        examples: list[int],
+        expr: str,
+    ) -> tuple[list[str], np.ndarray, str]:
+        """One query from every example and the disliked ones, leaving the examples out."""
         if liked:
             parts.append(self._vectors(liked))
         negatives = self._vectors(disliked) if disliked else None
         query = combine_examples(np.vstack(parts), negatives)
-        examples = [*ids, *liked, *disliked, *self._indexed_ids(sources)]
         exclude = f"id not in [{', '.join(str(i) for i in dict.fromkeys(examples))}]"
         label = "; ".join(
             part
@@ -310,8 +199,7 @@ class Searcher:
             )
             if part
         )
-        results = self._nearest([label], query[None, :], limit, all_of(expr, exclude), diversify)
-        return _with_note(results, filters)
+        return [label], query[None, :], all_of(expr, exclude)
 
     def _vectors(self, photo_ids: Sequence[int]) -> np.ndarray:
         rows = self.store.get(photo_ids, with_vectors=True)
@@ -326,18 +214,6 @@ class Searcher:
                 if row is not None:
                     found.append(row.photo_id)
         return found
-
-    def _nearest(
-        self, names: list[str], vectors: np.ndarray, limit: int, expr: str, diversify: bool
-    ) -> list[SearchResult]:
-        pool = min(MAX_POOL, max(limit * DIVERSITY_POOL, 40)) if diversify else limit
-        found = self.store.search(vectors, pool, expr, with_vectors=diversify)
-        results = []
-        for name, hits in zip(names, found, strict=True):
-            if diversify:
-                hits = diversified(hits, limit)
-            results.append(SearchResult(query=name, hits=to_hits(hits)))
-        return results
 
     # the original single-purpose entry points, kept for callers written against them
 
@@ -400,16 +276,4 @@ class Searcher:
         """
         self.store.require()
         chosen = DUPLICATE_THRESHOLD if threshold is None else threshold
-        return find_duplicates(self.store, chosen, filters.expression() if filters else "")
-
-
-def diversified(
-    hits: Sequence[Hit], limit: int, lam: float = MMR_LAMBDA, floor: float = MMR_FLOOR
-) -> list[Hit]:
-    """The ``limit`` hits that MMR picks; each keeps its own score, ranks follow the picks."""
-    with_vectors = [h for h in hits if h.row.vector is not None]
-    if len(with_vectors) <= 1:
-        return list(hits[:limit])
-    relevance = np.array([h.score for h in with_vectors], dtype=np.float32)
-    vectors = np.stack([h.row.vector for h in with_vectors])  # type: ignore[misc]
-    return [with_vectors[i] for i in mmr_order(relevance, vectors, limit, lam, floor)]
+        return duplicate_groups(self.store, chosen, filters.expression() if filters else "")

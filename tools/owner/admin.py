@@ -9,7 +9,7 @@ from pathlib import Path
 
 from photocomic.tools.config import Settings
 from photocomic.tools.owner.client import Door, lock_path
-from photocomic.tools.requests import Empty, EngineInfo
+from photocomic.tools.owner.contract import EngineInfo, Hello, Shutdown
 
 
 def _running(door: Door) -> EngineInfo | None:
@@ -17,7 +17,7 @@ def _running(door: Door) -> EngineInfo | None:
     import json
 
     try:
-        status, data = door._send("hello", json.dumps(door.envelope(Empty())).encode(), 5.0)
+        status, data = door._send(Hello.op, json.dumps(door.envelope(Hello())).encode(), 5.0)
     except (OSError, http.client.HTTPException):
         return None
     return EngineInfo.model_validate(json.loads(data)["result"]) if status == 200 else None
@@ -38,7 +38,7 @@ def stop_engine(settings: Settings, timeout: float = 30.0) -> int:
     if info is None:
         print(f"no engine serves {settings.data_dir}", file=sys.stderr)
         return 0
-    door.call("shutdown", Empty(), Empty)
+    door.call(Shutdown())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not _lock_free(lock_path(door.data_dir)):
         time.sleep(0.05)  # the engine holds its lock until its store is closed

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from photocomic.tools import errors
 from photocomic.tools.config import Settings
+from photocomic.tools.contract import Ask
 from photocomic.tools.errors import PhotocomicError
+from photocomic.tools.owner.contract import GenerateComic, Hello
 from photocomic.tools.sockets import check_peer, socket_for
 from pydantic import BaseModel
 
@@ -126,27 +128,27 @@ class Door:
         }
         return {"door": door, "request": request.model_dump(mode="json")}
 
-    def call(
-        self, op: str, request: BaseModel, result: type[T], timeout: float = CALL_TIMEOUT
-    ) -> T:
-        """One operation; the engine's own error (same class and words) on failure.
+    def call(self, request: Ask[T], timeout: float = CALL_TIMEOUT) -> T:
+        """The operation ``request`` names, answered with the answer model it names; the
+        engine's own error (same class and words) on failure.
 
         No engine: one is started. An engine that dies during the call: a new one is started
         and the call made again (its jobs resume there), except for a comic, which could be
         paid for twice.
         """
+        op, result = request.op, request.answer
         if self.in_process:
-            return self._call_here(op, request, result)
+            return self._call_here(op, request, result)  # type: ignore[arg-type]
         self._spawned = [p for p in self._spawned if p.poll() is None]  # no zombies
         body = json.dumps(self.envelope(request)).encode()
         for attempt in range(RETRIES + 1):
             try:
                 status, data = self._send(op, body, timeout)
-                return _decode(status, data, result, self.data_dir)
+                return _decode(status, data, result, self.data_dir)  # type: ignore[arg-type]
             except (FileNotFoundError, ConnectionRefusedError):
                 pass  # nobody listens: start one (the call never reached an engine)
             except (ConnectionError, http.client.HTTPException, OSError) as exc:
-                if op == "comic" or attempt == RETRIES:
+                if op == GenerateComic.op or attempt == RETRIES:
                     raise EngineUnreachable(
                         f"the photocomic engine stopped while answering {op} ({exc}); its log "
                         f"is {log_path(self.data_dir)}. Try again."
@@ -155,8 +157,8 @@ class Door:
         raise EngineUnreachable(f"the photocomic engine for {self.data_dir} could not be reached")
 
     def _call_here(self, op: str, request: BaseModel, result: type[T]) -> T:
+        from photocomic.tools.owner.contract import DoorInfo
         from photocomic.tools.owner.engine import Engine
-        from photocomic.tools.requests import DoorInfo
 
         with self._local_lock:
             if self._local is None:  # one engine, hence one open store, per door
@@ -171,11 +173,9 @@ class Door:
             self._local.close()
             self._local = None
         elif self.lease > 0:
-            from photocomic.tools.requests import Empty
-
             self.lease = 0.0
             with contextlib.suppress(OSError, http.client.HTTPException):
-                self._send("hello", json.dumps(self.envelope(Empty())).encode(), 2.0)
+                self._send(Hello.op, json.dumps(self.envelope(Hello())).encode(), 2.0)
 
     def _send(self, op: str, body: bytes, timeout: float) -> tuple[int, bytes]:
         """One request, on this thread's kept-alive connection (a new one if it was closed).
@@ -262,10 +262,8 @@ class Door:
         return process
 
     def _answers(self) -> bool:
-        from photocomic.tools.requests import Empty
-
         try:
-            status, _ = self._send("hello", json.dumps(self.envelope(Empty())).encode(), 5.0)
+            status, _ = self._send(Hello.op, json.dumps(self.envelope(Hello())).encode(), 5.0)
         except (OSError, http.client.HTTPException):
             return False
         return status == 200

@@ -1,16 +1,16 @@
-"""The owner of one data folder: its stores, one copy of each model, their jobs, and the one
-table of operations every front door calls.
+"""The owner of one data folder: its stores, one copy of each model, their jobs, and the
+dispatch of every operation a front door asks for.
 
 Doors (the command line, any number of MCP servers) send ``(operation, door, request)``; the
 door carries its settings, its allowed roots and its OpenAI key. The engine keeps one
-:class:`Library` per store and one model per model setting, whichever door asks, and enforces
-each door's roots on each request. It is transport-free: ``photocomic engine`` serves it on an
-owner-only Unix socket, and a door with ``PHOTOCOMIC_ENGINE=off`` calls it in its own process.
+:class:`Library` per store and one model per model setting, whichever door asks, and hands
+each request, with its caller (:class:`Call`), to the handler its request class names.
+It is transport-free: ``photocomic engine`` serves it on an owner-only Unix socket, and a door
+with ``PHOTOCOMIC_ENGINE=off`` calls it in its own process.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import json
@@ -22,9 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from photocomic.tools.comics.image_api import ApiAccess
-from photocomic.tools.comics.previews import preview_jpeg
 from photocomic.tools.config import Settings
+from photocomic.tools.contract import OPERATIONS
 from photocomic.tools.errors import (
     ConfigError,
     InvalidInput,
@@ -33,32 +32,13 @@ from photocomic.tools.errors import (
     StoreUnavailable,
 )
 from photocomic.tools.folders import make_private
+from photocomic.tools.owner.calls import Call, handler_of
+from photocomic.tools.owner.contract import DoorInfo
 from photocomic.tools.owner.jobs import Job, Jobs, now_iso
 from photocomic.tools.owner.library import Library
-from photocomic.tools.owner.migrate import move_library
-from photocomic.tools.policy import MAX_WAIT, Scope, check_wait
-from photocomic.tools.requests import (
-    ComicFileRequest,
-    ComicRequest,
-    ComicsRequest,
-    DoorInfo,
-    DuplicatesRequest,
-    Empty,
-    EngineInfo,
-    FindRequest,
-    IndexRequest,
-    JobRequest,
-    MigrateRequest,
-    PhotoRequest,
-    RenameSubject,
-    SimilarRequest,
-    SubjectName,
-    SubjectRequest,
-    ThumbnailsRequest,
-)
-from photocomic.tools.results import ComicRecord, ImageData, JobSnapshot, LibraryStatus
+from photocomic.tools.policy import Scope
 from photocomic.tools.store.milvus import Connection
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, ValidationError
 
 if TYPE_CHECKING:
     from photocomic.tools.photos.embedder import Embedder
@@ -93,24 +73,23 @@ class Engine:
         self.stop_requested = threading.Event()
         self._settings: dict[str, Settings] = {}
 
-    # -- the table of operations ---------------------------------------------------------------
+    # -- dispatch: the request's class names its handler (tools/contract.py) ---------------
 
     def call(self, op: str, door: DoorInfo, body: dict[str, Any]) -> BaseModel:
         """Run one operation for one door; PhotocomicError for anything the caller can fix."""
-        entry = OPERATIONS.get(op)
-        if entry is None:
+        kind = OPERATIONS.get(op)
+        if kind is None:
             raise NotFound(f"no operation {op!r}: this photocomic engine ({version()}) offers "
                            f"{', '.join(sorted(OPERATIONS))}")  # fmt: skip
-        model, handler = entry
         try:
-            request = model.model_validate(body)
+            request = kind.model_validate(body)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "request"
             raise InvalidInput(f"invalid {where} for {op}: {first.get('msg')}") from None
         self._seen(door)
         try:
-            return handler(self, door, request)
+            return handler_of(kind)(Call(self, door), request)
         except StoreUnavailable:
             uri = str(door.settings.get("db") or "")
             if uri:
@@ -194,6 +173,19 @@ class Engine:
                 log.info("loaded %s in %.1f s", settings.model, time.monotonic() - started)
             return found
 
+    def opened(self) -> tuple[list[str], list[str]]:
+        """The stores open and the models loaded, for a door that asks who the engine is."""
+        with self._lock:
+            libraries = sorted({f"{uri} ({name})" for uri, _, name in self._libraries})
+            models = sorted({key[0] for key in self._embedders})
+        return libraries, models
+
+    def model_loaded(self) -> bool:
+        return bool(self._embedders)
+
+    def doors(self) -> int:
+        return len(self._leases)
+
     def warm(self, settings: Settings) -> None:
         """Open the store and load its model ahead of the first search (an MCP door starting)."""
         try:
@@ -226,7 +218,7 @@ class Engine:
                     continue
                 log.warning("resuming index job %s of %s", job.job_id, job.folder)
                 scope = Scope.of(job.origin.get("roots"))
-                self.jobs.resume(job, self._index_runner(settings, scope, job.folder or ""))
+                self.jobs.resume(job, self.index_runner(settings, scope, job.folder or ""))
             else:
                 self.jobs.interrupted(job)
 
@@ -244,7 +236,7 @@ class Engine:
             return None
         return settings
 
-    def _index_runner(self, settings: Settings, scope: Scope, folder: str) -> Callable[[Job], Any]:
+    def index_runner(self, settings: Settings, scope: Scope, folder: str) -> Callable[[Job], Any]:
         def run(job: Job) -> Any:
             with self.evicting(settings):
                 library = self.library(settings)
@@ -284,193 +276,3 @@ class Engine:
         if job.kind == "index" and job.folder:
             return scope.allows(job.folder)
         return tuple(job.origin.get("roots") or ()) == scope.roots
-
-    # -- handlers ---------------------------------------------------------------------------
-
-    def op_hello(self, door: DoorInfo, request: Empty) -> EngineInfo:
-        if door.lease > 0 and door.settings:
-            settings = self.settings_of(door)
-            threading.Thread(target=self.warm, args=(settings,), daemon=True).start()
-        with self._lock:
-            libraries = sorted({f"{uri} ({name})" for uri, _, name in self._libraries})
-            models = sorted({key[0] for key in self._embedders})
-        return EngineInfo(
-            pid=os.getpid(), data_dir=str(self.data_dir), version=version(),
-            started_at=self.started_at, libraries=libraries, models_loaded=models,
-            active_jobs=len(self.jobs.active()), doors=len(self._leases),
-            idle_seconds=round(self.idle_seconds(), 1),
-        )  # fmt: skip
-
-    def op_shutdown(self, door: DoorInfo, request: Empty) -> Empty:
-        """Leave soon (running index jobs stop; the next engine resumes them)."""
-        log.info("asked to stop by %s %d", door.kind, door.pid)
-        self.stop_requested.set()
-        return Empty()
-
-    def op_status(self, door: DoorInfo, request: Empty) -> LibraryStatus:
-        settings, scope = self.settings_of(door), Scope.of(door.roots)
-        library = self.library(settings)
-        status = library.status(scope)
-        status.engine_pid = os.getpid()
-        status.model_loaded = bool(self._embedders)
-        status.jobs = [j.snapshot() for j in self.jobs.all() if self.visible(j, scope)]
-        for job in status.jobs:
-            job.preview_jpeg = None  # a status stays small
-        return status
-
-    def op_index(self, door: DoorInfo, request: IndexRequest) -> JobSnapshot:
-        settings, scope = self.settings_of(door), Scope.of(door.roots)
-        if len(request.folders) != 1:
-            raise InvalidInput("index one folder per request")
-        folder = str(scope.resolve(request.folders[0], "dir"))
-        self.library(settings)  # a store that cannot open fails this call, not the job
-        library_key = f"{settings.db_uri}#{settings.collection}"
-        origin = {"settings": settings.payload(secrets=False), "roots": door.roots}
-        run = self._index_runner(settings, scope, folder)
-        job = self.jobs.start_index(library_key, folder, request.recursive, origin, run)
-        snapshot = job.snapshot()
-        snapshot.joined = job.origin is not origin
-        return snapshot
-
-    def op_job(self, door: DoorInfo, request: JobRequest) -> JobSnapshot:
-        check_wait(min(request.wait, MAX_WAIT))
-        job = self._job(door, request.job_id)
-        since = request.since if request.since >= 0 else job.changes
-        if request.wait > 0:
-            job.wait(since, request.wait)
-        return job.snapshot()
-
-    def op_cancel(self, door: DoorInfo, request: JobRequest) -> JobSnapshot:
-        job = self._job(door, request.job_id)
-        job.cancel.set()
-        job.wait(job.changes, 5.0)
-        return job.snapshot()
-
-    def _job(self, door: DoorInfo, job_id: str) -> Job:
-        job = self.jobs.get(job_id)
-        if not self.visible(job, Scope.of(door.roots)):
-            raise NotFound(f"no job {job_id[:40]!r} among this server's folders")
-        return job
-
-    def op_similar(self, door: DoorInfo, request: SimilarRequest) -> BaseModel:
-        settings = self.settings_of(door)
-        library = self.library(settings)
-        return library.similar(Scope.of(door.roots), request, settings.max_upload_bytes)
-
-    def op_find(self, door: DoorInfo, request: FindRequest) -> BaseModel:
-        return self.library(self.settings_of(door)).find(Scope.of(door.roots), request)
-
-    def op_duplicates(self, door: DoorInfo, request: DuplicatesRequest) -> BaseModel:
-        return self.library(self.settings_of(door)).duplicates(Scope.of(door.roots), request)
-
-    def op_comic(self, door: DoorInfo, request: ComicRequest) -> JobSnapshot:
-        settings, scope = self.settings_of(door), Scope.of(door.roots)
-        library = self.library(settings)
-        access = ApiAccess(door.openai_api_key, door.openai_base_url)
-
-        def run(job: Job) -> Any:
-            def partial(index: int, png: bytes) -> None:
-                job.touch(done=index + 1, preview=preview_jpeg(png))
-
-            record = library.comic(scope, request, access, partial, settings)
-            path = getattr(record, "path", None)
-            if isinstance(record, ComicRecord) and record.variants:
-                job.preview = library.variants_sheet(record)
-            elif path:
-                job.preview = preview_jpeg(path)
-            return record
-
-        library_key = f"{settings.db_uri}#{settings.collection}"
-        return self.jobs.start_comic(library_key, {"roots": door.roots}, run).snapshot()
-
-    def op_migrate(self, door: DoorInfo, request: MigrateRequest) -> JobSnapshot:
-        """Copy this library into another store, as a job (it can take minutes)."""
-        settings = self.settings_of(door)
-        source = self.library(settings)
-        token = request.token or (
-            settings.milvus_token.get_secret_value() if settings.milvus_token else None
-        )
-        target_settings = settings.model_copy(
-            update={
-                "db": request.to,
-                "collection": request.collection or settings.collection,
-                "milvus_token": SecretStr(token) if token else None,
-            }
-        )
-        target = self.library(target_settings)
-        library_key = f"{target_settings.db_uri}#{target_settings.collection}"
-
-        def run(job: Job) -> Any:
-            with self.evicting(settings, target_settings):
-                return move_library(source, target, self.data_dir, job)
-
-        return self.jobs.start_migration(library_key, {"roots": door.roots}, run).snapshot()
-
-    def op_remember(self, door: DoorInfo, request: SubjectRequest) -> BaseModel:
-        settings = self.settings_of(door)
-        return self.library(settings).remember(Scope.of(door.roots), request, settings)
-
-    def op_subjects(self, door: DoorInfo, request: Empty) -> BaseModel:
-        return self.library(self.settings_of(door)).list_subjects(Scope.of(door.roots))
-
-    def op_subject(self, door: DoorInfo, request: SubjectName) -> BaseModel:
-        library = self.library(self.settings_of(door))
-        return library.show_subject(Scope.of(door.roots), request.name)
-
-    def op_forget_subject(self, door: DoorInfo, request: SubjectName) -> BaseModel:
-        library = self.library(self.settings_of(door))
-        return library.forget_subject(Scope.of(door.roots), request.name)
-
-    def op_rename_subject(self, door: DoorInfo, request: RenameSubject) -> BaseModel:
-        library = self.library(self.settings_of(door))
-        return library.rename_subject(Scope.of(door.roots), request.name, request.new_name)
-
-    def op_comics(self, door: DoorInfo, request: ComicsRequest) -> BaseModel:
-        library = self.library(self.settings_of(door))
-        return library.comics(Scope.of(door.roots), request.limit)
-
-    def op_thumbnail(self, door: DoorInfo, request: PhotoRequest) -> ImageData:
-        data = self.library(self.settings_of(door)).thumbnail(
-            Scope.of(door.roots), request.photo_id
-        )
-        return ImageData(mime="image/jpeg", data=base64.b64encode(data).decode())
-
-    def op_thumbnails(self, door: DoorInfo, request: ThumbnailsRequest) -> BaseModel:
-        library = self.library(self.settings_of(door))
-        return library.thumbnails(Scope.of(door.roots), request.photo_ids, request.side)
-
-    def op_lineage(self, door: DoorInfo, request: ComicFileRequest) -> BaseModel:
-        library = self.library(self.settings_of(door))
-        return library.lineage(Scope.of(door.roots), request.comic_id)
-
-    def op_comic_file(self, door: DoorInfo, request: ComicFileRequest) -> ImageData:
-        library = self.library(self.settings_of(door))
-        data = library.comic_file(Scope.of(door.roots), request.comic_id, request.preview)
-        mime = "image/jpeg" if request.preview else "image/png"
-        return ImageData(mime=mime, data=base64.b64encode(data).decode())
-
-
-Handler = Callable[[Engine, DoorInfo, Any], BaseModel]
-OPERATIONS: dict[str, tuple[type[BaseModel], Handler]] = {
-    "hello": (Empty, Engine.op_hello),
-    "shutdown": (Empty, Engine.op_shutdown),
-    "status": (Empty, Engine.op_status),
-    "index": (IndexRequest, Engine.op_index),
-    "job": (JobRequest, Engine.op_job),
-    "cancel": (JobRequest, Engine.op_cancel),
-    "similar": (SimilarRequest, Engine.op_similar),
-    "find": (FindRequest, Engine.op_find),
-    "duplicates": (DuplicatesRequest, Engine.op_duplicates),
-    "comic": (ComicRequest, Engine.op_comic),
-    "comics": (ComicsRequest, Engine.op_comics),
-    "migrate": (MigrateRequest, Engine.op_migrate),
-    "remember": (SubjectRequest, Engine.op_remember),
-    "subjects": (Empty, Engine.op_subjects),
-    "subject": (SubjectName, Engine.op_subject),
-    "forget_subject": (SubjectName, Engine.op_forget_subject),
-    "rename_subject": (RenameSubject, Engine.op_rename_subject),
-    "thumbnail": (PhotoRequest, Engine.op_thumbnail),
-    "comic_file": (ComicFileRequest, Engine.op_comic_file),
-    "thumbnails": (ThumbnailsRequest, Engine.op_thumbnails),
-    "lineage": (ComicFileRequest, Engine.op_lineage),
-}

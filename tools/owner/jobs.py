@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from photocomic.tools.errors import Cancelled, NotFound, PhotocomicError
-from photocomic.tools.results import IndexSummary, JobSnapshot, JobState
+from photocomic.tools.owner.contract import JobSnapshot, JobState
+from photocomic.tools.photos.contract import IndexSummary
 from pydantic import BaseModel, Field
 
 log = logging.getLogger(__name__)

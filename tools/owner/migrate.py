@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from photocomic.tools.errors import Cancelled, ModelMismatch, PhotocomicError
-from photocomic.tools.results import MigrationSummary
+from photocomic.tools.owner.contract import MigrationSummary
 from photocomic.tools.store.photo_store import PhotoStore
 from photocomic.tools.store.rows import ID_MASK, SCALAR_FIELDS
 

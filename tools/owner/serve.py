@@ -26,8 +26,8 @@ from photocomic.tools.errors import PhotocomicError
 from photocomic.tools.folders import make_private
 from photocomic.tools.logs import redact_handlers
 from photocomic.tools.owner.client import lock_path, log_path, socket_path
+from photocomic.tools.owner.contract import Envelope
 from photocomic.tools.owner.engine import Engine
-from photocomic.tools.requests import Envelope
 from photocomic.tools.sockets import check_private, in_private_dir, peer_uid, private_dir
 from pydantic import ValidationError
 

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from photocomic.tools.errors import Cancelled, ConfigError, DecodeError, ModelMismatch
 from photocomic.tools.folders import FileEntry, Scan, display_path, real_folder, scan_folder
+from photocomic.tools.photos.contract import FailedFile, IndexSummary
 from photocomic.tools.photos.images import open_photo
 from photocomic.tools.photos.precision import check_mix
 from photocomic.tools.photos.tagging import Tagger
-from photocomic.tools.results import FailedFile, IndexSummary
 from photocomic.tools.store.photo_store import PhotoStore
 from photocomic.tools.store.rows import PhotoRow, photo_id_for
 

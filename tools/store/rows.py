@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from photocomic.tools.contract import PhotoRef, path_from_raw
 from photocomic.tools.folders import display_path
-from photocomic.tools.results import PhotoRef, path_from_raw
 
 ID_MASK = (1 << 52) - 1  # photo ids stay exact in JSON numbers (JavaScript clients)
 _FOLDER_MASK = (1 << 63) - 1

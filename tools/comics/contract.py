@@ -1,0 +1,186 @@
+"""The operations on comics (listing, versions, files) and what a comic is: the drawing's
+request, its record and a dry run. Pydantic only (see ``tools/contract.py``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from photocomic.tools.contract import Ask, ImageData, PhotoRef
+from pydantic import BaseModel, Field
+
+# The allowed values, defined once: pydantic checks them, the MCP tools' schemas and argparse's
+# choices are made from them (typing.get_args), and the comic modules read them from here.
+Backend = Literal["openai", "storyboard"]
+BaseQuality = Literal["low", "medium", "high", "auto"]
+ExtraQuality = Literal["xhigh", "max"]  # GPT Image 2.5 and later
+Quality = Literal[BaseQuality, ExtraQuality]
+LayoutName = Literal["grid", "strip", "vertical"]
+PanelCount = Literal[1, 2, 3, 4, 6]
+
+
+class Region(BaseModel):
+    """A box on a comic, in the comic's own pixels."""
+
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    w: int = Field(gt=0)
+    h: int = Field(gt=0)
+
+
+class ComicRequest(BaseModel):
+    """What to draw. Unset ``style``, ``panels`` and ``layout`` mean: the earlier comic's on a
+    refinement, else ghibli, 4 panels, a grid. ``panel``, ``region`` and ``markup_png`` edit
+    part of the earlier comic (one of them, with ``refine``); ``variants`` draws several."""
+
+    prompt: str
+    photos: list[int | str] = Field(
+        default_factory=list, description="photo ids from searches, or photo paths"
+    )
+    subject: str | None = Field(None, description="a remembered subject whose photos to use")
+    style: str | None = None
+    panels: PanelCount | None = None
+    layout: LayoutName | None = None
+    refine: str | None = None
+    size: str = Field("auto", description="WIDTHxHEIGHT the model accepts, or auto")
+    quality: Quality = "auto"
+    model: str | None = Field(None, description="image model; default PHOTOCOMIC_IMAGE_MODEL")
+    backend: Backend = "openai"
+    dry_run: bool = False
+    panel: int | None = Field(None, ge=1, le=6, description="redo only this panel (1-based)")
+    region: Region | None = Field(None, description="redo only this box of the earlier comic")
+    markup_png: str | None = Field(
+        None, description="base64 PNG: strokes on a transparent layer over the earlier comic"
+    )
+    variants: int = Field(1, ge=1, le=4, description="drawings to choose from (the API's n)")
+
+
+class InputImage(BaseModel):
+    """One picture as it would be sent: ``source`` is a photo path or ``comic:<id>``."""
+
+    source: str
+    width: int
+    height: int
+    format: str
+    bytes: int
+
+
+class ComicRecord(BaseModel):
+    """One saved comic and how it was made; ``parent_id`` links a refinement to its source."""
+
+    comic_id: str
+    parent_id: str | None = None
+    path: str
+    prompt: str = Field(description="the prompt as it was sent to the image model")
+    user_prompt: str
+    style: str
+    panels: int
+    layout: str = "grid"
+    photos: list[PhotoRef] = Field(default_factory=list)
+    model: str
+    size: str = Field(description="the size asked of the model (WIDTHxHEIGHT, or auto)")
+    quality: str
+    backend: str
+    usage: dict[str, Any] | None = Field(None, description="token usage the API reported")
+    cost_usd: float | None = Field(
+        None, description="estimated cost from the usage and the model's known prices"
+    )
+    prices_as_of: str | None = None
+    created_at: str
+    width: int | None = None
+    height: int | None = None
+    input_fidelity: str | None = None
+    input_images: list[str] = Field(default_factory=list)
+    subject: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    edit: str | None = Field(None, description="panel, region or markup: what part changed")
+    panel: int | None = Field(None, description="the panel redrawn (1-based)")
+    edit_box: list[int] | None = Field(
+        None, description="the part that changed: left, top, right, bottom in the parent's pixels"
+    )
+    variant: int | None = Field(None, description="which of several drawings of one request")
+    variants: list[str] = Field(
+        default_factory=list, description="the comic ids of all drawings of that request"
+    )
+
+
+class DryRunResult(BaseModel):
+    """Exactly what a comic request would send; nothing was sent or written."""
+
+    prompt: str
+    images: list[InputImage]
+    model: str
+    size: str
+    quality: str
+    backend: str
+    style: str
+    panels: int
+    layout: str = "grid"
+    parent_id: str | None = None
+    photos: list[PhotoRef] = Field(default_factory=list)
+    input_fidelity: str | None = None
+    subject: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    edit: str | None = None
+    panel: int | None = None
+    edit_box: list[int] | None = None
+    overlay: InputImage | None = Field(None, description="the mask or markup it would send")
+    drawings: int = Field(1, description="how many variants it would draw")
+    estimated_cost_usd: float | None = Field(
+        None,
+        description="all variants, from what drawings of this model, size and quality cost "
+        "before (None without such drawings or a known price)",
+    )
+
+
+class LineageStep(BaseModel):
+    comic_id: str
+    parent_id: str | None
+    user_prompt: str
+    model: str
+    created_at: str
+    photos: list[PhotoRef] = Field(default_factory=list, description="its reference photos")
+    preview_jpeg: str = Field(description="base64 JPEG, 320 px (160 px in a tree)")
+    variant: int | None = None
+    variants: list[str] = Field(default_factory=list)
+    panel: int | None = None
+    panels: int | None = None
+    edit: str | None = None
+
+
+class Lineage(BaseModel):
+    """A comic and the ones it was refined from, newest first; and its whole family (every
+    version refined from the same first comic, branches and variants) as a tree."""
+
+    steps: list[LineageStep]
+    tree: list[LineageStep] = Field(
+        default_factory=list, description="the family, oldest first; parent_id makes the branches"
+    )
+
+
+class ComicList(BaseModel):
+    comics: list[ComicRecord] = Field(description="newest first")
+    total: int
+
+
+class ComicsRequest(Ask[ComicList]):
+    op = "list_comics"
+    handler = "comics.gallery:list_comics"
+
+    limit: int = 20
+
+
+class LineageRequest(Ask[Lineage]):
+    op = "app_comic_lineage"
+    handler = "comics.gallery:app_comic_lineage"
+
+    comic_id: str
+
+
+class ComicFileRequest(Ask[ImageData]):
+    """A comic's picture (the MCP resource comic://ID)."""
+
+    op = "comic_file"
+    handler = "comics.gallery:comic_file"
+
+    comic_id: str
+    preview: bool = Field(False, description="a small JPEG instead of the full PNG")

@@ -1,0 +1,168 @@
+"""The library owner's own operations (the engine, its jobs, the library as a whole) and the
+wire between a door and the engine. Pydantic only (see ``tools/contract.py``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from photocomic.tools.comics.contract import ComicRecord, ComicRequest, DryRunResult
+from photocomic.tools.contract import Ask, Empty
+from photocomic.tools.photos.contract import IndexSummary
+from pydantic import BaseModel, Field
+
+
+class DoorInfo(BaseModel):
+    """Who sends a request: its settings (secrets included: the socket is the owner's alone),
+    the folders it may read, and how long it asks the library's owner to stay up for it."""
+
+    door_id: str
+    kind: str = "cli"
+    pid: int = 0
+    settings: dict[str, object] = Field(default_factory=dict)
+    roots: list[str] | None = None
+    lease: float = Field(0.0, description="seconds to stay up for this door after this call")
+    openai_api_key: str | None = Field(None, repr=False)
+    openai_base_url: str | None = None
+
+
+class Envelope(BaseModel):
+    door: DoorInfo
+    request: dict[str, object] = Field(default_factory=dict)
+
+
+class EngineInfo(BaseModel):
+    pid: int
+    data_dir: str
+    version: str
+    started_at: str
+    libraries: list[str]
+    models_loaded: list[str]
+    active_jobs: int
+    doors: int
+    idle_seconds: float
+
+
+class MigrationSummary(BaseModel):
+    """What a move of the library to another store did (``photocomic migrate``)."""
+
+    source: str
+    target: str
+    collection: str
+    photos: int = Field(description="photos in the target at the end (as many as the source)")
+    copied: int = Field(
+        description="rows copied by this run (an earlier, interrupted run the rest)"
+    )
+    subjects: int = 0
+    resumed: bool = False
+    seconds: float = 0.0
+
+
+JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+class JobSnapshot(BaseModel):
+    """A run that belongs to the library (indexing a folder, drawing a comic), whichever door
+    started it; it goes on when that door closes."""
+
+    job_id: str
+    kind: Literal["index", "comic", "migrate"]
+    state: JobState
+    folder: str | None = Field(None, description="the folder being indexed")
+    recursive: bool = True
+    done: int = Field(0, description="photos processed so far (index), partial images (comic)")
+    total: int | None = Field(None, description="photos to process (None while scanning)")
+    changes: int = Field(0, description="counts every change; pass it back as since= to wait")
+    started_at: str
+    finished_at: str | None = None
+    summary: IndexSummary | None = Field(
+        None, description="when done: the run's summary (an MCP answer lists the first 50 failures)"
+    )
+    failed_count: int = Field(0, description="files that could not be indexed, in all")
+    error: str | None = None
+    error_kind: str | None = None
+    message: str = ""
+    record: ComicRecord | DryRunResult | MigrationSummary | None = Field(
+        None, description="the comic, when drawn (or a migration's summary)"
+    )
+    preview_jpeg: str | None = Field(
+        None, description="base64 JPEG: the latest partial image while drawing, else the comic"
+    )
+    joined: bool = Field(False, description="the run was already under way for this folder")
+
+
+class LibraryStatus(BaseModel):
+    db: str = Field(description="the Milvus store (a Milvus Lite file or a server URI)")
+    collection: str
+    model: str | None = Field(description="embedding model the store was built with")
+    dim: int | None
+    photos: int
+    data_dir: str
+    roots: list[str] = Field(description="the folders this server may read")
+    comics: int
+    precision: str | None = Field(None, description="the precision the photos were embedded in")
+    model_loaded: bool = Field(False, description="whether the model is in memory")
+    engine_pid: int | None = Field(None, description="the process that owns this library")
+    jobs: list[JobSnapshot] = Field(
+        default_factory=list, description="indexing and drawing runs, newest first"
+    )
+
+
+class IndexRequest(Ask[JobSnapshot]):
+    op = "index_folder"
+    handler = "owner.operations:index_folder"
+
+    folders: list[str]
+    recursive: bool = True
+
+
+class JobRequest(BaseModel):
+    job_id: str
+    wait: float = Field(0.0, description="wait up to this many seconds for a change")
+    since: int = Field(-1, description="the change count already seen; -1 answers at once")
+
+
+class MigrateRequest(Ask[JobSnapshot]):
+    """Copy the library (photos, vectors, tags, subjects) into another store."""
+
+    op = "migrate"
+    handler = "owner.operations:migrate"
+
+    to: str = Field(description="the target: a Milvus URI or a Milvus Lite file")
+    collection: str | None = Field(None, description="the target collection (default: same)")
+    token: str | None = Field(None, repr=False, description="the target server's token")
+
+
+class JobStatus(JobRequest, Ask[JobSnapshot]):
+    """An index run's or a drawing's state (the MCP tools index_status and comic_status)."""
+
+    op = "job_status"
+    handler = "owner.operations:job_status"
+
+
+class CancelJob(JobRequest, Ask[JobSnapshot]):
+    op = "cancel_job"
+    handler = "owner.operations:cancel_job"
+
+
+class GenerateComic(ComicRequest, Ask[JobSnapshot]):
+    """Draw a comic as a job of the library (it goes on when the asking door closes)."""
+
+    op = "generate_comic"
+    handler = "owner.operations:generate_comic"
+
+
+class Hello(Ask[EngineInfo]):
+    """Who the engine is; a door with a lease also has it open the store and load the model."""
+
+    op = "hello"
+    handler = "owner.operations:hello"
+
+
+class Shutdown(Ask[Empty]):
+    op = "shutdown"
+    handler = "owner.operations:shutdown"
+
+
+class StatusRequest(Ask[LibraryStatus]):
+    op = "library_status"
+    handler = "owner.operations:library_status"

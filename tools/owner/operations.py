@@ -1,0 +1,187 @@
+"""The owner's own operations: the engine itself, the library as a whole, and the runs that
+belong to the library (indexing, drawing, moving), which go on when the asking door closes.
+
+Each function is the handler its request class names (``tools/owner/contract.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from photocomic.tools.comics.contract import ComicRecord, DryRunResult
+from photocomic.tools.comics.gallery import comics_seen, visible_comic
+from photocomic.tools.comics.image_api import ApiAccess
+from photocomic.tools.comics.previews import preview_jpeg
+from photocomic.tools.comics.studio import ComicStudio, PartialFn
+from photocomic.tools.contract import Empty, PhotoRef
+from photocomic.tools.errors import InvalidInput, NotFound
+from photocomic.tools.find.contract import Filters
+from photocomic.tools.find.subjects import subject_sees
+from photocomic.tools.owner.calls import Call
+from photocomic.tools.owner.contract import (
+    CancelJob,
+    EngineInfo,
+    GenerateComic,
+    Hello,
+    IndexRequest,
+    JobSnapshot,
+    JobStatus,
+    LibraryStatus,
+    MigrateRequest,
+    Shutdown,
+    StatusRequest,
+)
+from photocomic.tools.owner.engine import version
+from photocomic.tools.owner.jobs import Job
+from photocomic.tools.owner.migrate import move_library
+from photocomic.tools.policy import MAX_WAIT, check_wait, require_roots
+from pydantic import SecretStr
+
+
+def hello(call: Call, request: Hello) -> EngineInfo:
+    engine, door = call.engine, call.door
+    if door.lease > 0 and door.settings:
+        threading.Thread(target=engine.warm, args=(call.settings,), daemon=True).start()
+    libraries, models = engine.opened()
+    return EngineInfo(
+        pid=os.getpid(), data_dir=str(engine.data_dir), version=version(),
+        started_at=engine.started_at, libraries=libraries, models_loaded=models,
+        active_jobs=len(engine.jobs.active()), doors=engine.doors(),
+        idle_seconds=round(engine.idle_seconds(), 1),
+    )  # fmt: skip
+
+
+def shutdown(call: Call, request: Shutdown) -> Empty:
+    """Leave soon (running index jobs stop; the next engine resumes them)."""
+    call.engine.stop_requested.set()
+    return Empty()
+
+
+def library_status(call: Call, request: StatusRequest) -> LibraryStatus:
+    library, scope, engine = call.library, call.scope, call.engine
+    info = library.store.model_info()
+    status = LibraryStatus(
+        db=library.store.uri, collection=library.store.collection,
+        model=info.model if info else None, dim=info.dim if info else None,
+        precision=str(info.precision.get("precision")) if info and info.precision else None,
+        photos=library.store.count() if info else 0, data_dir=str(library.settings.data_dir),
+        roots=list(scope.roots or []), comics=len(comics_seen(call)),
+        model_loaded=engine.model_loaded(), engine_pid=os.getpid(),
+    )  # fmt: skip
+    status.jobs = [j.snapshot() for j in engine.jobs.all() if engine.visible(j, scope)]
+    for job in status.jobs:
+        job.preview_jpeg = None  # a status stays small
+    return status
+
+
+def index_folder(call: Call, request: IndexRequest) -> JobSnapshot:
+    if len(request.folders) != 1:
+        raise InvalidInput("index one folder per request")
+    settings, door = call.settings, call.door
+    require_roots(call.scope)
+    folder = str(call.scope.resolve(request.folders[0], "dir"))
+    call.library  # noqa: B018  (a store that cannot open fails this call, not the job)
+    origin = {"settings": settings.payload(secrets=False), "roots": door.roots}
+    run = call.engine.index_runner(settings, call.scope, folder)
+    job = call.engine.jobs.start_index(_key(call), folder, request.recursive, origin, run)
+    snapshot = job.snapshot()
+    snapshot.joined = job.origin is not origin
+    return snapshot
+
+
+def job_status(call: Call, request: JobStatus) -> JobSnapshot:
+    check_wait(min(request.wait, MAX_WAIT))
+    job = _job(call, request.job_id)
+    since = request.since if request.since >= 0 else job.changes
+    if request.wait > 0:
+        job.wait(since, request.wait)
+    return job.snapshot()
+
+
+def cancel_job(call: Call, request: CancelJob) -> JobSnapshot:
+    job = _job(call, request.job_id)
+    job.cancel.set()
+    job.wait(job.changes, 5.0)
+    return job.snapshot()
+
+
+def _job(call: Call, job_id: str) -> Job:
+    job = call.engine.jobs.get(job_id)
+    if not call.engine.visible(job, call.scope):
+        raise NotFound(f"no job {job_id[:40]!r} among this server's folders")
+    return job
+
+
+def _key(call: Call) -> str:
+    return f"{call.settings.db_uri}#{call.settings.collection}"
+
+
+def generate_comic(call: Call, request: GenerateComic) -> JobSnapshot:
+    """Draw (or dry-run) a comic as a job; the preview follows the model's partial images."""
+    library = call.library
+    access = ApiAccess(call.door.openai_api_key, call.door.openai_base_url)
+
+    def run(job: Job) -> Any:
+        def partial(index: int, png: bytes) -> None:
+            job.touch(done=index + 1, preview=preview_jpeg(png))
+
+        record = draw(call, request, access, partial)
+        if isinstance(record, ComicRecord) and record.variants:
+            job.preview = library.variants_sheet(record)
+        elif isinstance(record, ComicRecord):
+            job.preview = preview_jpeg(record.path)
+        return record
+
+    return call.engine.jobs.start_comic(_key(call), {"roots": call.door.roots}, run).snapshot()
+
+
+def draw(
+    call: Call, request: GenerateComic, access: ApiAccess | None, on_partial: PartialFn | None
+) -> ComicRecord | DryRunResult:
+    """The drawing itself: the caller's photos (or its subject's best ones) inside its roots."""
+    scope, library = call.scope, call.library
+    require_roots(scope)
+    refs = call.photo_refs(request.photos)
+    if request.subject:
+        if refs:
+            raise InvalidInput("give a subject or photos, not both: the subject picks its photos")
+        subject = library.subjects.get(request.subject, subject_sees(call))
+        expr = call.filters(Filters()).expression()
+        refs = [row.ref() for row in library.subjects.references(subject, expr)]
+        if not refs:
+            raise NotFound(f"no photo of {subject.name} lies inside the allowed folders")
+        request = request.model_copy(update={"subject": subject.name})
+
+    def allow(ref: PhotoRef) -> None:
+        scope.check_photo(ref.photo_id, ref.local_path())
+
+    if request.refine:
+        visible_comic(call, request.refine)
+    studio = ComicStudio(call.settings)  # the asking door's image model and key
+    return studio.generate(request, refs, access, allow, on_partial, scope.within())
+
+
+def migrate(call: Call, request: MigrateRequest) -> JobSnapshot:
+    """Copy this library into another store, as a job (it can take minutes)."""
+    settings, engine = call.settings, call.engine
+    source = call.library
+    token = request.token or (
+        settings.milvus_token.get_secret_value() if settings.milvus_token else None
+    )
+    target_settings = settings.model_copy(
+        update={
+            "db": request.to,
+            "collection": request.collection or settings.collection,
+            "milvus_token": SecretStr(token) if token else None,
+        }
+    )
+    target = engine.library(target_settings)
+    target_key = f"{target_settings.db_uri}#{target_settings.collection}"
+
+    def run(job: Job) -> Any:
+        with engine.evicting(settings, target_settings):
+            return move_library(source, target, engine.data_dir, job)
+
+    return engine.jobs.start_migration(target_key, {"roots": call.door.roots}, run).snapshot()
