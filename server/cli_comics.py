@@ -7,16 +7,74 @@ import base64
 import json
 import sys
 from pathlib import Path
+from typing import get_args
 
-from photocomic.tools.comics.contract import ComicRecord, DryRunResult, Region
+from photocomic.tools.comics.contract import (
+    Backend,
+    ComicRecord,
+    ComicsRequest,
+    DryRunResult,
+    LayoutName,
+    PanelCount,
+    Quality,
+    Region,
+)
+from photocomic.tools.comics.records import as_tree
 from photocomic.tools.errors import InvalidInput
-from photocomic.tools.owner.client import Door, job_error
+from photocomic.tools.owner.client import job_error
 from photocomic.tools.owner.contract import GenerateComic, JobSnapshot
 
-from .cli_common import follow, photo_items
+from .cli_common import (
+    EXIT_OK,
+    command,
+    door_of,
+    follow,
+    json_flag,
+    photo_items,
+    print_json,
+    store_flags,
+)
 
 
-def run_comic(args: argparse.Namespace, door: Door) -> int:
+def _comic_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--photo", action="append", help="photo id or image path (repeatable)")
+    p.add_argument("--subject", help="a remembered subject: its best photos are the references")
+    p.add_argument("--style", help="ghibli (default), manga, watercolor, american-comic, ...")
+    p.add_argument("--panels", type=int, choices=get_args(PanelCount))
+    p.add_argument("--layout", choices=get_args(LayoutName), help="page grid, strip, phone strip")
+    p.add_argument("--refine", metavar="COMIC_ID", help="change an earlier comic (any version)")
+    p.add_argument("--panel", type=int, help="with --refine: redraw only this panel (1-based)")
+    p.add_argument(
+        "--region", metavar="X,Y,W,H", help="with --refine: redraw only this box (comic pixels)"
+    )
+    p.add_argument(
+        "--markup", metavar="PNG", help="with --refine: strokes on a transparent PNG over the comic"
+    )
+    p.add_argument("--variants", type=int, default=1, help="1-4 drawings to choose from")
+    p.add_argument("--size", default="auto", help="WIDTHxHEIGHT the model takes, or auto")
+    p.add_argument("--quality", default="auto", choices=get_args(Quality))
+    p.add_argument(
+        "--model", "--image-model", dest="image_model",
+        help="image model (default auto: the newest the key can use; PHOTOCOMIC_IMAGE_MODEL)",
+    )  # fmt: skip
+    p.add_argument("--backend", default="openai", choices=get_args(Backend))
+    p.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
+    store_flags(p)
+    json_flag(p, "the comic record")
+
+
+def _comics_arguments(p: argparse.ArgumentParser) -> None:
+    store_flags(p)
+    json_flag(p)
+
+
+@command(
+    "comic", "draw a comic from photos (OpenAI image model, or offline storyboard)",
+    _comic_arguments,
+)  # fmt: skip
+def run_comic(args: argparse.Namespace) -> int:
+    door = door_of(args)
     request = GenerateComic(
         prompt=args.prompt, photos=photo_items(args.photo or []), subject=args.subject,
         style=args.style,
@@ -88,3 +146,20 @@ def _print_dry_run(result: DryRunResult) -> None:
     if result.estimated_cost_usd is not None:
         print(f"estimated cost: about ${result.estimated_cost_usd:.3f} (all variants)")
     print("prompt:\n" + result.prompt)
+
+
+@command("comics", "list the comics made so far", _comics_arguments)
+def cmd_comics(args: argparse.Namespace) -> int:
+    listed = door_of(args).call(ComicsRequest(limit=100))
+    if args.json:
+        print_json([c.model_dump(mode="json") for c in listed.comics])
+        return EXIT_OK
+    if not listed.comics:
+        print("no comics yet: make one with 'photocomic comic --prompt ... --photo ...'")
+    for depth, record in as_tree(listed.comics):  # refinements under what they refine
+        branch = "  " * depth + ("└ " if depth else "")
+        what = f"  panel {record.panel}" if record.panel else ""
+        what += f"  variant {record.variant}" if record.variant else ""
+        print(f"{branch}{record.comic_id}  {record.created_at[:16]}  {record.style}{what}  "
+              f"{record.path}")  # fmt: skip
+    return EXIT_OK

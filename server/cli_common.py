@@ -1,18 +1,109 @@
-"""What the command line's commands share: waiting for a job, printing JSON, reading photo
-ids and paths from the command line."""
+"""What the command line's commands share: how a command declares itself (its arguments
+beside its handler), the flags every command takes, waiting for a job, printing JSON, reading
+photo ids and paths from the command line."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
+from photocomic.tools.config import Settings
 from photocomic.tools.owner.client import Door
 from photocomic.tools.owner.contract import CancelJob, JobSnapshot, JobStatus
 from pydantic import BaseModel
 
+EXIT_OK = 0
+EXIT_SOME_FAILED = 3  # an index run where some files could not be read
 POLL = 1.0  # seconds each progress poll may wait for news from the engine
+
+Handler = Callable[[argparse.Namespace], int]
+Arguments = Callable[[argparse.ArgumentParser], None]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    run: Handler
+    arguments: Arguments
+
+
+COMMANDS: list[Command] = []  # ``photocomic --help`` lists them in the order declared
+
+
+def command(name: str, help: str, arguments: Arguments) -> Callable[[Handler], Handler]:
+    """Declare a sub-command: its name, its one-line help and its arguments."""
+
+    def add(run: Handler) -> Handler:
+        COMMANDS.append(Command(name, help, run, arguments))
+        return run
+
+    return add
+
+
+def day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
+
+
+def store_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="Milvus URI: a local .db file or http://host:19530")
+    parser.add_argument("--data-dir", help="where the store, comics and caches live")
+
+
+def filter_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--folder", help="only photos under this folder")
+    parser.add_argument("--after", type=day, help="only photos taken on or after YYYY-MM-DD")
+    parser.add_argument("--before", type=day, help="only photos taken on or before YYYY-MM-DD")
+    parser.add_argument("--tag", help="only photos tagged so: 'dog', 'beach'")
+    parser.add_argument("--diversify", action="store_true", help="no near-identical shots")
+
+
+def model_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="timm model name (default tf_efficientnet_lite0)")
+    parser.add_argument("--weights", help="local checkpoint file for --model")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument(
+        "--precision", choices=["auto", "fp32", "bf16"], help="embedding precision (auto)"
+    )
+
+
+def json_flag(parser: argparse.ArgumentParser, what: str = "the result") -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def flags_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the command-line flags give (None and absent flags left to the env)."""
+    flags: dict[str, Any] = {}
+    for name in ("db", "data_dir", "model", "weights", "batch_size", "workers", "device"):
+        value = getattr(args, name, None)
+        if value is not None:
+            flags[name] = value
+    if getattr(args, "precision", None):
+        flags["precision"] = args.precision
+    if getattr(args, "root", None):
+        flags["roots"] = args.root
+    if getattr(args, "hidden", False):
+        flags["include_hidden"] = True
+    if getattr(args, "idle", None):
+        flags["engine_idle"] = args.idle
+    return flags
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    return Settings(**flags_of(args))
+
+
+def door_of(args: argparse.Namespace) -> Door:
+    return Door(settings_of(args), kind="cli")
 
 
 def print_json(value: Any) -> None:

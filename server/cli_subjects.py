@@ -15,13 +15,37 @@ from photocomic.tools.find.contract import (
     SubjectInfo,
     SubjectRequest,
 )
-from photocomic.tools.owner.client import Door
 from pydantic import BaseModel
 
-from .cli_common import photo_items
+from .cli_common import command, door_of, json_flag, photo_items, store_flags
 
 
-def run_subject(args: argparse.Namespace, door: Door) -> int:
+def _subject_arguments(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="teach NAME from photos (adding again adds examples)")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--photo", action="append", default=[], help="photo id or path that shows it")
+    add.add_argument("--not", dest="not_photos", action="append", default=[],
+                     help="photo id or path that does not show it")  # fmt: skip
+    actions.add_parser("list", help="the subjects and how many photos show each")
+    show = actions.add_parser("show", help="a subject's examples, counts and when it was trained")
+    show.add_argument("name", metavar="NAME")
+    remove = actions.add_parser("remove", help="forget a subject (its photos stay)")
+    remove.add_argument("name", metavar="NAME")
+    rename = actions.add_parser("rename", help="give a subject another name")
+    rename.add_argument("name", metavar="NAME")
+    rename.add_argument("new_name", metavar="NEW_NAME")
+    for sub in (add, show, remove, rename, actions.choices["list"]):
+        store_flags(sub)
+        json_flag(sub)
+
+
+@command(
+    "subject", "named subjects (a pet, a person, a car): teach, list, show, remove",
+    _subject_arguments,
+)  # fmt: skip
+def run_subject(args: argparse.Namespace) -> int:
+    door = door_of(args)
     action = args.action
     if action == "add":
         request = SubjectRequest(

@@ -25,7 +25,7 @@ from mcp.server.mcpserver.exceptions import (
     ToolError,
     UnexpectedToolError,
 )
-from mcp_types import ListToolsResult, ToolAnnotations
+from mcp_types import ListToolsResult
 from photocomic.tools.comics.contract import ComicFileRequest
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import NotFound, PhotocomicError
@@ -34,44 +34,11 @@ from photocomic.tools.logs import scrub, setup_logging
 from pydantic import ValidationError
 
 from . import mcp_tools as tools
-from .mcp_apps import PAGES, PICKER, VIEWER, page_html
+from .mcp_apps import PAGES, page_html
 from .mcp_door import McpDoor, door_of
 from .mcp_prompts import INSTRUCTIONS, complete, photo_comic
 
 log = logging.getLogger("photocomic.server")
-
-READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False, idempotent_hint=True)
-WRITES_STORE = ToolAnnotations(
-    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-)
-FORGETS = ToolAnnotations(
-    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
-)
-DRAWS = ToolAnnotations(
-    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
-)
-
-# (function, title, annotations, the page shown beside its answer): in the order clients list
-TOOLS: list[tuple[Callable[..., Any], str, ToolAnnotations, str | None]] = [
-    (tools.library_status, "Library status", READ_ONLY, None),
-    (tools.index_folder, "Index a photo folder", WRITES_STORE, None),
-    (tools.index_status, "Follow an indexing run", READ_ONLY, None),
-    (tools.search_similar, "Search photos by example", READ_ONLY, PICKER),
-    (tools.find_photos, "Find photos by words or a subject's name", READ_ONLY, PICKER),
-    (tools.find_duplicates, "Find near-duplicate photos", READ_ONLY, None),
-    (tools.remember_subject, "Remember a subject (a pet, a person)", WRITES_STORE, PICKER),
-    (tools.list_subjects, "List remembered subjects", READ_ONLY, None),
-    (tools.forget_subject, "Forget a subject", FORGETS, None),
-    (tools.rename_subject, "Rename a subject", WRITES_STORE, None),
-    (tools.generate_comic, "Draw a comic from photos", DRAWS, VIEWER),
-    (tools.comic_status, "Follow a comic being drawn", READ_ONLY, VIEWER),
-    (tools.list_comics, "List comics", READ_ONLY, VIEWER),
-]
-# Helpers the pages call; hidden from the model and from clients without MCP Apps.
-APP_TOOLS: list[tuple[Callable[..., Any], str, str]] = [
-    (tools.app_thumbnails, "Photo thumbnails for the picker", PICKER),
-    (tools.app_comic_lineage, "A comic's versions for the viewer", VIEWER),
-]
 
 
 class PhotocomicMCP(MCPServer):
@@ -175,25 +142,7 @@ def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
                 door.close()
                 group.cancel_scope.cancel()
 
-    apps = Apps()
-    for uri, (_, title) in PAGES.items():
-        apps.add_html_resource(
-            uri, page_html(uri), name=title.lower().replace(" ", "_"), title=title,
-            description=f"photocomic's {title.lower()} (an MCP App page)",
-        )  # fmt: skip
-    for fn, title, uri in APP_TOOLS:
-        apps.tool(
-            resource_uri=uri, visibility=["app"], title=title, description=description(fn),
-            annotations=READ_ONLY,
-        )(fn)  # fmt: skip
-    later = []
-    for fn, title, hints, page in TOOLS:
-        if page is None:
-            later.append((fn, title, hints))
-        else:
-            apps.tool(
-                resource_uri=page, title=title, description=description(fn), annotations=hints
-            )(fn)
+    apps = _apps()
     mcp = PhotocomicMCP(
         "photocomic",
         title="photocomic: your photos, searched and drawn as comics",
@@ -203,8 +152,11 @@ def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
         log_level="WARNING",
         extensions=[apps],
     )
-    for fn, title, hints in later:
-        mcp.add_tool(fn, title=title, description=description(fn), annotations=hints)
+    for tool in tools.TOOLS:
+        if tool.page is None:
+            mcp.add_tool(
+                tool.fn, title=tool.title, description=description(tool.fn), annotations=tool.hints
+            )
     mcp.resource(
         "photo://{photo_id}/thumbnail", name="photo_thumbnail", title="Photo thumbnail",
         description="A JPEG thumbnail (384 px) of an indexed photo inside the allowed roots",
@@ -227,6 +179,23 @@ def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
 
     mcp.completion()(lambda ref, argument, _context: complete(ref, argument, subject_names))
     return mcp
+
+
+def _apps() -> Apps:
+    """The MCP Apps extension: its pages, and the tools whose answers a page shows."""
+    apps = Apps()
+    for uri, (_, title) in PAGES.items():
+        apps.add_html_resource(
+            uri, page_html(uri), name=title.lower().replace(" ", "_"), title=title,
+            description=f"photocomic's {title.lower()} (an MCP App page)",
+        )  # fmt: skip
+    for tool in tools.TOOLS:
+        if tool.page is not None:
+            apps.tool(
+                resource_uri=tool.page, title=tool.title, description=description(tool.fn),
+                annotations=tool.hints, **({"visibility": ["app"]} if tool.app_only else {}),
+            )(tool.fn)  # fmt: skip
+    return apps
 
 
 def _version() -> str:

@@ -6,20 +6,17 @@ time) and how long it may wait.
 No ``from __future__ import annotations``: the SDK reads these signatures at registration.
 """
 
-from datetime import date
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, ToolAnnotations
 from photocomic.tools.comics.contract import (
-    Backend,
     ComicsRequest,
-    LayoutName,
     Lineage,
     LineageRequest,
-    PanelCount,
     Quality,
-    Region,
 )
 from photocomic.tools.find.contract import (
     DuplicatesRequest,
@@ -40,26 +37,85 @@ from pydantic import Field
 
 from . import mcp_answers as answers
 from . import mcp_models as out
+from .mcp_apps import PICKER, VIEWER
+from .mcp_arguments import (
+    BackendArg,
+    ComicPhotos,
+    Diversify,
+    DryRun,
+    Folder,
+    Layout,
+    Limit,
+    Markup,
+    PanelArg,
+    Panels,
+    Prompt,
+    Refine,
+    RegionArg,
+    Size,
+    Style,
+    SubjectArg,
+    Tag,
+    TakenAfter,
+    TakenBefore,
+    Variants,
+    Wait,
+)
 from .mcp_door import door_of, follow
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_INDEX_WAIT = 20.0
 DEFAULT_COMIC_WAIT = 45.0
 
-Folder = Annotated[
-    str | None, Field(description="only photos under this folder (inside the allowed roots)")
-]
-TakenAfter = Annotated[date | None, Field(description="only photos taken on or after, YYYY-MM-DD")]
-TakenBefore = Annotated[
-    date | None, Field(description="only photos taken on or before, YYYY-MM-DD")
-]
-Tag = Annotated[
-    str | None, Field(description="only photos tagged with this label or category: 'dog'")
-]
-Diversify = Annotated[bool, Field(description="skip near-identical shots so the hits show variety")]
-Limit = Annotated[int, Field(description="how many photos, 1-100")]
-Wait = Annotated[float, Field(description="how long to wait before answering (0-50 s)")]
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False, idempotent_hint=True)
+WRITES_STORE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+FORGETS = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
+DRAWS = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+)
 
 
+@dataclass(frozen=True)
+class Listed:
+    """How a tool is listed: its title, its hints and the page shown beside its answer. An
+    app-only helper is hidden from the model and from clients without MCP Apps."""
+
+    fn: Callable[..., Any]
+    title: str
+    hints: ToolAnnotations
+    page: str | None = None
+    app_only: bool = False
+
+
+TOOLS: list[Listed] = []  # in the order clients list them: the order of this file
+
+
+def listed(
+    title: str, hints: ToolAnnotations, page: str | None = None, app_only: bool = False
+) -> Callable[[F], F]:
+    def add(fn: F) -> F:
+        TOOLS.append(Listed(fn, title, hints, page, app_only))
+        return fn
+
+    return add
+
+
+@listed("Library status", READ_ONLY)
+async def library_status(ctx: Context) -> Annotated[CallToolResult, out.LibraryStatus]:
+    """Where the photo store is, the embedding model, how many photos and comics, the folders
+    this server may read (roots), and the runs under way, whichever client started them."""
+    door = door_of(ctx)
+    status = await door.call(StatusRequest())
+    full = out.LibraryStatus(**status.model_dump(), max_upload_bytes=door.settings.max_upload_bytes)
+    return answers.status_answer(full)
+
+
+@listed("Index a photo folder", WRITES_STORE)
 async def index_folder(
     ctx: Context,
     path: Annotated[str, Field(description="a folder inside the allowed roots (or relative)")],
@@ -76,6 +132,7 @@ async def index_folder(
     return answers.index_answer(await follow(ctx, job, wait_seconds))
 
 
+@listed("Follow an indexing run", READ_ONLY)
 async def index_status(
     ctx: Context,
     job_id: Annotated[str, Field(description="the job_id index_folder returned")],
@@ -89,6 +146,7 @@ async def index_status(
     return answers.index_answer(await follow(ctx, job, wait_seconds))
 
 
+@listed("Search photos by example", READ_ONLY, page=PICKER)
 async def search_similar(
     ctx: Context,
     image: Annotated[
@@ -129,6 +187,7 @@ async def search_similar(
     return answers.search_answer(answer, "like")
 
 
+@listed("Find photos by words or a subject's name", READ_ONLY, page=PICKER)
 async def find_photos(
     ctx: Context,
     text: Annotated[
@@ -154,6 +213,7 @@ async def find_photos(
     return answers.search_answer(answer, "for")
 
 
+@listed("Find near-duplicate photos", READ_ONLY)
 async def find_duplicates(
     ctx: Context,
     threshold: Annotated[
@@ -170,108 +230,7 @@ async def find_duplicates(
     return answers.duplicates_answer(report)
 
 
-async def generate_comic(
-    ctx: Context,
-    prompt: Annotated[str, Field(description="the story, or on a refinement what to change")],
-    photos: Annotated[
-        list[int | str] | None,
-        Field(description="photo ids from searches (or paths inside the roots), up to 16"),
-    ] = None,
-    style: Annotated[
-        str | None, Field(description="ghibli (default), manga, watercolor, american-comic, ...")
-    ] = None,
-    panels: Annotated[PanelCount | None, Field(description="panel count (default 4)")] = None,
-    layout: Annotated[
-        LayoutName | None,
-        Field(description="grid: a page; strip: 2-4 panels in a row; vertical: for phones"),
-    ] = None,
-    refine: Annotated[
-        str | None, Field(description="comic_id of an earlier comic to change; it is sent first")
-    ] = None,
-    size: Annotated[
-        str, Field(description="auto (fits the layout) or WIDTHxHEIGHT the model takes")
-    ] = "auto",
-    quality: Quality = "auto",
-    backend: Annotated[
-        Backend,
-        Field(description="openai: the image model; storyboard: an offline layout"),
-    ] = "openai",
-    subject: Annotated[
-        str | None,
-        Field(description="a remembered subject: its best photos become the references"),
-    ] = None,
-    dry_run: Annotated[
-        bool, Field(description="show the prompt and images that would be sent")
-    ] = False,
-    panel: Annotated[
-        int | None,
-        Field(description="with refine: redraw only this panel (1-based), the rest stays"),
-    ] = None,
-    region: Annotated[
-        Region | None,
-        Field(description="with refine: redraw only this box {x, y, w, h} in the comic's pixels"),
-    ] = None,
-    variants: Annotated[
-        int, Field(description="1-4 drawings to choose from; each is saved and can be refined")
-    ] = 1,
-    markup_png: Annotated[
-        str | None,
-        Field(description="with refine: base64 PNG of strokes on a clear layer over the comic"),
-    ] = None,
-    wait_seconds: Wait = DEFAULT_COMIC_WAIT,
-) -> Annotated[CallToolResult, out.ComicOutput]:
-    """Turn photos into a comic with the OpenAI image model (reference photos go with the
-    prompt; subject=<a remembered name> picks good ones itself), or refine an earlier comic:
-    refine=<comic_id> sends that comic first with the change you describe, keeping its style,
-    panels, layout and photos unless given. Returns comic_id, parent_id, the saved path, the
-    prompt actually sent and a small preview; the full image is the resource
-    comic://<comic_id>. Drawing takes one to two minutes: if the comic is not ready after
-    wait_seconds the answer has state "running" and a job_id for comic_status; the comic is
-    saved when it is ready either way. To fix one part: refine=<id> with panel=N ("in panel 3,
-    make her jump higher") or region={x, y, w, h}; everything else stays as it was. Any earlier
-    version can be refined, which makes a branch. variants=2..4 draws several at once (shown
-    side by side) for the person to pick one to go on from."""
-    check_wait(wait_seconds)
-    request = GenerateComic(
-        prompt=prompt, photos=photos or [], subject=subject, style=style, panels=panels,
-        layout=layout, refine=refine, size=size, quality=quality, backend=backend,
-        dry_run=dry_run, panel=panel, region=region, variants=variants, markup_png=markup_png,
-    )  # fmt: skip
-    job = await door_of(ctx).call(request)
-    return answers.comic_answer(await follow(ctx, job, wait_seconds))
-
-
-async def comic_status(
-    ctx: Context,
-    job_id: Annotated[str, Field(description="the job_id generate_comic returned")],
-    wait_seconds: Wait = DEFAULT_COMIC_WAIT,
-) -> Annotated[CallToolResult, out.ComicOutput]:
-    """The comic that generate_comic was still drawing when it answered (state running):
-    waits for it and returns it like generate_comic does, or says it is still drawing (with
-    the latest partial image when the model streams them)."""
-    check_wait(wait_seconds)
-    job = await door_of(ctx).call(JobStatus(job_id=job_id))
-    return answers.comic_answer(await follow(ctx, job, wait_seconds))
-
-
-async def list_comics(
-    ctx: Context,
-    limit: Annotated[int, Field(description="how many, newest first, 1-100")] = 20,
-) -> Annotated[CallToolResult, out.ComicList]:
-    """The comics made so far, newest first, with the comic_id to refine each one."""
-    listed = await door_of(ctx).call(ComicsRequest(limit=limit))
-    return answers.comics_answer(listed)
-
-
-async def library_status(ctx: Context) -> Annotated[CallToolResult, out.LibraryStatus]:
-    """Where the photo store is, the embedding model, how many photos and comics, the folders
-    this server may read (roots), and the runs under way, whichever client started them."""
-    door = door_of(ctx)
-    status = await door.call(StatusRequest())
-    full = out.LibraryStatus(**status.model_dump(), max_upload_bytes=door.settings.max_upload_bytes)
-    return answers.status_answer(full)
-
-
+@listed("Remember a subject (a pet, a person)", WRITES_STORE, page=PICKER)
 async def remember_subject(
     ctx: Context,
     name: Annotated[str, Field(description="what the person calls it: 'Cola', 'Grandma'")],
@@ -297,6 +256,7 @@ async def remember_subject(
     return answers.subject_answer(taught)
 
 
+@listed("List remembered subjects", READ_ONLY)
 async def list_subjects(ctx: Context) -> Annotated[CallToolResult, SubjectList]:
     """The subjects the library knows, with how many examples each has and about how many of
     the library's photos show it."""
@@ -304,6 +264,7 @@ async def list_subjects(ctx: Context) -> Annotated[CallToolResult, SubjectList]:
     return answers.subjects_answer(listed)
 
 
+@listed("Forget a subject", FORGETS)
 async def forget_subject(
     ctx: Context, name: Annotated[str, Field(description="the subject's name")]
 ) -> Annotated[CallToolResult, SubjectInfo]:
@@ -312,6 +273,7 @@ async def forget_subject(
     return answers.result(f"Forgot {info.name}; its photos stay in the library.", info)
 
 
+@listed("Rename a subject", WRITES_STORE)
 async def rename_subject(
     ctx: Context,
     name: Annotated[str, Field(description="the subject's name now")],
@@ -323,6 +285,72 @@ async def rename_subject(
     return answers.result(f"Renamed to {info.name}.", info)
 
 
+@listed("Draw a comic from photos", DRAWS, page=VIEWER)
+async def generate_comic(
+    ctx: Context,
+    prompt: Prompt,
+    photos: ComicPhotos = None,
+    style: Style = None,
+    panels: Panels = None,
+    layout: Layout = None,
+    refine: Refine = None,
+    size: Size = "auto",
+    quality: Quality = "auto",
+    backend: BackendArg = "openai",
+    subject: SubjectArg = None,
+    dry_run: DryRun = False,
+    panel: PanelArg = None,
+    region: RegionArg = None,
+    variants: Variants = 1,
+    markup_png: Markup = None,
+    wait_seconds: Wait = DEFAULT_COMIC_WAIT,
+) -> Annotated[CallToolResult, out.ComicOutput]:
+    """Turn photos into a comic with the OpenAI image model (reference photos go with the
+    prompt; subject=<a remembered name> picks good ones itself), or refine an earlier comic:
+    refine=<comic_id> sends that comic first with the change you describe, keeping its style,
+    panels, layout and photos unless given. Returns comic_id, parent_id, the saved path, the
+    prompt actually sent and a small preview; the full image is the resource
+    comic://<comic_id>. Drawing takes one to two minutes: if the comic is not ready after
+    wait_seconds the answer has state "running" and a job_id for comic_status; the comic is
+    saved when it is ready either way. To fix one part: refine=<id> with panel=N ("in panel 3,
+    make her jump higher") or region={x, y, w, h}; everything else stays as it was. Any earlier
+    version can be refined, which makes a branch. variants=2..4 draws several at once (shown
+    side by side) for the person to pick one to go on from."""
+    check_wait(wait_seconds)
+    request = GenerateComic(
+        prompt=prompt, photos=photos or [], subject=subject, style=style, panels=panels,
+        layout=layout, refine=refine, size=size, quality=quality, backend=backend,
+        dry_run=dry_run, panel=panel, region=region, variants=variants, markup_png=markup_png,
+    )  # fmt: skip
+    job = await door_of(ctx).call(request)
+    return answers.comic_answer(await follow(ctx, job, wait_seconds))
+
+
+@listed("Follow a comic being drawn", READ_ONLY, page=VIEWER)
+async def comic_status(
+    ctx: Context,
+    job_id: Annotated[str, Field(description="the job_id generate_comic returned")],
+    wait_seconds: Wait = DEFAULT_COMIC_WAIT,
+) -> Annotated[CallToolResult, out.ComicOutput]:
+    """The comic that generate_comic was still drawing when it answered (state running):
+    waits for it and returns it like generate_comic does, or says it is still drawing (with
+    the latest partial image when the model streams them)."""
+    check_wait(wait_seconds)
+    job = await door_of(ctx).call(JobStatus(job_id=job_id))
+    return answers.comic_answer(await follow(ctx, job, wait_seconds))
+
+
+@listed("List comics", READ_ONLY, page=VIEWER)
+async def list_comics(
+    ctx: Context,
+    limit: Annotated[int, Field(description="how many, newest first, 1-100")] = 20,
+) -> Annotated[CallToolResult, out.ComicList]:
+    """The comics made so far, newest first, with the comic_id to refine each one."""
+    listed = await door_of(ctx).call(ComicsRequest(limit=limit))
+    return answers.comics_answer(listed)
+
+
+@listed("Photo thumbnails for the picker", READ_ONLY, page=PICKER, app_only=True)
 async def app_thumbnails(
     ctx: Context,
     photo_ids: Annotated[list[int], Field(description="photo ids from a search answer")],
@@ -336,6 +364,7 @@ async def app_thumbnails(
     return answers.result(f"{shown} thumbnails.", found)
 
 
+@listed("A comic's versions for the viewer", READ_ONLY, page=VIEWER, app_only=True)
 async def app_comic_lineage(
     ctx: Context, comic_id: Annotated[str, Field(description="a comic_id")]
 ) -> Annotated[CallToolResult, Lineage]:

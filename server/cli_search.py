@@ -1,0 +1,133 @@
+"""``photocomic search``, ``find`` and ``duplicates``: photos by example, by words or by a
+subject's name, and near-identical shots."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from photocomic.tools.errors import PhotocomicError
+from photocomic.tools.find.contract import (
+    DuplicatesRequest,
+    FindRequest,
+    SearchResult,
+    SimilarRequest,
+)
+
+from .cli_common import (
+    EXIT_OK,
+    command,
+    door_of,
+    filter_flags,
+    json_flag,
+    model_flags,
+    print_json,
+    store_flags,
+)
+
+
+def _search_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", nargs="*", metavar="IMAGE")
+    p.add_argument("--id", type=int, action="append", help="an indexed photo's id (repeatable)")
+    p.add_argument("--like", type=int, action="append", help="a photo id like what you want")
+    p.add_argument("--unlike", type=int, action="append", help="a photo id unlike it")
+    p.add_argument("--limit", type=int, default=10)
+    filter_flags(p)
+    store_flags(p)
+    model_flags(p)
+    json_flag(p)
+
+
+def _find_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text", metavar="TEXT")
+    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--offset", type=int, default=0, help="skip this many (the next page)")
+    filter_flags(p)
+    store_flags(p)
+    json_flag(p)
+
+
+def _duplicates_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threshold", type=float, help="similarity that makes two photos copies")
+    p.add_argument("--folder", help="only photos under this folder")
+    store_flags(p)
+    json_flag(p)
+
+
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    folder = os.path.abspath(args.folder) if args.folder else None
+    return {"folder": folder, "taken_after": args.after, "taken_before": args.before,
+            "tag": args.tag}  # fmt: skip
+
+
+@command("search", "find the photos most like one or more images", _search_arguments)
+def cmd_search(args: argparse.Namespace) -> int:
+    if not args.images and not args.id and not args.like:
+        raise PhotocomicError("give at least one query image, --id PHOTO_ID or --like PHOTO_ID")
+    for path in args.images:
+        if not os.path.isfile(path):
+            raise PhotocomicError(f"query image not found: {path}")
+    request = SimilarRequest(
+        images=[os.path.abspath(p) for p in args.images], photo_ids=args.id or [],
+        like=args.like or [], unlike=args.unlike or [], limit=args.limit,
+        diversify=args.diversify, **_filters(args),
+    )  # fmt: skip
+    answer = door_of(args).call(request)
+    if args.json:
+        print_json([_result_json(r) for r in answer.results])
+        return EXIT_OK
+    for result in answer.results:
+        _print_result(result)
+    return EXIT_OK
+
+
+@command(
+    "find", "find photos by what they show ('dog', 'golf ball') or by a subject", _find_arguments
+)
+def cmd_find(args: argparse.Namespace) -> int:
+    request = FindRequest(
+        text=args.text, limit=args.limit, offset=args.offset, diversify=args.diversify,
+        **_filters(args),
+    )  # fmt: skip
+    result = door_of(args).call(request).results[0]
+    if result.note:
+        print(f"photocomic: {result.note}", file=sys.stderr)
+    if args.json:
+        print_json(_result_json(result))
+    else:
+        _print_result(result)
+    return EXIT_OK
+
+
+@command("duplicates", "groups of near-identical photos", _duplicates_arguments)
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    folder = os.path.abspath(args.folder) if args.folder else None
+    request = DuplicatesRequest(threshold=args.threshold, folder=folder, limit=10_000)
+    report = door_of(args).call(request)
+    if args.json:
+        print_json({"groups": [g.model_dump(mode="json") for g in report.groups]})
+        return EXIT_OK
+    extra = sum(len(g.photos) - 1 for g in report.groups)
+    print(
+        f"{len(report.groups)} groups of near-identical photos ({extra} extra copies) among "
+        f"{report.checked} photos, threshold {report.threshold}"
+    )
+    for n, group in enumerate(report.groups, start=1):
+        print(f"group {n}:")
+        for photo in group.photos:
+            print(f"  {photo.score:.3f}  {photo.photo_id:>16}  {photo.path}")
+    return EXIT_OK
+
+
+def _result_json(result: SearchResult) -> dict[str, Any]:
+    return {"query": result.query, "hits": [h.model_dump(mode="json") for h in result.hits]}
+
+
+def _print_result(result: SearchResult) -> None:
+    print(f"{result.query}:")
+    if not result.hits:
+        print("  (no photos)")
+    for hit in result.hits:
+        print(f"  #{hit.rank:<3} {hit.score:.3f}  {hit.photo_id:>16}  {hit.path}")
