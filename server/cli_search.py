@@ -12,6 +12,8 @@ from photocomic.tools.errors import PhotocomicError
 from photocomic.tools.find.contract import (
     DuplicatesRequest,
     FindRequest,
+    PhotoInfo,
+    PhotoInfoRequest,
     SearchResult,
     SimilarRequest,
 )
@@ -131,3 +133,41 @@ def _print_result(result: SearchResult) -> None:
         print("  (no photos)")
     for hit in result.hits:
         print(f"  #{hit.rank:<3} {hit.score:.3f}  {hit.photo_id:>16}  {hit.path}")
+
+
+def _info_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("photo", metavar="ID_OR_PATH", help="a photo id from a search, or its path")
+    store_flags(p)
+    json_flag(p)
+
+
+@command("info", "everything the library knows about one photo", _info_arguments)
+def cmd_info(args: argparse.Namespace) -> int:
+    text = args.photo.strip()
+    photo: int | str = int(text) if text.isdigit() else os.path.abspath(args.photo)
+    info = door_of(args).call(PhotoInfoRequest(photo=photo))
+    if args.json:
+        print_json(info)
+        return EXIT_OK
+    print("\n".join(_info_lines(info)))
+    return EXIT_OK
+
+
+def _info_lines(info: PhotoInfo) -> list[str]:
+    def scored(values: dict[str, float]) -> str:
+        return ", ".join(f"{name} {score:.2f}" for name, score in values.items()) or "none"
+
+    lines = [
+        f"photo {info.photo_id}: {info.path}",
+        f"  size:       {info.width}x{info.height}, {info.bytes:,} bytes",
+        f"  taken:      {info.taken_at}",
+        f"  labels:     {scored(info.labels)}",
+        f"  categories: {scored(info.categories)}",
+    ]
+    for s in info.subjects:
+        lines.append(f"  subject:    {s.name} ({s.marked}, confidence {s.confidence:.2f})")
+    for d in info.duplicates:
+        lines.append(f"  duplicate:  {d.score:.3f}  {d.photo_id}  {d.path}")
+    for c in info.comics:
+        lines.append(f"  comic:      {c.comic_id}  {c.created_at[:16]}  {c.style}  {c.path}")
+    return lines

@@ -23,6 +23,8 @@ from photocomic.tools.find.contract import (
     FindRequest,
     ForgetSubject,
     ListSubjects,
+    PhotoInfo,
+    PhotoInfoRequest,
     RenameSubject,
     SimilarRequest,
     SubjectInfo,
@@ -228,6 +230,28 @@ async def find_duplicates(
     request = DuplicatesRequest(threshold=threshold, folder=folder, limit=limit)
     report = await door_of(ctx).call(request)
     return answers.duplicates_answer(report)
+
+
+@listed("Everything known about one photo", READ_ONLY)
+async def photo_info(
+    ctx: Context,
+    photo: Annotated[
+        int | str, Field(description="a photo id from a search, or a photo's path in the roots")
+    ],
+) -> Annotated[CallToolResult, PhotoInfo]:
+    """Everything the library knows about one photo: its path, pixel size, file size and date
+    taken; the labels and categories the model sees; the remembered subjects it shows (with
+    the model's confidence, or marked by the person); its near-identical shots; and the
+    comics drawn from it."""
+    info = await door_of(ctx).call(PhotoInfoRequest(photo=photo))
+    subjects = ", ".join(f"{s.name} ({s.confidence:.2f})" for s in info.subjects) or "none"
+    text = (
+        f"Photo {info.photo_id}: {info.path}, {info.width}x{info.height}, taken "
+        f"{info.taken_at}. Shows: {', '.join(list(info.categories)[:3]) or 'no tags'}. "
+        f"Subjects: {subjects}. {len(info.duplicates)} near-duplicates, in "
+        f"{len(info.comics)} comics."
+    )
+    return answers.result(text, info)
 
 
 @listed("Remember a subject (a pet, a person)", WRITES_STORE, page=PICKER)

@@ -4,6 +4,7 @@ the named subjects: their requests and answers. Pydantic only (see ``tools/contr
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from photocomic.tools.contract import Ask, ImageData, PhotoRef, path_from_raw
 from pydantic import BaseModel, Field
@@ -212,3 +213,45 @@ class RenameSubject(Ask[SubjectInfo]):
 
     name: str
     new_name: str
+
+
+class PhotoSubject(BaseModel):
+    name: str
+    confidence: float = Field(description="the subject's model: how sure it shows it, 0-1")
+    marked: Literal["example", "not", "model"] = Field(
+        description="example/not: the person said so; model: the subject's model thinks so"
+    )
+
+
+class PhotoComic(BaseModel):
+    comic_id: str
+    created_at: str
+    style: str
+    path: str
+
+
+class PhotoInfo(BaseModel):
+    """Everything the library knows about one photo."""
+
+    photo_id: int
+    path: str
+    raw_path: str | None = Field(
+        None, description="base64 of the file name's bytes, only when they are not UTF-8"
+    )
+    width: int
+    height: int
+    bytes: int = Field(description="the file's size on disk")
+    taken_at: str = Field(description="when the photo was taken (EXIF, else file time), UTC")
+    labels: dict[str, float] = Field(description="ImageNet labels the model sees, with scores")
+    categories: dict[str, float] = Field(description="broad categories (dog, beach), scored")
+    subjects: list[PhotoSubject] = Field(description="remembered subjects it shows, surest first")
+    duplicates: list[DuplicatePhoto] = Field(description="near-identical photos, closest first")
+    comics: list[PhotoComic] = Field(description="comics drawn from it, newest first")
+
+
+class PhotoInfoRequest(Ask[PhotoInfo]):
+    """One photo, by id (from a search) or by path (inside the caller's roots)."""
+
+    op = "photo_info"
+    handler = "find.photo_info:photo_info"
+    photo: int | str
