@@ -30,7 +30,7 @@ from photocomic.tools.find.filters import SearchFilters
 from photocomic.tools.find.ranking import combine_examples, mmr_order
 from photocomic.tools.owner.library import Library as PhotoLibrary
 from photocomic.tools.policy import Scope
-from photocomic.tools.store.photo_store import folder_expression
+from photocomic.tools.store.rows import folder_expression
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"

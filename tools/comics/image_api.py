@@ -11,36 +11,29 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import hashlib
 import io
 import logging
 import os
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import openai
-from photocomic.tools.comics.image_models import AUTO, retirement_notice
+from photocomic.tools.comics.api_errors import refusal, translate
 from photocomic.tools.errors import (
-    AccessDenied,
     ApiKeyMissing,
-    AuthFailed,
     BadResponse,
     ConfigError,
-    ContentRefused,
-    GenerationError,
-    GenerationTimeout,
-    ModelNotFound,
-    ModelRetired,
-    RateLimited,
-    ServiceUnavailable,
 )
 from PIL import Image
 
 log = logging.getLogger(__name__)
 
-VERIFY_URL = "https://platform.openai.com/settings/organization/general"
-BILLING_URL = "https://platform.openai.com/settings/organization/billing"
 PARTIAL_IMAGES = 2
 _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{3})[A-Za-z0-9_\-*.]{8,}")
 
@@ -161,7 +154,7 @@ class ImageApi:
         try:
             response = client.images.edit(**self._kwargs(call))
         except openai.OpenAIError as exc:
-            raise self.translate(exc, call.model) from None
+            raise translate(exc, call.model, self.access, self.timeout, self.retries) from None
         except ValueError as exc:  # e.g. a body that is not JSON
             raise BadResponse(
                 f"the image API at {self.access.shown_url()} answered with something that is "
@@ -180,7 +173,7 @@ class ImageApi:
                 **self._kwargs(call), stream=True, partial_images=PARTIAL_IMAGES
             )
         except openai.OpenAIError as exc:
-            raise self.translate(exc, call.model) from None
+            raise translate(exc, call.model, self.access, self.timeout, self.retries) from None
         partials = 0
         try:
             for event in stream:
@@ -196,14 +189,14 @@ class ImageApi:
                     png = _png_from_b64(getattr(event, "b64_json", None))
                     return ImageAnswer(png, _usage_dict(getattr(event, "usage", None)), partials)
         except openai.APIStatusError as exc:
-            raise self.translate(exc, call.model) from None
+            raise translate(exc, call.model, self.access, self.timeout, self.retries) from None
         except openai.APIConnectionError as exc:
             raise _StreamBroke(type(exc).__name__) from None
         except openai.APIError as exc:  # an error event inside the stream
             body = exc.body if isinstance(exc.body, dict) else {}
             code = str(body.get("code") or "").lower()
             if any(word in code for word in ("moderation", "safety", "content_policy")):
-                raise _refusal(code) from None
+                raise refusal(code) from None
             raise _StreamBroke(f"error event: {self.access.scrub(exc.message)[:120]}") from None
         except ValueError as exc:  # an event that is not JSON: the stream broke off
             raise _StreamBroke(type(exc).__name__) from None
@@ -224,130 +217,9 @@ class ImageApi:
                 f"cannot set up the OpenAI client: {self.access.scrub(str(exc))}"
             ) from None
 
-    # -- failures -------------------------------------------------------------------------------
-
-    def translate(self, exc: openai.OpenAIError, model: str) -> GenerationError:
-        """A message per failure that says what happened and what the user can do."""
-        attempts = self.retries + 1
-        tries = f"{attempts} attempt{'s' * (attempts > 1)}"
-        if isinstance(exc, openai.APITimeoutError):
-            return GenerationTimeout(
-                f"the image model did not answer within {self.timeout:g} s ({tries}). Drawing "
-                "can take one to two minutes, more for large or high-quality images; raise the "
-                "limit with PHOTOCOMIC_IMAGE_TIMEOUT (seconds, e.g. PHOTOCOMIC_IMAGE_TIMEOUT=300)"
-                " or ask for quality='low'."
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            return ServiceUnavailable(
-                f"could not reach the image API at {self.access.shown_url()} ({tries}): "
-                f"{self.access.scrub(str(exc))}. Check the network and OPENAI_BASE_URL, or use "
-                "backend='storyboard' offline."
-            )
-        if isinstance(exc, openai.APIStatusError):
-            return self._status_error(exc, model, tries)
-        if isinstance(exc, openai.APIResponseValidationError):
-            return BadResponse(
-                f"the image API at {self.access.shown_url()} answered in an unexpected shape; "
-                "check OPENAI_BASE_URL points at an OpenAI-compatible Images API."
-            )
-        return GenerationError(f"the image call failed: {self.access.scrub(str(exc))}")
-
-    def _status_error(self, exc: openai.APIStatusError, model: str, tries: str) -> GenerationError:
-        status, code = exc.status_code, (exc.code or "").lower()
-        said = self._server_message(exc)
-        told = f" The server said: {said}" if said else ""
-        lowered = said.lower()
-        if status == 401:
-            return AuthFailed(
-                "the image API refused the key in OPENAI_API_KEY (401 Unauthorized). Check "
-                "that it is a current key for this project and server (OPENAI_BASE_URL)." + told
-            )
-        if status == 403:
-            if "verif" in lowered or "verif" in code:
-                return AccessDenied(
-                    f"your OpenAI organization must be verified before it can use {model} "
-                    f"(403). Verify it at {VERIFY_URL} (access can take up to 15 minutes to "
-                    "arrive), or choose another model with PHOTOCOMIC_IMAGE_MODEL."
-                )
-            return AccessDenied(
-                f"the key in OPENAI_API_KEY may not use {model} (403 Forbidden). Check the "
-                f"project's model permissions at {VERIFY_URL}, or choose another model with "
-                "PHOTOCOMIC_IMAGE_MODEL." + told
-            )
-        if _is_model_problem(status, code, lowered):
-            return self._model_error(model, status, told, lowered)
-        if status == 400 and (
-            any(word in code for word in ("moderation", "safety", "content_policy"))
-            or "safety system" in lowered
-        ):
-            return _refusal(code)
-        if status == 429:
-            if code == "insufficient_quota" or "quota" in lowered:
-                return RateLimited(
-                    f"the OpenAI account is out of credit (429 insufficient_quota). Add credit "
-                    f"at {BILLING_URL}, or use backend='storyboard' for now."
-                )
-            return RateLimited(
-                f"the image API is still rate limiting this key (429) after {tries} with "
-                "backoff. Wait a minute and try again, or raise PHOTOCOMIC_IMAGE_RETRIES."
-            )
-        if status >= 500:
-            return ServiceUnavailable(
-                f"the image API failed with HTTP {status} on all {tries}; the service is "
-                "having trouble. Try again in a few minutes." + told
-            )
-        return GenerationError(
-            f"the image API rejected the request for {model} (HTTP {status}"
-            + (f", {code}" if code else "")
-            + ")."
-            + told
-        )
-
-    def _model_error(self, model: str, status: int, told: str, said: str) -> GenerationError:
-        notice = retirement_notice(model)
-        if notice is not None or any(w in said for w in ("shut down", "deprecat", "retired")):
-            return ModelRetired(
-                f"the image API says {model} is no longer available (HTTP {status}). "
-                + (notice + " " if notice else "")
-                + f"Set PHOTOCOMIC_IMAGE_MODEL={AUTO} (the newest model your key can use)"
-                " (or pass --model to `photocomic comic`)." + told
-            )
-        return ModelNotFound(
-            f"the image API at {self.access.shown_url()} does not know the model {model!r} "
-            f"(HTTP {status}): check the name in PHOTOCOMIC_IMAGE_MODEL (or --model on "
-            f"`photocomic comic`), e.g. {AUTO}, and OPENAI_BASE_URL." + told
-        )
-
-    def _server_message(self, exc: openai.APIStatusError) -> str:
-        body = exc.body
-        message = body.get("message") if isinstance(body, dict) else body
-        text = message if isinstance(message, str) else ""
-        return self.access.scrub(" ".join(text.split()))[:300]
-
 
 class _StreamBroke(Exception):
     """The streamed answer stopped before its final image."""
-
-
-def _refusal(code: str) -> ContentRefused:
-    return ContentRefused(
-        "the image model refused this request under its content policy "
-        f"({code or 'moderation'}): the prompt or one of the reference photos was flagged. "
-        "Rephrase the prompt (plainer wording, no real people's names, nothing violent or "
-        "explicit) or choose other photos; nothing was saved."
-    )
-
-
-def _is_model_problem(status: int, code: str, said: str) -> bool:
-    if code in ("model_not_found", "model_deprecated", "model_shut_down"):
-        return True
-    return (
-        status in (400, 404)
-        and "model" in said
-        and any(
-            w in said for w in ("not found", "does not exist", "shut down", "deprecat", "retired")
-        )
-    )
 
 
 def decode_answer(response: object, base_url: str) -> tuple[bytes, dict[str, Any] | None]:
@@ -402,3 +274,24 @@ def _usage_dict(usage: object) -> dict[str, Any] | None:
     if hasattr(usage, "model_dump"):
         return dict(usage.model_dump())
     return dict(usage) if isinstance(usage, dict) else None
+
+
+def safety_identifier(data_dir: Path) -> str:
+    """A stable, anonymous id for this library's user, as OpenAI asks for abuse monitoring.
+
+    A hash of a random secret kept in the data folder: stable across runs, and it carries no
+    user name, path or machine name (a hash of those could be guessed back).
+    """
+    secret_file = data_dir / "identity"
+    try:
+        secret = secret_file.read_text(encoding="ascii").strip()
+    except OSError:
+        secret = ""
+    if len(secret) < 32:
+        secret = secrets.token_hex(16)
+        with contextlib.suppress(OSError):
+            data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secret + "\n")
+    return "photocomic-" + hashlib.sha256(secret.encode()).hexdigest()[:32]

@@ -8,13 +8,9 @@ nothing. The comics are kept by :class:`~.comic_records.ComicShelf`.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import io
 import logging
-import os
 import re
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +19,7 @@ from pathlib import Path
 
 from photocomic.tools.comics.contract import ComicRecord, ComicRequest, DryRunResult, InputImage
 from photocomic.tools.comics.edits import Edit, plan_edit
-from photocomic.tools.comics.image_api import ApiAccess, ImageApi, ImageCall
+from photocomic.tools.comics.image_api import ApiAccess, ImageApi, ImageCall, safety_identifier
 from photocomic.tools.comics.image_catalog import catalog, choose
 from photocomic.tools.comics.image_models import (
     MAX_INPUT_IMAGES,
@@ -382,27 +378,6 @@ def _dry_run(plan: _Plan, estimate: float | None) -> DryRunResult:
         parent_id=plan.parent.comic_id if plan.parent else None, photos=plan.photos,
         input_fidelity=plan.input_fidelity, subject=plan.subject, notes=plan.notes,
     )  # fmt: skip
-
-
-def safety_identifier(data_dir: Path) -> str:
-    """A stable, anonymous id for this library's user, as OpenAI asks for abuse monitoring.
-
-    A hash of a random secret kept in the data folder: stable across runs, and it carries no
-    user name, path or machine name (a hash of those could be guessed back).
-    """
-    secret_file = data_dir / "identity"
-    try:
-        secret = secret_file.read_text(encoding="ascii").strip()
-    except OSError:
-        secret = ""
-    if len(secret) < 32:
-        secret = secrets.token_hex(16)
-        with contextlib.suppress(OSError):
-            data_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(secret + "\n")
-    return "photocomic-" + hashlib.sha256(secret.encode()).hexdigest()[:32]
 
 
 def _check_prompt(prompt: str) -> str:

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from photocomic.tools.errors import InvalidInput
 from photocomic.tools.photos.taxonomy import TagQuery, no_match_message, resolve_words
-from photocomic.tools.store.photo_store import any_folder_expression, folder_expression, quote
+from photocomic.tools.store.rows import any_folder_expression, folder_expression, quote
 from pydantic import BaseModel, Field
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import random
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,9 +20,11 @@ from datetime import datetime, timezone
 import numpy as np
 from photocomic.tools.errors import InvalidInput, NotFound
 from photocomic.tools.find.ranking import diversified
+from photocomic.tools.find.subject_fit import calibrate, high_component, spread, unit
+from photocomic.tools.find.subject_fit import direction as fit_direction
 from photocomic.tools.store.photo_store import PhotoStore
 from photocomic.tools.store.rows import ID_MASK, Hit, PhotoRow
-from photocomic.tools.store.subject_store import MAX_NAME, Subject, SubjectStore, subject_key
+from photocomic.tools.store.subject_store import Subject, SubjectStore, check_name, subject_key
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,6 @@ BACKGROUND = 1500  # library photos sampled as background for training
 # C = 1; background weights 0.3-3 and C 0.3-30 measured, all within 0.01 (bench/quality.py).
 BACKGROUND_WEIGHT = 1.0
 NEGATIVE_WEIGHT = 3.0  # a counter-example the person named counts more than background
-C = 1.0
-LEARNED_SHARE = 0.3  # of the ranking direction; the rest is the examples' mean (see _direction)
-ROCCHIO_NEGATIVE = 0.5  # as in search.combine_examples
 # Query expansion: the photos the model ranks first, beside the examples, move the direction
 # towards them (two rounds, each adding EXPAND_WEIGHT of their mean); at most EXPAND_MOST of
 # them and at most a half of the estimated count, so that a subject with few photos in the
@@ -61,7 +59,6 @@ class Ranked:
 
 
 Sees = Callable[[Subject], bool]  # whether the caller may see a subject (its examples)
-_JOINERS = {"\u200c", "\u200d"}  # zero-width (non-)joiners, as in emoji sequences
 
 
 def _everyone(subject: Subject) -> bool:
@@ -106,7 +103,7 @@ class Subjects:
 
     def rename(self, old: str, new: str, sees: Sees = _everyone) -> Subject:
         subject = self.get(old, sees)
-        new_name = _check_name(new)
+        new_name = check_name(new)
         if subject_key(new_name) != subject.key and self.kept.get(new_name) is not None:
             raise InvalidInput(f"there is already a subject named {new_name!r}")
         self.kept.delete(subject.key)
@@ -127,7 +124,7 @@ class Subjects:
 
         A photo marked both ways keeps the newer mark: feedback corrects earlier choices.
         """
-        name = _check_name(name)
+        name = check_name(name)
         info = self.store.require()
         subject = self.kept.get(name) or Subject(name=name)
         if not sees(subject):
@@ -161,7 +158,7 @@ class Subjects:
             np.full(len(background), BACKGROUND_WEIGHT * len(pos) / max(1, len(background))),
         ]
         if labels.min() == labels.max():  # an empty library: only positives
-            subject.weights = _unit(pos.mean(axis=0))
+            subject.weights = unit(pos.mean(axis=0))
             subject.info.update(bias=0.0, scale=10.0)
         else:
             self._fit(subject, features, labels, weights, (pos, neg, background))
@@ -188,9 +185,9 @@ class Subjects:
         """A new direction from ``parts`` (positives, negatives, background), or, with None,
         the current one; then the probability calibration along it."""
         if parts is not None:
-            subject.weights = _direction(features, labels, weights, *parts)
+            subject.weights = fit_direction(features, labels, weights, *parts)
         assert subject.weights is not None
-        scale, bias = _calibrate(features @ subject.weights, labels, weights)
+        scale, bias = calibrate(features @ subject.weights, labels, weights)
         subject.info.update(bias=bias, scale=scale)
 
     def _expand(
@@ -207,10 +204,10 @@ class Subjects:
             near = [h.row.vector for h in hits if h.row.photo_id not in judged][:most]
             if not near:
                 return 0
-            mean = _unit(np.vstack([*near, pos]).mean(axis=0))
-            direction = _unit(
-                direction / _spread(background, direction)
-                + EXPAND_WEIGHT * mean / _spread(background, mean)
+            mean = unit(np.vstack([*near, pos]).mean(axis=0))
+            direction = unit(
+                direction / spread(background, direction)
+                + EXPAND_WEIGHT * mean / spread(background, mean)
             )
         subject.weights = direction
         return len(near)
@@ -318,7 +315,7 @@ class Subjects:
         if len(hits) < 4:
             return len(hits), False
         vectors = np.stack([h.row.vector for h in hits])  # type: ignore[misc]
-        above = max(_high_component(subject.decision(vectors)), len(set(subject.positives)))
+        above = max(high_component(subject.decision(vectors)), len(set(subject.positives)))
         return above, above >= len(hits) and len(hits) == ESTIMATE_PROBE
 
     # -- comics ------------------------------------------------------------------------------
@@ -337,62 +334,6 @@ class Subjects:
             good = [h for h in ranked if h.row.photo_id in subject.positives]
         picked = diversified(good, most)[:most]
         return [_without_vector(h.row) for h in picked]
-
-
-def _direction(
-    features: np.ndarray,
-    labels: np.ndarray,
-    weights: np.ndarray,
-    pos: np.ndarray,
-    neg: np.ndarray,
-    background: np.ndarray,
-) -> np.ndarray:
-    """The direction the library is ranked along: the logistic model's, blended with the
-    examples' mean moved away from the counter-examples (Rocchio), each in units of its spread
-    over the background. Measured (bench/quality.py, subject_figures): the logistic model
-    alone lost to the plain mean of three examples (R-precision 0.825 against 0.836); a third
-    of it beside the mean gave 0.840, and after feedback 0.786 -> 0.853 on photos not judged."""
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(C=C, max_iter=1000).fit(features, labels, sample_weight=weights)
-    learned = _unit(model.coef_[0].astype(np.float32))
-    centre = _unit(pos.mean(axis=0))
-    if len(neg):
-        centre = _unit(centre - ROCCHIO_NEGATIVE * _unit(neg.mean(axis=0)))
-    spread = background if len(background) > 1 else features
-    mixed = LEARNED_SHARE * learned / _spread(spread, learned)
-    mixed += (1 - LEARNED_SHARE) * centre / _spread(spread, centre)
-    return _unit(mixed)
-
-
-def _spread(vectors: np.ndarray, direction: np.ndarray) -> float:
-    """How widely ``vectors`` spread along ``direction``: the unit that makes two directions'
-    scores comparable before they are added."""
-    return max(1e-6, float((vectors @ direction).std())) if len(vectors) > 1 else 1.0
-
-
-def _calibrate(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
-    """(scale, bias) that turn a photo's score along the direction into a probability."""
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(C=100.0, max_iter=1000)
-    model.fit(scores.reshape(-1, 1), labels, sample_weight=weights)
-    return float(model.coef_[0][0]), float(model.intercept_[0])
-
-
-def _high_component(scores: np.ndarray) -> int:
-    """Photos in the upper of two Gaussians fitted to the model's scores.
-
-    The probabilities of a model trained on three examples are not calibrated (counting those
-    above 0.5 was off by 10x either way); the scores of the subject's photos and of the rest
-    form two humps, and the upper hump's size was within 0.9-1.9x of the truth on Imagenette.
-    """
-    from sklearn.mixture import GaussianMixture
-
-    column = scores.reshape(-1, 1).astype(np.float64)
-    mixture = GaussianMixture(2, random_state=0).fit(column)
-    upper = int(np.argmax(mixture.means_[:, 0]))
-    return int((mixture.predict_proba(column)[:, upper] > 0.5).sum())
 
 
 def _sharp_enough(hits: list[Hit], most: int) -> list[Hit]:
@@ -425,24 +366,3 @@ def _without_vector(row: PhotoRow) -> PhotoRow:
 def _merge(old: Sequence[int], new: Sequence[int], drop: Sequence[int]) -> list[int]:
     dropped = set(drop)
     return [i for i in dict.fromkeys([*old, *new]) if i not in dropped]
-
-
-def _check_name(name: str) -> str:
-    shown = " ".join(name.split())
-    if not shown:
-        raise InvalidInput("a subject needs a name: 'Cola', 'Grandma', 'the red car'")
-    if len(shown) > MAX_NAME:
-        raise InvalidInput(f"a subject's name is at most {MAX_NAME} characters")
-    hidden = [c for c in shown if unicodedata.category(c)[0] == "C" and c not in _JOINERS]
-    if hidden:
-        raise InvalidInput(
-            f"a subject's name cannot hold control or direction characters (such as "
-            f"U+{ord(hidden[0]):04X}): they hide or reorder what people read; use letters, "
-            "digits, spaces and emoji"
-        )
-    return shown
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return (vector / norm).astype(np.float32) if norm else vector.astype(np.float32)

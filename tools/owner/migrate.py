@@ -73,11 +73,7 @@ def migrate(
             continue
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        with source.guard("read photos"):
-            page = source.client.query(
-                source.collection, filter=f"id >= {start} and id < {start + step}",
-                output_fields=fields, consistency_level="Strong",
-            )  # fmt: skip
+        page = source.id_range(start, start + step, fields)
         target.upsert_entities(page)
         copied += len(page)
         done = min(total, done + len(page))

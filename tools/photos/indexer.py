@@ -174,118 +174,73 @@ class Indexer:
             if progress:
                 progress(0, 0)
             return
-        embedder = self._embedder()
-        info = self.store.model_info()
-        problem = check_mix(info.precision if info else None, embedder.decision, embedder.name)
-        if problem:
-            raise ConfigError(problem)
-        self.store.ensure_collection(embedder.name, embedder.dim, embedder.precision_record())
-        tagger = Tagger.for_embedder(embedder)
-        if embedder.embeds_in_workers and len(todo) >= TRACE_MIN_PHOTOS:
-            embedder.speed_up()
-        processed = 0
-        pending: list[PhotoRow] = []
+        embedder, tagger = self._ready(len(todo))
+        writer = _Writer(self.store, UPSERT_BATCHES * self.batch_size, known, summary)
         batch: list[_Prepared] = []
-        last_write = time.monotonic()
-
-        def add(item: _Prepared, vector: np.ndarray, tags: Tagger.Tags) -> None:
-            pending.append(_row(item, vector, tags))
-            if item.entry.path in known:
-                summary.updated += 1
-            else:
-                summary.added += 1
-
-        def write(force: bool = False) -> None:
-            nonlocal last_write
-            if (
-                len(pending) >= UPSERT_BATCHES * self.batch_size
-                or force
-                or (pending and time.monotonic() - last_write >= UPSERT_SECONDS)
-            ):
-                self.store.upsert(pending)
-                pending.clear()
-                last_write = time.monotonic()
 
         def flush_batch() -> None:
             if batch:
                 result = embedder.embed([p.pixels for p in batch if p.pixels is not None])
                 tags = tagger.tags(result.class_probs, len(batch))
                 for item, vector, tag in zip(batch, result.vectors, tags, strict=True):
-                    add(item, vector, tag)
+                    writer.add(item, vector, tag)
                 batch.clear()
 
-        for entry, outcome in self._decoded(todo, embedder, tagger, cancel):
+        processed = 0
+        for entry, outcome in self._decoded(todo, _Decoder(embedder, tagger), cancel):
             processed += 1
             if isinstance(outcome, DecodeError):
                 summary.failed.append(FailedFile(path=display_path(entry.path), error=str(outcome)))
             elif outcome.vector is not None and outcome.tags is not None:
-                add(outcome, outcome.vector, outcome.tags)
+                writer.add(outcome, outcome.vector, outcome.tags)
             else:
                 batch.append(outcome)
                 if len(batch) >= self.batch_size:
                     flush_batch()
             if processed % self.batch_size == 0:
-                write()
+                writer.write()
                 if progress:
                     progress(processed, len(todo))
         flush_batch()
-        write(force=True)
+        writer.write(force=True)
         if progress:
             progress(processed, len(todo))
 
+    def _ready(self, photos: int) -> tuple[Embedder, Tagger]:
+        """The model, checked against what the store holds, and its tagger."""
+        embedder = self._embedder()
+        info = self.store.model_info()
+        problem = check_mix(info.precision if info else None, embedder.decision, embedder.name)
+        if problem:
+            raise ConfigError(problem)
+        self.store.ensure_collection(embedder.name, embedder.dim, embedder.precision_record())
+        if embedder.embeds_in_workers and photos >= TRACE_MIN_PHOTOS:
+            embedder.speed_up()
+        return embedder, Tagger.for_embedder(embedder)
+
     def _decoded(
-        self,
-        todo: list[FileEntry],
-        embedder: Embedder,
-        tagger: Tagger,
-        cancel: threading.Event | None,
+        self, todo: list[FileEntry], decoder: _Decoder, cancel: threading.Event | None
     ) -> Iterator[tuple[FileEntry, _Prepared | DecodeError]]:
         """Decode and prepare in worker threads, in order, a bounded number ahead.
 
         On a CPU the workers embed too, a few photos at a time (see
         ``Embedder.embeds_in_workers``); on a GPU the caller batches the prepared pixels.
         """
-        side = embedder.decode_side
-        inline = embedder.embeds_in_workers
+        inline = decoder.embedder.embeds_in_workers
         cpus = available_cpus()
         workers = self.workers or (cpus if inline else min(4, cpus))
         chunk = min(self.batch_size, CPU_BATCH) if inline else 1
-
-        def decode(entry: FileEntry) -> _Prepared | DecodeError:
-            try:
-                photo = open_photo(entry.path, min_side=side)
-                pixels = embedder.prepare(photo.image)
-            except DecodeError as exc:
-                return exc
-            except Exception as exc:  # a decoder bug must not end the whole run
-                return DecodeError(f"could not decode: {type(exc).__name__}: {exc}")
-            taken = photo.taken_at if photo.taken_at is not None else int(entry.mtime)
-            return _Prepared(entry, pixels, photo.width, photo.height, taken)
-
-        def work(entries: list[FileEntry]) -> list[_Prepared | DecodeError]:
-            out = [decode(entry) for entry in entries]
-            ready = [p for p in out if isinstance(p, _Prepared) and p.pixels is not None]
-            if inline and ready:
-                result = embedder.embed([p.pixels for p in ready if p.pixels is not None])
-                tags = tagger.tags(result.class_probs, len(ready))
-                done = {
-                    id(p): replace(p, pixels=None, vector=v, tags=t)
-                    for p, v, t in zip(ready, result.vectors, tags, strict=True)
-                }
-                out = [done.get(id(p), p) for p in out]
-            return out
-
         groups = (todo[i : i + chunk] for i in range(0, len(todo), chunk))
         ahead = max(self.batch_size * 2, workers * 4) // chunk + 1
         with (
-            embedder.worker_threads() as init,
+            decoder.embedder.worker_threads() as init,
             ThreadPoolExecutor(
                 workers, thread_name_prefix="index", initializer=init if inline else None
             ) as pool,
         ):
             queue: deque[tuple[list[FileEntry], Future[list[_Prepared | DecodeError]]]] = deque()
             for group in groups:
-                queue.append((group, pool.submit(work, group)))
+                queue.append((group, pool.submit(decoder, group)))
                 if len(queue) >= ahead:
                     break
             while queue:
@@ -296,8 +251,68 @@ class Indexer:
                 group, future = queue.popleft()
                 nxt = next(groups, None)
                 if nxt is not None:
-                    queue.append((nxt, pool.submit(work, nxt)))
+                    queue.append((nxt, pool.submit(decoder, nxt)))
                 yield from zip(group, future.result(), strict=True)
+
+
+class _Writer:
+    """Rows waiting to be upserted: written in batches, and at least every UPSERT_SECONDS."""
+
+    def __init__(
+        self,
+        store: PhotoStore,
+        most: int,
+        known: dict[str, tuple[int, int, float]],
+        summary: IndexSummary,
+    ) -> None:
+        self.store, self.most, self.known, self.summary = store, most, known, summary
+        self.pending: list[PhotoRow] = []
+        self.last_write = time.monotonic()
+
+    def add(self, item: _Prepared, vector: np.ndarray, tags: Tagger.Tags) -> None:
+        self.pending.append(_row(item, vector, tags))
+        if item.entry.path in self.known:
+            self.summary.updated += 1
+        else:
+            self.summary.added += 1
+
+    def write(self, force: bool = False) -> None:
+        late = self.pending and time.monotonic() - self.last_write >= UPSERT_SECONDS
+        if len(self.pending) >= self.most or force or late:
+            self.store.upsert(self.pending)
+            self.pending.clear()
+            self.last_write = time.monotonic()
+
+
+class _Decoder:
+    """Decodes a few files in a worker thread (and on a CPU embeds and tags them there)."""
+
+    def __init__(self, embedder: Embedder, tagger: Tagger) -> None:
+        self.embedder, self.tagger = embedder, tagger
+
+    def decode(self, entry: FileEntry) -> _Prepared | DecodeError:
+        try:
+            photo = open_photo(entry.path, min_side=self.embedder.decode_side)
+            pixels = self.embedder.prepare(photo.image)
+        except DecodeError as exc:
+            return exc
+        except Exception as exc:  # a decoder bug must not end the whole run
+            return DecodeError(f"could not decode: {type(exc).__name__}: {exc}")
+        taken = photo.taken_at if photo.taken_at is not None else int(entry.mtime)
+        return _Prepared(entry, pixels, photo.width, photo.height, taken)
+
+    def __call__(self, entries: list[FileEntry]) -> list[_Prepared | DecodeError]:
+        out = [self.decode(entry) for entry in entries]
+        ready = [p for p in out if isinstance(p, _Prepared) and p.pixels is not None]
+        if self.embedder.embeds_in_workers and ready:
+            result = self.embedder.embed([p.pixels for p in ready if p.pixels is not None])
+            tags = self.tagger.tags(result.class_probs, len(ready))
+            done = {
+                id(p): replace(p, pixels=None, vector=v, tags=t)
+                for p, v, t in zip(ready, result.vectors, tags, strict=True)
+            }
+            out = [done.get(id(p), p) for p in out]
+        return out
 
 
 def check_model(store: PhotoStore, model: str) -> None:

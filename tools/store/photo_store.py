@@ -32,7 +32,7 @@ from photocomic.tools.store.rows import (
     Hit,
     PhotoRow,
     entity_path,
-    folder_id,
+    folder_expression,
     photo_id_for,
 )
 from photocomic.tools.store.schema import (
@@ -55,28 +55,6 @@ log = logging.getLogger(__name__)
 # implement and the gRPC server logs that as an error with a traceback. It is harmless.
 logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
 logging.getLogger("milvus_lite.server_manager").setLevel(logging.CRITICAL)
-
-
-def folder_expression(folder: str) -> str:
-    """Photos under ``folder`` (a resolved path): an exact match on its id, never a pattern."""
-    depth = len([p for p in folder.split(os.sep) if p]) + 1
-    if depth > MAX_FOLDER_DEPTH:
-        raise PhotocomicError(
-            f"the folder {folder[:80]}... is nested {depth} levels deep; folder filters reach "
-            f"{MAX_FOLDER_DEPTH} levels"
-        )
-    return f"array_contains(folders, {folder_id(folder)})"
-
-
-def any_folder_expression(folders: Sequence[str]) -> str:
-    """Photos under any of ``folders`` (the allowed roots of a caller)."""
-    ids = ", ".join(str(folder_id(f)) for f in folders)
-    return f"array_contains_any(folders, [{ids}])"
-
-
-def quote(value: str) -> str:
-    """A string literal for a Milvus filter expression (tags: plain ImageNet words)."""
-    return json.dumps(value, ensure_ascii=False)
 
 
 class PhotoStore:
@@ -340,15 +318,18 @@ class PhotoStore:
         pages = max(1, -(-total // QUERY_PAGE))
         step = -(-(ID_MASK + 1) // pages)
         for start in range(0, ID_MASK + 1, step):
-            where = f"id >= {start} and id < {start + step}"
-            with self.guard("read photos"):
-                page = self.client.query(
-                    self.collection,
-                    filter=f"{where} and ({expr})" if expr else where,
-                    output_fields=wanted,
-                    consistency_level=STRONG,
-                )
-            yield from page
+            yield from self.id_range(start, start + step, wanted, expr)
+
+    def id_range(
+        self, start: int, stop: int, fields: Sequence[str], expr: str = ""
+    ) -> list[dict[str, Any]]:
+        """The rows whose ids lie in ``[start, stop)`` (and match ``expr``): one page."""
+        where = f"id >= {start} and id < {stop}"
+        with self.guard("read photos"):
+            return self.client.query(  # type: ignore[no-any-return]
+                self.collection, filter=f"{where} and ({expr})" if expr else where,
+                output_fields=list(fields), consistency_level=STRONG,
+            )  # fmt: skip
 
     def iter_rows(self, expr: str = "", with_vectors: bool = False) -> Iterator[PhotoRow]:
         for entity in self.iter_entities(expr, with_vectors=with_vectors):

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from photocomic.tools.contract import PhotoRef, path_from_raw
+from photocomic.tools.errors import PhotocomicError
 from photocomic.tools.folders import display_path
 
 ID_MASK = (1 << 52) - 1  # photo ids stay exact in JSON numbers (JavaScript clients)
@@ -144,3 +147,25 @@ def entity_path(entity: dict[str, Any]) -> str:
 class Hit:
     row: PhotoRow
     score: float
+
+
+def folder_expression(folder: str) -> str:
+    """Photos under ``folder`` (a resolved path): an exact match on its id, never a pattern."""
+    depth = len([p for p in folder.split(os.sep) if p]) + 1
+    if depth > MAX_FOLDER_DEPTH:
+        raise PhotocomicError(
+            f"the folder {folder[:80]}... is nested {depth} levels deep; folder filters reach "
+            f"{MAX_FOLDER_DEPTH} levels"
+        )
+    return f"array_contains(folders, {folder_id(folder)})"
+
+
+def any_folder_expression(folders: Sequence[str]) -> str:
+    """Photos under any of ``folders`` (the allowed roots of a caller)."""
+    ids = ", ".join(str(folder_id(f)) for f in folders)
+    return f"array_contains_any(folders, [{ids}])"
+
+
+def quote(value: str) -> str:
+    """A string literal for a Milvus filter expression (tags: plain ImageNet words)."""
+    return json.dumps(value, ensure_ascii=False)

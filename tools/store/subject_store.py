@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from photocomic.tools.errors import InvalidInput
 from photocomic.tools.store.rows import ID_MASK
 
 if TYPE_CHECKING:
@@ -164,3 +166,23 @@ def _from_row(row: dict[str, Any]) -> Subject:
         weights=vector,
         info=info,
     )
+
+
+_JOINERS = {"\u200c", "\u200d"}  # zero-width (non-)joiners, as in emoji sequences
+
+
+def check_name(name: str) -> str:
+    """The name as shown (spaces folded); InvalidInput for one people could misread."""
+    shown = " ".join(name.split())
+    if not shown:
+        raise InvalidInput("a subject needs a name: 'Cola', 'Grandma', 'the red car'")
+    if len(shown) > MAX_NAME:
+        raise InvalidInput(f"a subject's name is at most {MAX_NAME} characters")
+    hidden = [c for c in shown if unicodedata.category(c)[0] == "C" and c not in _JOINERS]
+    if hidden:
+        raise InvalidInput(
+            f"a subject's name cannot hold control or direction characters (such as "
+            f"U+{ord(hidden[0]):04X}): they hide or reorder what people read; use letters, "
+            "digits, spaces and emoji"
+        )
+    return shown
