@@ -31,9 +31,9 @@ def direction(
     centre = unit(pos.mean(axis=0))
     if len(neg):
         centre = unit(centre - ROCCHIO_NEGATIVE * unit(neg.mean(axis=0)))
-    spread = background if len(background) > 1 else features
-    mixed = LEARNED_SHARE * learned / spread(spread, learned)
-    mixed += (1 - LEARNED_SHARE) * centre / spread(spread, centre)
+    sample = background if len(background) > 1 else features
+    mixed = LEARNED_SHARE * learned / spread(sample, learned)
+    mixed += (1 - LEARNED_SHARE) * centre / spread(sample, centre)
     return unit(mixed)
 
 
