@@ -619,9 +619,11 @@ def _subject_run(
     def scores(ranked: Sequence[int], skip: set[int]) -> dict[str, float]:
         kept = [i for i in ranked if i not in skip]
         pool = relevant - skip
+        cap = max(1, min(100, len(pool)))  # a class here has fewer than 100 held-back photos
         return {
             "p_at_50": sum(i in pool for i in kept[:50]) / 50,
             "p_at_100": sum(i in pool for i in kept[:100]) / 100,
+            "p_at_100_capped": sum(i in pool for i in kept[:cap]) / cap,
             "r_precision": sum(i in pool for i in kept[: len(pool)]) / max(1, len(pool)),
         }
 
