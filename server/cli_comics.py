@@ -21,7 +21,7 @@ from photocomic.tools.comics.contract import (
 )
 from photocomic.tools.comics.records import as_tree
 from photocomic.tools.errors import InvalidInput
-from photocomic.tools.owner.client import job_error
+from photocomic.tools.owner.client import Door, job_error
 from photocomic.tools.owner.contract import GenerateComic, JobSnapshot
 
 from .cli_common import (
@@ -39,7 +39,10 @@ from .cli_common import (
 def _comic_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt", required=True)
     p.add_argument("--photo", action="append", help="photo id or image path (repeatable)")
-    p.add_argument("--subject", help="a remembered subject: its best photos are the references")
+    p.add_argument(
+        "--subject", action="append",
+        help="a remembered subject: its sheet and best photos are the references (repeatable)",
+    )  # fmt: skip
     p.add_argument("--style", help="ghibli (default), manga, watercolor, american-comic, ...")
     p.add_argument("--panels", type=int, choices=get_args(PanelCount))
     p.add_argument("--layout", choices=get_args(LayoutName), help="page grid, strip, phone strip")
@@ -76,13 +79,18 @@ def _comics_arguments(p: argparse.ArgumentParser) -> None:
 def run_comic(args: argparse.Namespace) -> int:
     door = door_of(args)
     request = GenerateComic(
-        prompt=args.prompt, photos=photo_items(args.photo or []), subject=args.subject,
+        prompt=args.prompt, photos=photo_items(args.photo or []), subjects=args.subject or [],
         style=args.style,
         panels=args.panels, layout=args.layout, refine=args.refine, size=args.size,
         quality=args.quality, model=args.image_model, backend=args.backend, dry_run=args.dry_run,
         panel=args.panel, region=_region(args.region), variants=args.variants,
         markup_png=_markup(args.markup),
     )  # fmt: skip
+    return show_comic(args, door, door.call(request))
+
+
+def show_comic(args: argparse.Namespace, door: Door, job: JobSnapshot) -> int:
+    """Follow a drawing job to its end and print the comic (or the dry run)."""
     shown = {"last": ""}
 
     def show(job: JobSnapshot) -> None:
@@ -90,7 +98,7 @@ def run_comic(args: argparse.Namespace) -> int:
             print(f"\rphotocomic: {job.message}   ", end="", file=sys.stderr, flush=True)
             shown["last"] = job.message
 
-    job = follow(door, door.call(request), show)
+    job = follow(door, job, show)
     if shown["last"]:
         print(file=sys.stderr)
     if job.state != "done" or job.record is None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import get_args
 
+from photocomic.tools.comics.contract import Backend, Quality
 from photocomic.tools.find.contract import (
     ForgetSubject,
     ListSubjects,
@@ -15,8 +17,10 @@ from photocomic.tools.find.contract import (
     SubjectInfo,
     SubjectRequest,
 )
+from photocomic.tools.owner.contract import DrawSheet
 from pydantic import BaseModel
 
+from .cli_comics import show_comic
 from .cli_common import command, door_of, json_flag, photo_items, store_flags
 
 
@@ -35,7 +39,19 @@ def _subject_arguments(p: argparse.ArgumentParser) -> None:
     rename = actions.add_parser("rename", help="give a subject another name")
     rename.add_argument("name", metavar="NAME")
     rename.add_argument("new_name", metavar="NEW_NAME")
-    for sub in (add, show, remove, rename, actions.choices["list"]):
+    sheet = actions.add_parser(
+        "sheet", help="draw NAME's character sheet in a style (later comics follow it)"
+    )
+    sheet.add_argument("name", metavar="NAME")
+    sheet.add_argument("--style", default="ghibli", help="ghibli (default), manga, watercolor...")
+    sheet.add_argument("--prompt", default="", help="wishes for the sheet: 'a red collar'")
+    sheet.add_argument("--use", metavar="COMIC_ID", help="keep this version as the sheet instead")
+    sheet.add_argument("--variants", type=int, default=1, help="1-4 sheets to choose from")
+    sheet.add_argument("--quality", default="auto", choices=get_args(Quality))
+    sheet.add_argument("--model", "--image-model", dest="image_model", help="image model")
+    sheet.add_argument("--backend", default="openai", choices=get_args(Backend))
+    sheet.add_argument("--dry-run", action="store_true", help="show what would be sent")
+    for sub in (add, show, remove, rename, sheet, actions.choices["list"]):
         store_flags(sub)
         json_flag(sub)
 
@@ -47,6 +63,13 @@ def _subject_arguments(p: argparse.ArgumentParser) -> None:
 def run_subject(args: argparse.Namespace) -> int:
     door = door_of(args)
     action = args.action
+    if action == "sheet":
+        request = DrawSheet(
+            subject=args.name, style=args.style, prompt=args.prompt, use=args.use,
+            variants=args.variants, quality=args.quality, model=args.image_model,
+            backend=args.backend, dry_run=args.dry_run,
+        )  # fmt: skip
+        return show_comic(args, door, door.call(request))
     if action == "add":
         request = SubjectRequest(
             name=args.name, photos=photo_items(args.photo), not_photos=photo_items(args.not_photos)
@@ -78,9 +101,10 @@ def _show(args: argparse.Namespace, value: BaseModel, text: str) -> int:
 
 def _line(info: SubjectInfo) -> str:
     about = "at least" if info.estimate_is_floor else "about"
+    sheets = f", sheets: {', '.join(s.style for s in info.sheets)}" if info.sheets else ""
     return (
         f"{info.name}: {info.positives} examples, {info.negatives} counter-examples, "
-        f"{about} {info.estimate} photos"
+        f"{about} {info.estimate} photos{sheets}"
     )
 
 
@@ -94,4 +118,5 @@ def _taught(answer: SubjectAnswer) -> str:
 def _details(info: SubjectInfo) -> str:
     lines = [_line(info), f"trained: {info.trained_at or 'never'}", "examples:"]
     lines += [f"  {p.photo_id:>16}  {p.path}" for p in info.examples]
+    lines += [f"character sheet ({s.style}): {s.comic_id}" for s in info.sheets]
     return "\n".join(lines + [f"note: {n}" for n in info.notes])

@@ -33,9 +33,10 @@ from photocomic.tools.find.contract import ListSubjects, PhotoRequest
 from photocomic.tools.logs import scrub, setup_logging
 from pydantic import ValidationError
 
-from . import mcp_tools as tools
+from . import mcp_comic_tools, mcp_tools  # noqa: F401  (their tools list themselves)
 from .mcp_apps import PAGES, page_html
 from .mcp_door import McpDoor, door_of
+from .mcp_listing import TOOLS
 from .mcp_prompts import INSTRUCTIONS, complete, photo_comic
 
 log = logging.getLogger("photocomic.server")
@@ -152,7 +153,7 @@ def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
         log_level="WARNING",
         extensions=[apps],
     )
-    for tool in tools.TOOLS:
+    for tool in TOOLS:
         if tool.page is None:
             mcp.add_tool(
                 tool.fn, title=tool.title, description=description(tool.fn), annotations=tool.hints
@@ -189,7 +190,7 @@ def _apps() -> Apps:
             uri, page_html(uri), name=title.lower().replace(" ", "_"), title=title,
             description=f"photocomic's {title.lower()} (an MCP App page)",
         )  # fmt: skip
-    for tool in tools.TOOLS:
+    for tool in TOOLS:
         if tool.page is not None:
             apps.tool(
                 resource_uri=tool.page, title=tool.title, description=description(tool.fn),

@@ -62,3 +62,7 @@ Markup = Annotated[
     str | None,
     Field(description="with refine: base64 PNG of strokes on a clear layer over the comic"),
 ]
+SubjectsArg = Annotated[
+    list[str] | None,
+    Field(description="several remembered subjects in one comic: ['Cola', 'Max']"),
+]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from photocomic.tools.comics.contract import InputImage
+from photocomic.tools.comics.contract import InputImage, SheetRef
 from photocomic.tools.contract import PhotoRef
 from photocomic.tools.find.contract import (
     DuplicateGroup,
@@ -89,6 +89,13 @@ class ComicOutput(BaseModel):
     )
     estimated_cost_usd: float | None = Field(
         None, description="dry run only: what drawing it may cost, all variants"
+    )
+    subjects: list[str] = Field(default_factory=list, description="the subjects drawn")
+    sheets: list[SheetRef] = Field(
+        default_factory=list, description="character sheets sent first (subject, style, comic_id)"
+    )
+    sheet_for: str | None = Field(
+        None, description="this comic is that subject's character sheet (in its style)"
     )
 
 

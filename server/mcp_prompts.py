@@ -19,8 +19,10 @@ like=[ids]/unlike=[ids] -> generate_comic(prompt, photos=[ids]) (if it answers s
 "running", poll comic_status(job_id)) -> generate_comic(prompt="what to change",
 refine=<comic_id>). When the person names someone in their photos (a pet, a person), teach it
 once with remember_subject(name, photos=[ids]) and correct it with not_photos=[ids]: it is
-kept, find_photos(name) lists its photos and generate_comic(prompt, subject=name) draws it.
-Paths must lie inside the folders library_status lists as roots. Refer to photos by photo_id,
+kept, find_photos(name) lists its photos and generate_comic(prompt, subject=name) draws it
+(subjects=[names] for several). Before the first comic of a subject in a style, call
+draw_character_sheet(subject, style) once: every later comic of it in that style sends the
+sheet first, so it looks the same from comic to comic. Paths must lie inside the folders library_status lists as roots. Refer to photos by photo_id,
 never by contact-sheet number alone."""
 
 
@@ -42,10 +44,16 @@ Please work through it with the photocomic tools:
 4. Call remember_subject(name="{subject}", photos=[the right photo_ids]). Show me its contact
    sheet; for the cells I say are wrong call remember_subject(name="{subject}",
    not_photos=[their photo_ids]). It is kept for next time.
-5. Call generate_comic(prompt=<the story in a few sentences>, subject="{subject}",
-   style="{style}") (or photos=[photo_ids] I chose). If it answers with state "running", call
+5. If list_subjects shows no character sheet of {subject} in {style}, call
+   draw_character_sheet(subject="{subject}", style="{style}") first and show it to me; if I
+   want it changed ("floppier ears"), call generate_comic(prompt=<the change>,
+   refine=<its comic_id>): the newest version becomes the sheet. Later comics of {subject} in
+   {style} follow it, so {subject} looks the same in all of them.
+6. Call generate_comic(prompt=<the story in a few sentences>, subject="{subject}",
+   style="{style}") (subjects=["{subject}", ...] when others are in the story too, or
+   photos=[photo_ids] I chose). If it answers with state "running", call
    comic_status(job_id=...) until the comic is ready. Show me the preview and the comic_id.
-6. When I ask for changes ("make it night", "add a hat"), call generate_comic(prompt=<just the
+7. When I ask for changes ("make it night", "add a hat"), call generate_comic(prompt=<just the
    change>, refine=<the latest comic_id>) so the earlier comic is kept as the reference.
 """
 

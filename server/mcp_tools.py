@@ -6,18 +6,10 @@ time) and how long it may wait.
 No ``from __future__ import annotations``: the SDK reads these signatures at registration.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult, ToolAnnotations
-from photocomic.tools.comics.contract import (
-    ComicsRequest,
-    Lineage,
-    LineageRequest,
-    Quality,
-)
+from mcp_types import CallToolResult
 from photocomic.tools.find.contract import (
     DuplicatesRequest,
     FindRequest,
@@ -33,78 +25,30 @@ from photocomic.tools.find.contract import (
     Thumbnails,
     ThumbnailsRequest,
 )
-from photocomic.tools.owner.contract import GenerateComic, IndexRequest, JobStatus, StatusRequest
+from photocomic.tools.owner.contract import (
+    IndexRequest,
+    JobStatus,
+    StatusRequest,
+)
 from photocomic.tools.policy import check_wait
 from pydantic import Field
 
 from . import mcp_answers as answers
 from . import mcp_models as out
-from .mcp_apps import PICKER, VIEWER
+from .mcp_apps import PICKER
 from .mcp_arguments import (
-    BackendArg,
-    ComicPhotos,
     Diversify,
-    DryRun,
     Folder,
-    Layout,
     Limit,
-    Markup,
-    PanelArg,
-    Panels,
-    Prompt,
-    Refine,
-    RegionArg,
-    Size,
-    Style,
-    SubjectArg,
     Tag,
     TakenAfter,
     TakenBefore,
-    Variants,
     Wait,
 )
 from .mcp_door import door_of, follow
-
-F = TypeVar("F", bound=Callable[..., Any])
+from .mcp_listing import FORGETS, READ_ONLY, WRITES_STORE, listed
 
 DEFAULT_INDEX_WAIT = 20.0
-DEFAULT_COMIC_WAIT = 45.0
-
-READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False, idempotent_hint=True)
-WRITES_STORE = ToolAnnotations(
-    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-)
-FORGETS = ToolAnnotations(
-    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
-)
-DRAWS = ToolAnnotations(
-    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
-)
-
-
-@dataclass(frozen=True)
-class Listed:
-    """How a tool is listed: its title, its hints and the page shown beside its answer. An
-    app-only helper is hidden from the model and from clients without MCP Apps."""
-
-    fn: Callable[..., Any]
-    title: str
-    hints: ToolAnnotations
-    page: str | None = None
-    app_only: bool = False
-
-
-TOOLS: list[Listed] = []  # in the order clients list them: the order of this file
-
-
-def listed(
-    title: str, hints: ToolAnnotations, page: str | None = None, app_only: bool = False
-) -> Callable[[F], F]:
-    def add(fn: F) -> F:
-        TOOLS.append(Listed(fn, title, hints, page, app_only))
-        return fn
-
-    return add
 
 
 @listed("Library status", READ_ONLY)
@@ -282,8 +226,9 @@ async def remember_subject(
 
 @listed("List remembered subjects", READ_ONLY)
 async def list_subjects(ctx: Context) -> Annotated[CallToolResult, SubjectList]:
-    """The subjects the library knows, with how many examples each has and about how many of
-    the library's photos show it."""
+    """The subjects the library knows, with how many examples each has, about how many of the
+    library's photos show it, and its character sheets (one per style; a subject without one
+    in the comic's style: draw_character_sheet first)."""
     listed = await door_of(ctx).call(ListSubjects())
     return answers.subjects_answer(listed)
 
@@ -309,71 +254,6 @@ async def rename_subject(
     return answers.result(f"Renamed to {info.name}.", info)
 
 
-@listed("Draw a comic from photos", DRAWS, page=VIEWER)
-async def generate_comic(
-    ctx: Context,
-    prompt: Prompt,
-    photos: ComicPhotos = None,
-    style: Style = None,
-    panels: Panels = None,
-    layout: Layout = None,
-    refine: Refine = None,
-    size: Size = "auto",
-    quality: Quality = "auto",
-    backend: BackendArg = "openai",
-    subject: SubjectArg = None,
-    dry_run: DryRun = False,
-    panel: PanelArg = None,
-    region: RegionArg = None,
-    variants: Variants = 1,
-    markup_png: Markup = None,
-    wait_seconds: Wait = DEFAULT_COMIC_WAIT,
-) -> Annotated[CallToolResult, out.ComicOutput]:
-    """Turn photos into a comic with the OpenAI image model (reference photos go with the
-    prompt; subject=<a remembered name> picks good ones itself), or refine an earlier comic:
-    refine=<comic_id> sends that comic first with the change you describe, keeping its style,
-    panels, layout and photos unless given. Returns comic_id, parent_id, the saved path, the
-    prompt actually sent and a small preview; the full image is the resource
-    comic://<comic_id>. Drawing takes one to two minutes: if the comic is not ready after
-    wait_seconds the answer has state "running" and a job_id for comic_status; the comic is
-    saved when it is ready either way. To fix one part: refine=<id> with panel=N ("in panel 3,
-    make her jump higher") or region={x, y, w, h}; everything else stays as it was. Any earlier
-    version can be refined, which makes a branch. variants=2..4 draws several at once (shown
-    side by side) for the person to pick one to go on from."""
-    check_wait(wait_seconds)
-    request = GenerateComic(
-        prompt=prompt, photos=photos or [], subject=subject, style=style, panels=panels,
-        layout=layout, refine=refine, size=size, quality=quality, backend=backend,
-        dry_run=dry_run, panel=panel, region=region, variants=variants, markup_png=markup_png,
-    )  # fmt: skip
-    job = await door_of(ctx).call(request)
-    return answers.comic_answer(await follow(ctx, job, wait_seconds))
-
-
-@listed("Follow a comic being drawn", READ_ONLY, page=VIEWER)
-async def comic_status(
-    ctx: Context,
-    job_id: Annotated[str, Field(description="the job_id generate_comic returned")],
-    wait_seconds: Wait = DEFAULT_COMIC_WAIT,
-) -> Annotated[CallToolResult, out.ComicOutput]:
-    """The comic that generate_comic was still drawing when it answered (state running):
-    waits for it and returns it like generate_comic does, or says it is still drawing (with
-    the latest partial image when the model streams them)."""
-    check_wait(wait_seconds)
-    job = await door_of(ctx).call(JobStatus(job_id=job_id))
-    return answers.comic_answer(await follow(ctx, job, wait_seconds))
-
-
-@listed("List comics", READ_ONLY, page=VIEWER)
-async def list_comics(
-    ctx: Context,
-    limit: Annotated[int, Field(description="how many, newest first, 1-100")] = 20,
-) -> Annotated[CallToolResult, out.ComicList]:
-    """The comics made so far, newest first, with the comic_id to refine each one."""
-    listed = await door_of(ctx).call(ComicsRequest(limit=limit))
-    return answers.comics_answer(listed)
-
-
 @listed("Photo thumbnails for the picker", READ_ONLY, page=PICKER, app_only=True)
 async def app_thumbnails(
     ctx: Context,
@@ -386,13 +266,3 @@ async def app_thumbnails(
     found = await door_of(ctx).call(request)
     shown = sum(t.jpeg is not None for t in found.thumbnails)
     return answers.result(f"{shown} thumbnails.", found)
-
-
-@listed("A comic's versions for the viewer", READ_ONLY, page=VIEWER, app_only=True)
-async def app_comic_lineage(
-    ctx: Context, comic_id: Annotated[str, Field(description="a comic_id")]
-) -> Annotated[CallToolResult, Lineage]:
-    """A comic and the earlier versions it was refined from, with small previews, for the
-    viewer page (app only)."""
-    found = await door_of(ctx).call(LineageRequest(comic_id=comic_id))
-    return answers.result(f"{len(found.steps)} versions of {comic_id}.", found)

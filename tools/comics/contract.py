@@ -37,6 +37,9 @@ class ComicRequest(BaseModel):
         default_factory=list, description="photo ids from searches, or photo paths"
     )
     subject: str | None = Field(None, description="a remembered subject whose photos to use")
+    subjects: list[str] = Field(
+        default_factory=list, description="several remembered subjects in one comic"
+    )
     style: str | None = None
     panels: PanelCount | None = None
     layout: LayoutName | None = None
@@ -52,6 +55,22 @@ class ComicRequest(BaseModel):
         None, description="base64 PNG: strokes on a transparent layer over the earlier comic"
     )
     variants: int = Field(1, ge=1, le=4, description="drawings to choose from (the API's n)")
+    sheet_for: str | None = Field(
+        None, description="draw the character sheet of this subject (draw_character_sheet)"
+    )
+
+    def subject_names(self) -> list[str]:
+        """The subjects asked for, ``subject`` and ``subjects`` together, each once."""
+        names = [*([self.subject] if self.subject else []), *self.subjects]
+        return list(dict.fromkeys(n.strip() for n in names if n.strip()))
+
+
+class SheetRef(BaseModel):
+    """A subject's character sheet in one style: a comic every later comic follows."""
+
+    subject: str
+    style: str
+    comic_id: str
 
 
 class InputImage(BaseModel):
@@ -101,6 +120,11 @@ class ComicRecord(BaseModel):
     variants: list[str] = Field(
         default_factory=list, description="the comic ids of all drawings of that request"
     )
+    subjects: list[str] = Field(default_factory=list, description="the subjects drawn")
+    sheets: list[SheetRef] = Field(
+        default_factory=list, description="the character sheets sent first, with their versions"
+    )
+    sheet_for: str | None = Field(None, description="this is the character sheet of a subject")
 
 
 class DryRunResult(BaseModel):
@@ -125,11 +149,24 @@ class DryRunResult(BaseModel):
     edit_box: list[int] | None = None
     overlay: InputImage | None = Field(None, description="the mask or markup it would send")
     drawings: int = Field(1, description="how many variants it would draw")
+    subjects: list[str] = Field(default_factory=list)
+    sheets: list[SheetRef] = Field(default_factory=list)
+    sheet_for: str | None = None
     estimated_cost_usd: float | None = Field(
         None,
         description="all variants, from what drawings of this model, size and quality cost "
         "before (None without such drawings or a known price)",
     )
+
+
+class CastMember(BaseModel):
+    """One subject of a comic as it is sent: its sheet (if it has one in the comic's style)
+    and its photos, and what it is ('dog'), so the prompt can say who is who."""
+
+    name: str
+    kind: str | None = None
+    sheet: ComicRecord | None = None
+    photos: list[PhotoRef] = Field(default_factory=list)
 
 
 class LineageStep(BaseModel):

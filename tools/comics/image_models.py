@@ -19,6 +19,7 @@ from datetime import date, datetime, timezone
 from typing import get_args
 
 from photocomic.tools.comics.contract import BaseQuality, ExtraQuality
+from photocomic.tools.comics.layouts import auto_size
 from photocomic.tools.config import DEFAULT_IMAGE_MODEL
 from photocomic.tools.errors import InvalidInput, ModelRetired
 
@@ -370,3 +371,21 @@ def estimate_cost(model: str, usage: dict[str, object] | None) -> float | None:
 def known_models() -> tuple[str, ...]:
     """The model names this table has rules for or knows the shutdown of."""
     return tuple(dict.fromkeys([*_TABLE, *SHUTDOWNS]))
+
+
+def choose_size(
+    rules: ModelRules | None, model: str, requested: str, panels: int, layout: str
+) -> tuple[str, int, int]:
+    """(size to send, width, height): the requested size checked against the model, or for
+    ``auto`` the size that fits the layout."""
+    if rules is None:  # the storyboard draws any size the image models could
+        parsed = parse_size(requested)
+        width, height = parsed or auto_size(panels, layout, free_sizes=True)
+        check_canvas(width, height)
+        return f"{width}x{height}", width, height
+    size = check_size(rules, model, requested)
+    if size == "auto":
+        width, height = auto_size(panels, layout, rules.free_sizes)
+        return f"{width}x{height}", width, height
+    width, height = (int(part) for part in size.split("x"))
+    return size, width, height

@@ -17,20 +17,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from photocomic.tools.comics.contract import ComicRecord, ComicRequest, DryRunResult, InputImage
+from photocomic.tools.comics.cast import pictures, sheet_prompt
+from photocomic.tools.comics.contract import (
+    CastMember,
+    ComicRecord,
+    ComicRequest,
+    DryRunResult,
+    InputImage,
+    SheetRef,
+)
 from photocomic.tools.comics.edits import Edit, plan_edit
 from photocomic.tools.comics.image_api import ApiAccess, ImageApi, ImageCall, safety_identifier
 from photocomic.tools.comics.image_catalog import catalog, choose
 from photocomic.tools.comics.image_models import (
-    MAX_INPUT_IMAGES,
     PRICES_AS_OF,
     ModelRules,
-    check_canvas,
     check_quality,
-    check_size,
+    choose_size,
     coming_shutdown,
     estimate_cost,
-    parse_size,
     retirement_notice,
     rules_for,
 )
@@ -38,11 +43,8 @@ from photocomic.tools.comics.inputs import (
     AllowFn,
     Input,
     dedupe,
-    encode_comic,
-    encode_photo,
-    inherited,
 )
-from photocomic.tools.comics.layouts import auto_size, check_layout
+from photocomic.tools.comics.layouts import check_layout
 from photocomic.tools.comics.records import ComicShelf, iter_lineage
 from photocomic.tools.comics.storyboard import render_storyboard, split_captions
 from photocomic.tools.comics.styles import (
@@ -90,6 +92,9 @@ class _Plan:
     notes: list[str] = field(default_factory=list)
     edit: Edit | None = None
     variants: int = 1
+    subjects: list[str] = field(default_factory=list)
+    sheets: list[SheetRef] = field(default_factory=list)
+    sheet_for: str | None = None
 
 
 class ComicStudio:
@@ -114,15 +119,20 @@ class ComicStudio:
         allow: AllowFn | None = None,
         on_partial: PartialFn | None = None,
         within: Sequence[Path] | None = None,
+        cast: Sequence[CastMember] = (),
+        notes: Sequence[str] = (),
     ) -> ComicRecord | DryRunResult:
         """Plan, then (unless a dry run) draw and save a comic.
 
         ``photos`` are already resolved and allowed by the caller; ``allow`` checks the photos
         a refinement inherits from the earlier comic, which the caller has not seen;
-        ``within`` are the folders every photo opened must really lie in (None: any).
+        ``within`` are the folders every photo opened must really lie in (None: any);
+        ``cast`` are the subjects (their sheets and photos), sent before ``photos``; ``notes``
+        go into the record for the person.
         """
         access = access or ApiAccess.from_env()
-        plan = self.plan(request, photos, allow, within, access)
+        plan = self.plan(request, photos, allow, within, access, cast)
+        plan.notes[:0] = notes
         if request.dry_run:
             return _dry_run(plan, self.estimate(plan))
         started = time.monotonic()
@@ -173,6 +183,7 @@ class ComicStudio:
         allow: AllowFn | None = None,
         within: Sequence[Path] | None = None,
         access: ApiAccess | None = None,
+        cast: Sequence[CastMember] = (),
     ) -> _Plan:
         user_prompt = _check_prompt(request.prompt)
         refine = (request.refine or "").strip() or None
@@ -182,37 +193,24 @@ class ComicStudio:
         layout = check_layout(panels, request.layout or (parent.layout if parent else "grid"))
         notes: list[str] = []
         model, rules = self._model(request, parent, notes, access)
-        size, width, height = _choose_size(rules, model, request.size, panels, layout)
+        size, width, height = choose_size(rules, model, request.size, panels, layout)
         quality = check_quality(rules, model, request.quality) if rules else request.quality
 
         if request.variants > 1 and request.backend != "openai":
             raise InvalidInput("variants need the image model: the storyboard lays out one page")
-        explicit = dedupe(list(photos))
-        if parent is None and not explicit:
-            raise InvalidInput(
-                "a comic needs at least one reference photo (a photo id or path), a "
-                "subject, or refine=<comic id> to change an earlier comic"
-            )
-        room = MAX_INPUT_IMAGES - (1 if parent else 0)
-        if len(explicit) > room:
-            where = " besides the earlier comic" if parent else ""
-            raise InvalidInput(
-                f"too many photos: {len(explicit)} given, the image model takes at most "
-                f"{room}{where}; choose the best {room}"
-            )
-        inputs = [encode_comic(parent)] if parent is not None else []
-        if explicit:
-            chosen = explicit
-            inputs += [encode_photo(ref, within) for ref in explicit]
-        else:
-            chosen = inherited(parent, room, allow, inputs, notes, within)
+        chosen, inputs, who = pictures(parent, dedupe(list(photos)), cast, allow, within, notes)
         first = inputs[0].image if parent is not None else None
         edit = plan_edit(request, parent, first, bool(rules and rules.markup))
-        prompt = build_prompt(
-            user_prompt=user_prompt, style=style, panels=panels, layout=layout,
-            width=width, height=height, photo_count=len(chosen),
-            parent_prompt=parent.user_prompt if parent else None, refining=parent is not None,
-        )  # fmt: skip
+        if request.sheet_for and parent is None:
+            kind = cast[0].kind if cast else None
+            prompt = sheet_prompt(request.sheet_for, kind, style, user_prompt, len(chosen))
+        else:
+            prompt = build_prompt(
+                user_prompt=user_prompt, style=style, panels=panels, layout=layout,
+                width=width, height=height, photo_count=len(chosen),
+                parent_prompt=parent.user_prompt if parent else None,
+                refining=parent is not None, cast_words=who.words if who else None,
+            )  # fmt: skip
         if edit is not None:
             prompt = f"{prompt}\n\n{edit.words}"
         return _Plan(
@@ -221,6 +219,9 @@ class ComicStudio:
             backend=request.backend, parent=parent, photos=chosen, inputs=inputs,
             input_fidelity=rules.fidelity_to_send if rules else None,
             subject=request.subject, notes=notes, edit=edit, variants=request.variants,
+            subjects=[m.name for m in cast] if parent is None else list(parent.subjects),
+            sheets=who.sheets if who else [],
+            sheet_for=request.sheet_for or (parent.sheet_for if parent else None),
         )  # fmt: skip
 
     def _model(
@@ -325,6 +326,7 @@ class ComicStudio:
                 edit_box=list(edit.box) if edit else None,
                 variant=index + 1 if len(pngs) > 1 else None,
                 variants=ids if len(pngs) > 1 else [],
+                subjects=plan.subjects, sheets=plan.sheets, sheet_for=plan.sheet_for,
             )  # fmt: skip
             self.shelf.write(record, png)
             records.append(record)
@@ -332,24 +334,6 @@ class ComicStudio:
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def _choose_size(
-    rules: ModelRules | None, model: str, requested: str, panels: int, layout: str
-) -> tuple[str, int, int]:
-    """(size to send, width, height): the requested size checked against the model, or for
-    ``auto`` the size that fits the layout."""
-    if rules is None:  # the storyboard draws any size the image models could
-        parsed = parse_size(requested)
-        width, height = parsed or auto_size(panels, layout, free_sizes=True)
-        check_canvas(width, height)
-        return f"{width}x{height}", width, height
-    size = check_size(rules, model, requested)
-    if size == "auto":
-        width, height = auto_size(panels, layout, rules.free_sizes)
-        return f"{width}x{height}", width, height
-    width, height = (int(part) for part in size.split("x"))
-    return size, width, height
 
 
 def _dry_run(plan: _Plan, estimate: float | None) -> DryRunResult:
@@ -377,6 +361,7 @@ def _dry_run(plan: _Plan, estimate: float | None) -> DryRunResult:
         style=plan.style, panels=plan.panels, layout=plan.layout,
         parent_id=plan.parent.comic_id if plan.parent else None, photos=plan.photos,
         input_fidelity=plan.input_fidelity, subject=plan.subject, notes=plan.notes,
+        subjects=plan.subjects, sheets=plan.sheets, sheet_for=plan.sheet_for,
     )  # fmt: skip
 
 

@@ -78,8 +78,10 @@ def build_prompt(
     photo_count: int,
     parent_prompt: str | None = None,
     refining: bool = False,
+    cast_words: str | None = None,
 ) -> str:
-    """The full prompt: style preset, layout, the story (or the change), identity guidance.
+    """The full prompt: style preset, layout, the story (or the change), identity guidance
+    (or, with ``cast_words``, which input images show whom).
 
     On a refinement the first input image is the earlier comic, so the prompt says so and asks
     for that comic to be kept with only the requested change applied.
@@ -113,6 +115,9 @@ def build_prompt(
             )
     else:
         parts.append(f"Story: {user_prompt}")
+        if cast_words:
+            parts.append(cast_words)
+            return "\n\n".join(parts)
         parts.append(
             f"The {_count(photo_count, 'input image')} "
             f"{'is a reference photo' if photo_count == 1 else 'are reference photos'} of the "

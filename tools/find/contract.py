@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
+from photocomic.tools.comics.contract import SheetRef
 from photocomic.tools.contract import Ask, ImageData, PhotoRef, path_from_raw
 from pydantic import BaseModel, Field
 
@@ -94,6 +95,9 @@ class SubjectInfo(BaseModel):
     estimate: int | None = Field(None, description="photos in the library the model says show it")
     estimate_is_floor: bool = Field(False, description="at least this many (the count was cut)")
     notes: list[str] = Field(default_factory=list)
+    sheets: list[SheetRef] = Field(
+        default_factory=list, description="its character sheets, one per style"
+    )
 
 
 class SubjectList(BaseModel):

@@ -27,6 +27,7 @@ from photocomic.tools.find.duplicates import (
     PixelMatcher,
 )
 from photocomic.tools.find.ranking import iso_time
+from photocomic.tools.find.subject_model import SHOWS
 from photocomic.tools.find.subjects import subject_sees
 from photocomic.tools.policy import photo_items, require_roots
 from photocomic.tools.store.rows import PhotoRow, raw_form
@@ -34,7 +35,6 @@ from photocomic.tools.store.rows import PhotoRow, raw_form
 if TYPE_CHECKING:
     from photocomic.tools.owner.calls import Call
 
-SHOWS = 0.5  # a subject's model probability from which the photo counts as showing it
 
 
 def photo_info(call: Call, request: PhotoInfoRequest) -> PhotoInfo:

@@ -44,6 +44,7 @@ EXPAND_ROUNDS = 2
 POOL = 200  # candidates beyond the page: near the model's direction and near each example
 ESTIMATE_PROBE = 2000
 CONFIDENT = 0.8  # probability a photo needs to be a comic's reference
+SHOWS = 0.5  # probability from which a photo counts as showing the subject
 MIN_SIDE = 384  # pixels: smaller photos make poor references
 REFERENCES = 4
 
@@ -110,6 +111,16 @@ class Subjects:
         subject.name = new_name
         self.kept.save(subject, self.store.require().dim)
         return subject
+
+    # -- character sheets ---------------------------------------------------------------------
+
+    def set_sheet(self, subject: Subject, style: str, comic_id: str) -> None:
+        """Keep ``comic_id`` as the subject's character sheet in ``style`` (with the subject's
+        row, so it moves with the library and goes when the subject is forgotten)."""
+        sheets = dict(subject.info.get("sheets") or {})
+        sheets[style] = {"comic_id": comic_id, "chosen_at": datetime.now(timezone.utc).isoformat()}
+        subject.info["sheets"] = sheets
+        self.kept.save(subject, self.store.require().dim)
 
     # -- teaching ----------------------------------------------------------------------------
 

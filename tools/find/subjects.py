@@ -7,10 +7,16 @@ lies inside the caller's roots; to it the others do not exist.
 
 from __future__ import annotations
 
+import contextlib
+from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from photocomic.tools.errors import DecodeError, InvalidInput
+from photocomic.tools.comics.cast import PHOTOS_WITHOUT_SHEET, SHEET_PHOTOS
+from photocomic.tools.comics.contract import CastMember, ComicRecord, SheetRef
+from photocomic.tools.comics.gallery import visible_comic
+from photocomic.tools.contract import PhotoRef
+from photocomic.tools.errors import DecodeError, InvalidInput, NotFound
 from photocomic.tools.find.contract import (
     Filters,
     FindRequest,
@@ -27,6 +33,7 @@ from photocomic.tools.find.contract import (
 )
 from photocomic.tools.find.filters import SearchFilters
 from photocomic.tools.find.ranking import answer_of, to_hits
+from photocomic.tools.find.subject_model import SHOWS
 from photocomic.tools.policy import check_limit, check_offset, require_roots
 from photocomic.tools.store.subject_store import Subject
 
@@ -105,11 +112,15 @@ def subject_info(call: Call, subject: Subject) -> SubjectInfo:
     ]
     expr = call.filters(Filters()).expression()
     estimate, floor = library.subjects.estimate(subject, expr)
+    sheets = [
+        SheetRef(subject=subject.name, style=style, comic_id=comic_id)
+        for style, comic_id in sorted(subject.sheets().items())
+    ]
     return SubjectInfo(
         name=subject.name, positives=len(subject.positives),
         negatives=len(subject.negatives), examples=examples,
         trained_at=subject.info.get("trained_at"), estimate=estimate,
-        estimate_is_floor=floor, notes=list(subject.info.get("notes") or []),
+        estimate_is_floor=floor, notes=list(subject.info.get("notes") or []), sheets=sheets,
     )  # fmt: skip
 
 
@@ -134,3 +145,95 @@ def rename_subject(call: Call, request: RenameSubject) -> SubjectInfo:
     with library.writing:
         subject = library.subjects.rename(request.name, request.new_name, subject_sees(call))
     return subject_info(call, subject)
+
+
+# -- subjects in comics --------------------------------------------------------------------------
+
+
+def cast_of(
+    call: Call, names: Sequence[str], style: str, room: int
+) -> tuple[list[CastMember], list[str]]:
+    """The named subjects (each one the caller may see) with their character sheets in
+    ``style`` and their best photos, within ``room`` pictures; and notes for the answer."""
+    library, sees = call.library, subject_sees(call)
+    subjects = [library.subjects.get(name, sees) for name in names]
+    expr = call.filters(Filters()).expression()
+    notes: list[str] = []
+    sheets = [sheet_of(call, s, style, notes) for s in subjects]
+    per = (room - sum(sheet is not None for sheet in sheets)) // max(1, len(subjects))
+    cast = []
+    for subject, sheet in zip(subjects, sheets, strict=True):
+        most = min(SHEET_PHOTOS if sheet is not None else PHOTOS_WITHOUT_SHEET, per)
+        rows = library.subjects.references(subject, expr, most=max(1, most))
+        if not rows:
+            raise NotFound(f"no photo of {subject.name} lies inside the allowed folders")
+        photos = [row.ref() for row in rows]
+        cast.append(CastMember(name=subject.name, kind=kind_of(call, subject), sheet=sheet,
+                               photos=photos))  # fmt: skip
+    return cast, notes
+
+
+def cast_in_photos(
+    call: Call, refs: Sequence[PhotoRef], style: str
+) -> tuple[list[CastMember], list[PhotoRef]]:
+    """Photos a caller chose that show a subject with a sheet in ``style``: that subject
+    (its sheet first, then those photos), and the photos of no such subject."""
+    library = call.library
+    ids = [r.photo_id for r in refs if r.photo_id is not None]
+    vectors = {row.photo_id: row.vector for row in library.store.get(ids, with_vectors=True)}
+    cast: list[CastMember] = []
+    left = list(refs)
+    for subject in library.subjects.all(subject_sees(call)):
+        if style not in subject.sheets() or not left:
+            continue
+        shows = [r for r in left if _shows(subject, r, vectors)]
+        sheet = sheet_of(call, subject, style, [])
+        if shows and sheet is not None:
+            cast.append(CastMember(name=subject.name, kind=kind_of(call, subject), sheet=sheet,
+                                   photos=shows))  # fmt: skip
+            left = [r for r in left if r not in shows]
+    return cast, left
+
+
+def _shows(subject: Subject, ref: PhotoRef, vectors: dict[int, Any]) -> bool:
+    if ref.photo_id is None:
+        return False
+    if ref.photo_id in subject.positives:
+        return True
+    vector = vectors.get(ref.photo_id)
+    return vector is not None and float(subject.probability(vector[None, :])[0]) >= SHOWS
+
+
+def sheet_of(call: Call, subject: Subject, style: str, notes: list[str]) -> ComicRecord | None:
+    """The subject's character sheet in ``style``, if it has one the caller may see; else a
+    note that says how to draw one."""
+    comic_id = subject.sheets().get(style)
+    if comic_id is not None:
+        with contextlib.suppress(NotFound):
+            return visible_comic(call, comic_id)
+        notes.append(f"{subject.name}'s character sheet in {style} ({comic_id}) is gone")
+    notes.append(
+        f"{subject.name} has no character sheet in {style} yet: draw_character_sheet("
+        f"subject={subject.name!r}, style={style!r}) (CLI: photocomic subject sheet "
+        f"{subject.name!r} --style {style}) keeps {subject.name} the same in every comic"
+    )
+    return None
+
+
+def keep_sheet(call: Call, record: ComicRecord) -> None:
+    """A drawn character sheet (or a refinement of one) becomes its subject's sheet in its
+    style; the subject may have been forgotten meanwhile (then nothing is kept)."""
+    if not record.sheet_for:
+        return
+    library = call.library
+    subject = library.subjects.find(record.sheet_for, subject_sees(call))
+    if subject is not None:
+        with library.writing:
+            library.subjects.set_sheet(subject, record.style, record.comic_id)
+
+
+def kind_of(call: Call, subject: Subject) -> str | None:
+    """What the subject is ('dog'): the category its examples share most."""
+    rows = call.library.store.get_some(subject.positives[:12]).values()
+    firsts = Counter(row.categories[0] for row in rows if row.categories)
+    return firsts.most_common(1)[0][0] if firsts else None

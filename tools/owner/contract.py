@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from photocomic.tools.comics.contract import ComicRecord, ComicRequest, DryRunResult
+from photocomic.tools.comics.contract import (
+    Backend,
+    ComicRecord,
+    ComicRequest,
+    DryRunResult,
+    Quality,
+)
 from photocomic.tools.contract import Ask, Empty
 from photocomic.tools.photos.contract import IndexSummary
 from pydantic import BaseModel, Field
@@ -166,3 +172,21 @@ class Shutdown(Ask[Empty]):
 class StatusRequest(Ask[LibraryStatus]):
     op = "library_status"
     handler = "owner.operations:library_status"
+
+
+class DrawSheet(Ask[JobSnapshot]):
+    """Draw a subject's character sheet in a style (a comic job like any other), or, with
+    ``use``, keep an earlier version of one as the sheet for that style."""
+
+    op = "draw_character_sheet"
+    handler = "owner.operations:draw_character_sheet"
+
+    subject: str
+    style: str = "ghibli"
+    use: str | None = Field(None, description="a comic_id of a version of this subject's sheet")
+    prompt: str = Field("", description="wishes for the sheet: 'a red collar', 'floppy ears'")
+    quality: Quality = "auto"
+    model: str | None = None
+    backend: Backend = "openai"
+    dry_run: bool = False
+    variants: int = Field(1, ge=1, le=4)

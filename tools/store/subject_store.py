@@ -59,6 +59,15 @@ class Subject:
     def probability(self, vectors: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.decision(vectors)))
 
+    def sheets(self) -> dict[str, str]:
+        """Its character sheets: the comic id kept for each style."""
+        kept = self.info.get("sheets") or {}
+        return {
+            str(style): str(entry["comic_id"])
+            for style, entry in kept.items()
+            if isinstance(entry, dict) and entry.get("comic_id")
+        }
+
 
 class SubjectStore:
     """The subjects collection of one photo store (created when the first subject is)."""

@@ -1,0 +1,139 @@
+"""What a comic sends and who is in it: the earlier comic, or each subject's character sheet
+and photos, then other photos, and the words that tell the image model which picture shows
+whom.
+
+A character sheet (a model sheet, as animation studios draw one before a film) goes before the
+subject's photos, so that separate comics draw the same Cola: the sheet fixes how she looks in
+the style; two or three photos keep her real colours and markings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from photocomic.tools.comics.contract import CastMember, ComicRecord, SheetRef
+from photocomic.tools.comics.image_models import MAX_INPUT_IMAGES
+from photocomic.tools.comics.inputs import AllowFn, Input, encode_comic, encode_photo, inherited
+from photocomic.tools.comics.styles import IDENTITY_GUIDANCE, STYLES
+from photocomic.tools.contract import PhotoRef
+from photocomic.tools.errors import InvalidInput
+
+SHEET_PHOTOS = 3  # photos of a subject sent after its sheet
+PHOTOS_WITHOUT_SHEET = 4  # photos of a subject that has no sheet in the comic's style
+SHEET_WISH = "a character sheet"  # the request's prompt when the person wished for nothing
+
+
+@dataclass
+class Cast:
+    """The cast's pictures in the order they are sent, the photos among them, the sheets, and
+    the sentence that says who is who."""
+
+    inputs: list[Input] = field(default_factory=list)
+    photos: list[PhotoRef] = field(default_factory=list)
+    sheets: list[SheetRef] = field(default_factory=list)
+    words: str = ""
+
+
+def cast_inputs(
+    cast: Sequence[CastMember], others: Sequence[PhotoRef], within: Sequence[Path] | None
+) -> Cast:
+    """Each subject's sheet, then its photos; then ``others`` (photos of no subject)."""
+    found = Cast()
+    said = []
+    for member in cast:
+        first = len(found.inputs) + 1
+        if member.sheet is not None:
+            found.inputs.append(encode_comic(member.sheet))
+            found.sheets.append(
+                SheetRef(subject=member.name, style=member.sheet.style,
+                         comic_id=member.sheet.comic_id)
+            )  # fmt: skip
+        for ref in member.photos:
+            found.inputs.append(encode_photo(ref, within))
+            found.photos.append(ref)
+        said.append(_who(member, first, len(found.inputs)))
+    if others:
+        first = len(found.inputs) + 1
+        for ref in others:
+            found.inputs.append(encode_photo(ref, within))
+            found.photos.append(ref)
+        last = len(found.inputs)
+        other = "is another reference photo" if first == last else "are other reference photos"
+        said.append(f"{_images(first, last).capitalize()} {other}.")
+    found.words = "Who is who in the input images: " + " ".join(said) + " " + IDENTITY_GUIDANCE
+    return found
+
+
+def _who(member: CastMember, first: int, last: int) -> str:
+    """'The dog in images 1-3 is Cola: image 1 is Cola's character sheet ...'."""
+    name = member.name
+    line = f"The {member.kind or 'character'} in {_images(first, last)} is {name}"
+    if member.sheet is None:
+        return f"{line}: {_photos(first, last)} of the real {name}."
+    said = (
+        f"{line}: image {first} is {name}'s character sheet, drawn in this style; draw {name} "
+        "exactly as the sheet shows, from every angle"
+    )
+    if last > first:
+        said += f"; {_images(first + 1, last)} {_photos(first + 1, last)} of the real {name}"
+    return said + "."
+
+
+def _photos(first: int, last: int) -> str:
+    return "is a photo" if first == last else "are photos"
+
+
+def _images(first: int, last: int) -> str:
+    return f"image {first}" if first == last else f"images {first}-{last}"
+
+
+def sheet_prompt(name: str, kind: str | None, style: str, wishes: str, photos: int) -> str:
+    """The prompt of a character sheet: views, expressions, a plain background, the photos."""
+    what = f"{name}, the {kind}" if kind else name
+    parts = [
+        f"Create a character model sheet of {what}, as an animation studio draws one before a "
+        f"film, in this art style: {STYLES[style]}",
+        f"Show {name} alone on a plain, light background: full-body front, side and three-"
+        "quarter views in a row at the same scale, and below them two or three head close-ups "
+        "with different expressions (happy, curious, sleepy). Label each view in small, clean "
+        "lettering. No scenery, no panel borders, no other characters.",
+        f"The {photos} input image{'s are photos' if photos != 1 else ' is a photo'} of the "
+        f"real {name}. " + IDENTITY_GUIDANCE,
+    ]
+    if wishes.strip() and wishes.strip() != SHEET_WISH:
+        parts.append(f"Also: {wishes.strip()}")
+    return "\n\n".join(parts)
+
+
+def pictures(
+    parent: ComicRecord | None,
+    explicit: list[PhotoRef],
+    cast: Sequence[CastMember],
+    allow: AllowFn | None,
+    within: Sequence[Path] | None,
+    notes: list[str],
+) -> tuple[list[PhotoRef], list[Input], Cast | None]:
+    """What a comic sends, in order: the earlier comic, or each subject's sheet and photos,
+    then the other photos (a refinement without photos: the earlier comic's)."""
+    if parent is None and not explicit and not cast:
+        raise InvalidInput(
+            "a comic needs at least one reference photo (a photo id or path), a "
+            "subject, or refine=<comic id> to change an earlier comic"
+        )
+    room = MAX_INPUT_IMAGES - (1 if parent else 0)
+    given = len(explicit) + sum(len(m.photos) + (m.sheet is not None) for m in cast)
+    if given > room:
+        where = " besides the earlier comic" if parent else ""
+        raise InvalidInput(
+            f"too many pictures: {given} given, the image model takes at most "
+            f"{room}{where}; choose the best {room}"
+        )
+    if cast and parent is None:
+        who = cast_inputs(cast, explicit, within)
+        return who.photos, who.inputs, who
+    inputs = [encode_comic(parent)] if parent is not None else []
+    if explicit:
+        return explicit, inputs + [encode_photo(ref, within) for ref in explicit], None
+    return inherited(parent, room, allow, inputs, notes, within), inputs, None
