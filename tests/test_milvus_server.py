@@ -158,6 +158,10 @@ def test_a_lite_library_moves_to_the_server_without_embedding_again(
     indexed = cli_json("index", str(library), env=lite)
     assert isinstance(indexed, dict) and indexed["added"] == 121
     before = hits(str(photos[7]), "--limit", "5", env=lite)
+    teach = [part for p in photos[:3] for part in ("--photo", str(p))]
+    cli_json("subject", "add", "Cola", *teach, env=lite)
+    sheet = cli_json("subject", "sheet", "Cola", "--backend", "storyboard", env=lite)
+    assert isinstance(sheet, dict) and sheet["sheet_for"] == "Cola"
 
     stop_engine(isolated_env)  # a fresh owner: one that loads no model for the move
     target = ["--to", remote["PHOTOCOMIC_DB"], "--collection", remote["PHOTOCOMIC_COLLECTION"]]
@@ -171,6 +175,15 @@ def test_a_lite_library_moves_to_the_server_without_embedding_again(
     assert [h["photo_id"] for h in after] == [h["photo_id"] for h in before]
     again = cli_json("index", str(library), env=remote)
     assert isinstance(again, dict) and again["unchanged"] == 121 and again["added"] == 0
+
+    shown = cli_json("subject", "show", "cola", env=remote)  # the sheet moved with the subject
+    assert isinstance(shown, dict)
+    assert shown["sheets"] == [
+        {"subject": "Cola", "style": "ghibli", "comic_id": sheet["comic_id"]}
+    ]
+    comic = cli_json("comic", "--prompt", "A walk.", "--subject", "Cola", "--backend",
+                     "storyboard", env=remote)  # fmt: skip
+    assert isinstance(comic, dict) and comic["input_images"][0] == f"comic:{sheet['comic_id']}"
 
 
 def test_each_door_is_judged_by_its_own_milvus_token(

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from photocomic.tools.owner.calls import Call
 
 
-
 def photo_info(call: Call, request: PhotoInfoRequest) -> PhotoInfo:
     require_roots(call.scope)
     row = _row(call, photo_items([request.photo])[0])
@@ -72,7 +71,7 @@ def _scored(names: list[str], scores: list[float]) -> dict[str, float]:
 def _subjects(call: Call, row: PhotoRow) -> list[PhotoSubject]:
     found = []
     for subject in call.library.subjects.all(subject_sees(call)):
-        confidence = float(subject.probability(row.vector[None, :])[0])  # type: ignore[index]
+        confidence = float(subject.probability(row.vector[None, :], [row.tags()])[0])  # type: ignore[index]
         if row.photo_id in subject.positives:
             marked = "example"
         elif row.photo_id in subject.negatives:

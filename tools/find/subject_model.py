@@ -12,18 +12,25 @@ their label: examples always come first, counter-examples never appear.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
 from photocomic.tools.errors import InvalidInput, NotFound
+from photocomic.tools.find.filters import all_of
 from photocomic.tools.find.ranking import diversified
-from photocomic.tools.find.subject_fit import calibrate, high_component, spread, unit
+from photocomic.tools.find.subject_data import background_of, vectors_of
+from photocomic.tools.find.subject_fit import (
+    calibrate,
+    fit_labels,
+    high_component,
+    spread,
+    unit,
+)
 from photocomic.tools.find.subject_fit import direction as fit_direction
 from photocomic.tools.store.photo_store import PhotoStore
-from photocomic.tools.store.rows import ID_MASK, Hit, PhotoRow
+from photocomic.tools.store.rows import Hit, PhotoRow, quote
 from photocomic.tools.store.subject_store import Subject, SubjectStore, check_name, subject_key
 
 log = logging.getLogger(__name__)
@@ -47,6 +54,7 @@ CONFIDENT = 0.8  # probability a photo needs to be a comic's reference
 SHOWS = 0.5  # probability from which a photo counts as showing the subject
 MIN_SIDE = 384  # pixels: smaller photos make poor references
 REFERENCES = 4
+CANDIDATE_LABELS = 5  # the subject's strongest labels that bring their photos in as candidates
 
 
 @dataclass
@@ -157,10 +165,10 @@ class Subjects:
     def train(self, subject: Subject) -> list[str]:
         """Fit the model on the current examples; notes about examples no longer indexed."""
         notes = self._drop_missing(subject)
-        pos = self._vectors(subject.positives)
-        neg = self._vectors(subject.negatives)
+        pos, pos_tags = vectors_of(self.store, subject.positives)
+        neg, neg_tags = vectors_of(self.store, subject.negatives)
         judged = set(subject.positives) | set(subject.negatives)
-        background = self.sample(BACKGROUND, seed=subject.key, exclude=judged)
+        background, bg_tags = background_of(self.store, BACKGROUND, subject.key, judged)
         features = np.vstack([pos, neg, background])
         labels = np.r_[np.ones(len(pos)), np.zeros(len(neg) + len(background))]
         weights = np.r_[
@@ -177,6 +185,9 @@ class Subjects:
             if expanded:
                 self._fit(subject, features, labels, weights, None)
             subject.info.update(expanded_with=expanded)
+            tags = [*pos_tags, *neg_tags, *bg_tags]
+            fit_labels(subject, (features, labels, weights, tags), background, bg_tags,
+                       lambda want: self._candidates(subject, want, ""))  # fmt: skip
         subject.info.update(
             trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             positives=len(pos), negatives=len(neg), background=len(background),
@@ -234,32 +245,6 @@ class Subjects:
         subject.info["notes"] = [note]
         return [note]
 
-    def _vectors(self, ids: Sequence[int]) -> np.ndarray:
-        if not ids:
-            info = self.store.require()
-            return np.zeros((0, info.dim), dtype=np.float32)
-        rows = self.store.get_some(ids, with_vectors=True)
-        return np.stack([rows[i].vector for i in ids if i in rows and rows[i].vector is not None])
-
-    def sample(self, count: int, seed: str, exclude: set[int]) -> np.ndarray:
-        """About ``count`` library vectors from a few random id windows (never all of them)."""
-        total = self.store.count()
-        info = self.store.require()
-        if total == 0:
-            return np.zeros((0, info.dim), dtype=np.float32)
-        rng = random.Random(seed)
-        windows = 4
-        share = min(1.0, count / total)
-        span = max(1, int((ID_MASK + 1) * share / windows))
-        found: dict[int, np.ndarray] = {}
-        for _ in range(windows):
-            start = rng.randrange(0, ID_MASK + 1 - span) if span < ID_MASK else 0
-            expr = f"id >= {start} and id < {start + span}"
-            for entity in self.store.iter_entities(expr, fields=["id"], with_vectors=True):
-                if int(entity["id"]) not in exclude:
-                    found[int(entity["id"])] = np.asarray(entity["vector"], dtype=np.float32)
-        return np.stack(list(found.values())) if found else np.zeros((0, info.dim), np.float32)
-
     # -- ranking -----------------------------------------------------------------------------
 
     def rank(
@@ -284,12 +269,16 @@ class Subjects:
     def _candidates(self, subject: Subject, want: int, expr: str) -> list[Hit]:
         want = min(want, 16_000)
         seen: dict[int, Hit] = {}
-        queries = [subject.weights] if subject.weights is not None else []
-        examples = self._vectors(subject.positives[-8:])
-        queries += list(examples)
-        limits = [want] + [max(20, want // 4)] * len(examples)
-        for query, limit in zip(queries, limits, strict=True):
-            for hit in self.store.search([query], limit, expr, with_vectors=True)[0]:
+        examples, _ = vectors_of(self.store, subject.positives[-8:])
+        searches = [(v, max(20, want // 4), expr) for v in examples]
+        if subject.weights is not None:
+            searches.insert(0, (subject.weights, want, expr))
+            labels = list(subject.info.get("label_weights") or {})[:CANDIDATE_LABELS]
+            if labels:  # photos with the subject's labels, nearest to its direction first
+                tagged = f"array_contains_any(labels, [{', '.join(map(quote, labels))}])"
+                searches.insert(1, (subject.weights, want, all_of(expr, tagged)))
+        for query, limit, where in searches:
+            for hit in self.store.search([query], limit, where, with_vectors=True)[0]:
                 seen.setdefault(hit.row.photo_id, hit)
         missing = [i for i in subject.positives if i not in seen]
         if missing:  # examples under the filters always count, even far from the model
@@ -302,7 +291,7 @@ class Subjects:
         if not hits:
             return []
         vectors = np.stack([h.row.vector for h in hits])  # type: ignore[misc]
-        probability = subject.probability(vectors)
+        probability = subject.probability(vectors, [h.row.tags() for h in hits])
         positives = set(subject.positives)
         scored = [
             Hit(h.row, 1.0 if h.row.photo_id in positives else float(p))

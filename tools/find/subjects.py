@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from photocomic.tools.comics.cast import PHOTOS_WITHOUT_SHEET, SHEET_PHOTOS
 from photocomic.tools.comics.contract import CastMember, ComicRecord, SheetRef
@@ -35,6 +35,7 @@ from photocomic.tools.find.filters import SearchFilters
 from photocomic.tools.find.ranking import answer_of, to_hits
 from photocomic.tools.find.subject_model import SHOWS
 from photocomic.tools.policy import check_limit, check_offset, require_roots
+from photocomic.tools.store.rows import PhotoRow
 from photocomic.tools.store.subject_store import Subject
 
 if TYPE_CHECKING:
@@ -180,13 +181,13 @@ def cast_in_photos(
     (its sheet first, then those photos), and the photos of no such subject."""
     library = call.library
     ids = [r.photo_id for r in refs if r.photo_id is not None]
-    vectors = {row.photo_id: row.vector for row in library.store.get(ids, with_vectors=True)}
+    rows = {row.photo_id: row for row in library.store.get(ids, with_vectors=True)}
     cast: list[CastMember] = []
     left = list(refs)
     for subject in library.subjects.all(subject_sees(call)):
         if style not in subject.sheets() or not left:
             continue
-        shows = [r for r in left if _shows(subject, r, vectors)]
+        shows = [r for r in left if _shows(subject, r, rows)]
         sheet = sheet_of(call, subject, style, [])
         if shows and sheet is not None:
             cast.append(CastMember(name=subject.name, kind=kind_of(call, subject), sheet=sheet,
@@ -195,13 +196,15 @@ def cast_in_photos(
     return cast, left
 
 
-def _shows(subject: Subject, ref: PhotoRef, vectors: dict[int, Any]) -> bool:
+def _shows(subject: Subject, ref: PhotoRef, rows: dict[int, PhotoRow]) -> bool:
     if ref.photo_id is None:
         return False
     if ref.photo_id in subject.positives:
         return True
-    vector = vectors.get(ref.photo_id)
-    return vector is not None and float(subject.probability(vector[None, :])[0]) >= SHOWS
+    row = rows.get(ref.photo_id)
+    if row is None or row.vector is None:
+        return False
+    return float(subject.probability(row.vector[None, :], [row.tags()])[0]) >= SHOWS
 
 
 def sheet_of(call: Call, subject: Subject, style: str, notes: list[str]) -> ComicRecord | None:

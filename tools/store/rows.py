@@ -91,6 +91,10 @@ class PhotoRow:
     def shown(self) -> str:
         return display_path(self.path)
 
+    def tags(self) -> dict[str, float]:
+        """The model's labels for this photo with their probabilities."""
+        return dict(zip(self.labels, self.label_scores, strict=False))
+
     def ref(self) -> PhotoRef:
         return PhotoRef(
             photo_id=self.photo_id, path=self.shown, raw_path=raw_form(self.path) or None

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from photocomic.tools.errors import InvalidInput
 from photocomic.tools.store.rows import ID_MASK
+from scipy.special import expit
 
 if TYPE_CHECKING:
     from photocomic.tools.store.photo_store import PhotoStore
@@ -56,8 +59,29 @@ class Subject:
         scale = float(self.info.get("scale", 1.0))
         return vectors @ self.weights * scale + float(self.info.get("bias", 0.0))
 
-    def probability(self, vectors: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.decision(vectors)))
+    def probability(
+        self, vectors: np.ndarray, tags: Sequence[dict[str, float]] | None = None
+    ) -> np.ndarray:
+        """How likely each photo shows the subject: from its embedding, and when its labels
+        are given and the subject learned the labels it goes with, from both."""
+        if tags is None or "blend_scale" not in self.info:
+            return expit(self.decision(vectors).astype(np.float64))
+        # float64: far from the subject, float32 probabilities would all be 0 and tie
+        score = self.blend(vectors, tags).astype(np.float64) * float(self.info["blend_scale"])
+        return expit(score + float(self.info.get("blend_bias", 0.0)))
+
+    def blend(self, vectors: np.ndarray, tags: Sequence[dict[str, float]]) -> np.ndarray:
+        """The embedding's projection and the labels' agreement, each in units of its spread
+        over the library, the labels weighted by ``label_share``."""
+        if self.weights is None:
+            return np.zeros(len(vectors), dtype=np.float32)
+        info = self.info
+        projection = vectors @ self.weights / float(info.get("spread_projection") or 1.0)
+        labels = float(info.get("spread_labels") or 0.0)
+        if not labels:
+            return projection
+        share = float(info.get("label_share", 0.0)) / labels
+        return projection + share * agreement(tags, info.get("label_weights") or {})
 
     def sheets(self) -> dict[str, str]:
         """Its character sheets: the comic id kept for each style."""
@@ -195,3 +219,13 @@ def check_name(name: str) -> str:
             "digits, spaces and emoji"
         )
     return shown
+
+
+def agreement(tags: Sequence[dict[str, float]], weights: dict[str, float]) -> np.ndarray:
+    """How much each photo's labels agree with a subject's: the weighted sum of the square
+    roots of its label probabilities (roots, so a second label still counts)."""
+    return np.array(
+        [sum(math.sqrt(max(0.0, s)) * weights.get(label, 0.0) for label, s in t.items())
+         for t in tags],
+        dtype=np.float32,
+    )  # fmt: skip
