@@ -22,8 +22,9 @@ once with remember_subject(name, photos=[ids]) and correct it with not_photos=[i
 kept, find_photos(name) lists its photos and generate_comic(prompt, subject=name) draws it
 (subjects=[names] for several). Before the first comic of a subject in a style, call
 draw_character_sheet(subject, style) once: every later comic of it in that style sends the
-sheet first, so it looks the same from comic to comic. Paths must lie inside the folders library_status lists as roots. Refer to photos by photo_id,
-never by contact-sheet number alone."""
+sheet first, so it looks the same from comic to comic. Paths must lie inside the folders
+library_status lists as roots. Refer to photos by photo_id, never by contact-sheet number
+alone."""
 
 
 def photo_comic(subject: str, story: str = "", style: str = "ghibli") -> str:
