@@ -46,6 +46,7 @@ from photocomic.tools.store.schema import (
     SCHEMA_VERSION,
     SESSION,
     STRONG,
+    VECTOR_INDEX,
     ModelInfo,
 )
 from photocomic.tools.store.states import FileStates
@@ -185,10 +186,7 @@ class PhotoStore:
                 scores, DataType.ARRAY, element_type=DataType.FLOAT, max_capacity=MAX_TAGS
             )
         index = self.client.prepare_index_params()
-        index.add_index(
-            "vector", index_type="HNSW", metric_type="COSINE",
-            params={"M": 16, "efConstruction": 200},
-        )  # fmt: skip
+        index.add_index("vector", **VECTOR_INDEX)
         properties = {PROP_MODEL: model, PROP_DIM: str(dim), PROP_SCHEMA: SCHEMA_VERSION}
         if precision is not None:
             properties[PROP_PRECISION] = json.dumps(precision, sort_keys=True)

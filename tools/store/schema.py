@@ -19,6 +19,11 @@ PROP_PRECISION = "photocomic.precision"
 QUERY_PAGE = 4000
 SESSION = "Session"  # a search right after a write sees it
 STRONG = "Strong"  # counts and re-scans
+# The vector index of every collection (photos, subjects): Milvus servers want both HNSW
+# parameters (2.3 refuses an index without efConstruction; Milvus Lite takes either).
+VECTOR_INDEX: dict[str, Any] = {
+    "index_type": "HNSW", "metric_type": "COSINE", "params": {"M": 16, "efConstruction": 200},
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

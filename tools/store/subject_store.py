@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from photocomic.tools.errors import InvalidInput
 from photocomic.tools.store.rows import ID_MASK
+from photocomic.tools.store.schema import VECTOR_INDEX
 from scipy.special import expit
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class SubjectStore:
             )
         schema.add_field("info", DataType.VARCHAR, max_length=16384)
         index = self._client().prepare_index_params()
-        index.add_index("vector", index_type="HNSW", metric_type="COSINE", params={"M": 8})
+        index.add_index("vector", **VECTOR_INDEX)
         with self.store.guard("create the subjects"):
             self._client().create_collection(
                 self.name, schema=schema, index_params=index, consistency_level="Strong"
