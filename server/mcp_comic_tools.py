@@ -18,7 +18,6 @@ from photocomic.tools.owner.contract import (
     GenerateComic,
     JobStatus,
 )
-from photocomic.tools.policy import check_wait
 from pydantic import Field
 
 from . import mcp_answers as answers
@@ -42,7 +41,7 @@ from .mcp_arguments import (
     Variants,
     Wait,
 )
-from .mcp_door import door_of, follow
+from .mcp_door import door_of, run_job
 from .mcp_listing import DRAWS, READ_ONLY, listed
 
 DEFAULT_COMIC_WAIT = 45.0
@@ -82,15 +81,13 @@ async def generate_comic(
     make her jump higher") or region={x, y, w, h}; everything else stays as it was. Any earlier
     version can be refined, which makes a branch. variants=2..4 draws several at once (shown
     side by side) for the person to pick one to go on from."""
-    check_wait(wait_seconds)
     request = GenerateComic(
         prompt=prompt, photos=photos or [], subject=subject, style=style, panels=panels,
         layout=layout, refine=refine, size=size, quality=quality, backend=backend,
         dry_run=dry_run, panel=panel, region=region, variants=variants, markup_png=markup_png,
         subjects=subjects or [],
     )  # fmt: skip
-    job = await door_of(ctx).call(request)
-    return answers.comic_answer(await follow(ctx, job, wait_seconds))
+    return answers.comic_answer(await run_job(ctx, request, wait_seconds))
 
 
 @listed("Draw a subject's character sheet", DRAWS, page=VIEWER)
@@ -118,13 +115,11 @@ async def draw_character_sheet(
     comic of a subject in a style. A comic job like generate_comic (preview, cost in the dry
     run); refine it with generate_comic(refine=<its comic_id>, prompt="make the ears
     floppier"): the newest version becomes the sheet, or choose one with use=<comic_id>."""
-    check_wait(wait_seconds)
     request = DrawSheet(
         subject=subject, style=style or "ghibli", prompt=prompt, use=use, variants=variants,
         quality=quality, backend=backend, dry_run=dry_run,
     )  # fmt: skip
-    job = await door_of(ctx).call(request)
-    return answers.comic_answer(await follow(ctx, job, wait_seconds))
+    return answers.comic_answer(await run_job(ctx, request, wait_seconds))
 
 
 @listed("Follow a comic being drawn", READ_ONLY, page=VIEWER)
@@ -136,9 +131,7 @@ async def comic_status(
     """The comic that generate_comic was still drawing when it answered (state running):
     waits for it and returns it like generate_comic does, or says it is still drawing (with
     the latest partial image when the model streams them)."""
-    check_wait(wait_seconds)
-    job = await door_of(ctx).call(JobStatus(job_id=job_id))
-    return answers.comic_answer(await follow(ctx, job, wait_seconds))
+    return answers.comic_answer(await run_job(ctx, JobStatus(job_id=job_id), wait_seconds))
 
 
 @listed("List comics", READ_ONLY, page=VIEWER)

@@ -19,6 +19,7 @@ from photocomic.tools.config import Settings
 from photocomic.tools.contract import Ask
 from photocomic.tools.owner.client import Door
 from photocomic.tools.owner.contract import Hello, JobSnapshot, JobStatus
+from photocomic.tools.policy import check_wait
 from pydantic import BaseModel
 
 log = logging.getLogger("photocomic.server")
@@ -72,6 +73,12 @@ async def quietly(send: Callable[[], Any]) -> None:
         await send()
     except Exception as exc:
         log.debug("notification not sent: %s", exc)
+
+
+async def run_job(ctx: Context, request: Ask[JobSnapshot], wait: float) -> JobSnapshot:
+    """Start (or look up) a job and follow it for up to ``wait`` seconds."""
+    check_wait(wait)
+    return await follow(ctx, await door_of(ctx).call(request), wait)
 
 
 async def follow(ctx: Context, job: JobSnapshot, wait: float) -> JobSnapshot:

@@ -30,7 +30,6 @@ from photocomic.tools.owner.contract import (
     JobStatus,
     StatusRequest,
 )
-from photocomic.tools.policy import check_wait
 from pydantic import Field
 
 from . import mcp_answers as answers
@@ -45,7 +44,7 @@ from .mcp_arguments import (
     TakenBefore,
     Wait,
 )
-from .mcp_door import door_of, follow
+from .mcp_door import door_of, run_job
 from .mcp_listing import FORGETS, READ_ONLY, WRITES_STORE, listed
 
 DEFAULT_INDEX_WAIT = 20.0
@@ -72,10 +71,8 @@ async def index_folder(
     embedded, unchanged ones skipped, deleted ones removed. Sends progress notifications. A
     run that outlasts wait_seconds continues in the background (also if this client closes):
     poll index_status(job_id). Writes only to photocomic's own store."""
-    check_wait(wait_seconds)
-    door = door_of(ctx)
-    job = await door.call(IndexRequest(folders=[path], recursive=recursive))
-    return answers.index_answer(await follow(ctx, job, wait_seconds))
+    request = IndexRequest(folders=[path], recursive=recursive)
+    return answers.index_answer(await run_job(ctx, request, wait_seconds))
 
 
 @listed("Follow an indexing run", READ_ONLY)
@@ -87,9 +84,7 @@ async def index_status(
     """The state of an indexing run (queued, running, done, failed, cancelled), its progress,
     and when done its summary: files scanned, added, updated, unchanged, removed, and those
     that failed with the reason."""
-    check_wait(wait_seconds)
-    job = await door_of(ctx).call(JobStatus(job_id=job_id))
-    return answers.index_answer(await follow(ctx, job, wait_seconds))
+    return answers.index_answer(await run_job(ctx, JobStatus(job_id=job_id), wait_seconds))
 
 
 @listed("Search photos by example", READ_ONLY, page=PICKER)

@@ -16,8 +16,7 @@ import pytest
 from conftest import run_cli, stop_engine, write_photos
 from mcp_session import McpSession, ok, serve_command, server_env
 from openai_double import OpenAIDouble
-from PIL import Image
-from test_subjects import REAL, placed
+from test_subjects import placed, real_things
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +25,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = base / "photos"
     (root / "garden").mkdir(parents=True)
     (root / "city").mkdir()
-    with Image.open(REAL / "flower.jpg") as img:
-        flower = img.convert("RGB").crop((150, 40, 550, 420))
-    with Image.open(REAL / "china.jpg") as img:
-        temple = img.convert("RGB").crop((100, 50, 500, 400))
+    flower, temple = real_things()
     cola = [placed(flower, 300 + n, root / "garden", f"cola_{n:02d}.jpg") for n in range(10)]
     max_ = [placed(temple, 400 + n, root / "city", f"max_{n:02d}.jpg") for n in range(8)]
     write_photos(root / "city", 12, start=500)

@@ -34,16 +34,22 @@ def placed(thing: Image.Image, seed: int, folder: Path, name: str) -> Path:
     return path
 
 
+def real_things() -> tuple[Image.Image, Image.Image]:
+    """Two real photographed things to place in scenes: a flower and a temple."""
+    with Image.open(REAL / "flower.jpg") as img:
+        flower = img.convert("RGB").crop((150, 40, 550, 420))
+    with Image.open(REAL / "china.jpg") as img:
+        temple = img.convert("RGB").crop((100, 50, 500, 400))
+    return flower, temple
+
+
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     base = tmp_path_factory.mktemp("subjects")
     root = base / "photos"
     (root / "garden").mkdir(parents=True)
     (root / "trips").mkdir()
-    with Image.open(REAL / "flower.jpg") as img:
-        flower = img.convert("RGB").crop((150, 40, 550, 420))
-    with Image.open(REAL / "china.jpg") as img:
-        temple = img.convert("RGB").crop((100, 50, 500, 400))
+    flower, temple = real_things()
     subject = [
         placed(flower, 300 + n, root / "garden", f"flower_{n:02d}.jpg")
         for n in range(SUBJECT_PHOTOS)

@@ -55,7 +55,6 @@ LABEL_SHARE = 6.0
 LABELS_KEPT = 40
 LABEL_EXPAND = 20
 LABEL_EXPAND_WEIGHT = 0.5
-LIFT = True
 LABEL_POOL = 200  # candidates beyond the judged photos the expansion looks among
 # How far the labels are trusted, the lesser of two: (1) leave one example out and see how far
 # its agreement with the others' labels stands above the library's, in spreads (none below
@@ -104,7 +103,7 @@ def expanded_labels(
 def lifted(weights: dict[str, float], background: Sequence[dict[str, float]]) -> dict[str, float]:
     """The subject's labels less what the library shows everywhere (a scene's labels: 'patio',
     'window shade'), so that only the labels that set the subject apart count."""
-    if not background or not LIFT:
+    if not background:
         return weights
     usual = label_weights(background, keep=None)
     kept = {label: w - usual.get(label, 0.0) for label, w in weights.items()}
@@ -189,11 +188,12 @@ def fit_labels(
     examples = int(labels.sum())
     found = lifted(label_weights(tags[:examples]), bg_tags)
     trust = label_trust(tags[:examples], bg_tags) if found else 0.0
-    if subject.weights is None or not trust or not label_spread(bg_tags, found):
+    spread_labels = label_spread(bg_tags, found) if trust else 0.0
+    if subject.weights is None or not spread_labels:
         return  # labels that say nothing (or none, another model): the embedding alone
     info.update(label_weights=found, label_share=round(LABEL_SHARE * trust, 3),
-                spread_projection=spread(background, subject.weights))  # fmt: skip
-    info["spread_labels"] = label_spread(bg_tags, found)
+                spread_projection=spread(background, subject.weights),
+                spread_labels=spread_labels)  # fmt: skip
     judged = {*subject.positives, *subject.negatives}
     hits = candidates(LABEL_EXPAND + len(judged) + LABEL_POOL)
     hits = [h for h in hits if h.row.photo_id not in judged and h.row.vector is not None]

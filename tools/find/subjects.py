@@ -162,10 +162,15 @@ def cast_of(
     notes: list[str] = []
     sheets = [sheet_of(call, s, style, notes) for s in subjects]
     per = (room - sum(sheet is not None for sheet in sheets)) // max(1, len(subjects))
+    if per < 1:
+        raise InvalidInput(
+            f"{len(subjects)} subjects do not fit in the {room} pictures the image model "
+            "takes (each sends its character sheet and at least one photo): draw fewer at once"
+        )
     cast = []
     for subject, sheet in zip(subjects, sheets, strict=True):
         most = min(SHEET_PHOTOS if sheet is not None else PHOTOS_WITHOUT_SHEET, per)
-        rows = library.subjects.references(subject, expr, most=max(1, most))
+        rows = library.subjects.references(subject, expr, most=most)
         if not rows:
             raise NotFound(f"no photo of {subject.name} lies inside the allowed folders")
         photos = [row.ref() for row in rows]
@@ -180,16 +185,18 @@ def cast_in_photos(
     """Photos a caller chose that show a subject with a sheet in ``style``: that subject
     (its sheet first, then those photos), and the photos of no such subject."""
     library = call.library
+    sees = subject_sees(call)
+    drawn = library.subjects.all(lambda s: style in s.sheets() and sees(s))
     ids = [r.photo_id for r in refs if r.photo_id is not None]
+    if not drawn or not ids:  # the common case: nothing more to read
+        return [], list(refs)
     rows = {row.photo_id: row for row in library.store.get(ids, with_vectors=True)}
     cast: list[CastMember] = []
     left = list(refs)
-    for subject in library.subjects.all(subject_sees(call)):
-        if style not in subject.sheets() or not left:
-            continue
+    for subject in drawn:
         shows = [r for r in left if _shows(subject, r, rows)]
-        sheet = sheet_of(call, subject, style, [])
-        if shows and sheet is not None:
+        sheet = sheet_of(call, subject, style, []) if shows else None
+        if sheet is not None:
             cast.append(CastMember(name=subject.name, kind=kind_of(call, subject), sheet=sheet,
                                    photos=shows))  # fmt: skip
             left = [r for r in left if r not in shows]

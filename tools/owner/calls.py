@@ -8,6 +8,7 @@ which its request class names (``tools/contract.py``). Photo ids, paths and filt
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,17 +30,13 @@ if TYPE_CHECKING:
     from photocomic.tools.owner.library import Library
 
 Handler = Callable[["Call", Any], BaseModel]
-_handlers: dict[str, Handler] = {}
 
 
+@functools.cache
 def handler_of(kind: type[Ask[Any]]) -> Handler:
     """The function that answers ``kind``, imported the first time it is asked for."""
-    found = _handlers.get(kind.op)
-    if found is None:
-        module, _, name = kind.handler.partition(":")
-        found = getattr(importlib.import_module(f"photocomic.tools.{module}"), name)
-        _handlers[kind.op] = found
-    return found
+    module, _, name = kind.handler.partition(":")
+    return getattr(importlib.import_module(f"photocomic.tools.{module}"), name)  # type: ignore[no-any-return]
 
 
 @dataclass

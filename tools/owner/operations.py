@@ -213,8 +213,8 @@ def draw(
         request = request.model_copy(update={"subject": cast[0].name if len(cast) == 1 else None})
     elif refs and not request.refine:
         cast, refs = cast_in_photos(call, refs, style)
-    if request.refine:  # the earlier comic goes first; its subjects' photos follow it
-        refs, cast = [*refs, *(p for m in cast for p in m.photos)], []
+    if request.refine:  # the earlier comic goes first (no sheets); its subjects' photos follow
+        refs, cast, notes = [*refs, *(p for m in cast for p in m.photos)], [], []
 
     def allow(ref: PhotoRef) -> None:
         scope.check_photo(ref.photo_id, ref.local_path())
