@@ -46,7 +46,11 @@ class MilvusServer:
                 [self.command, "--data", str(self.data), "--authorization-enabled", "true"],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
             )  # fmt: skip
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()  # a server that never answered must not hold the ports for the next
+            raise
 
     def wait_ready(self) -> None:
         from pymilvus import MilvusClient

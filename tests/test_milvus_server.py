@@ -186,6 +186,25 @@ def test_a_lite_library_moves_to_the_server_without_embedding_again(
     assert isinstance(comic, dict) and comic["input_images"][0] == f"comic:{sheet['comic_id']}"
 
 
+def _wait_until_granted(uri: str, token: str, collection: str) -> None:
+    """A grant reaches the server's proxy a moment after the call returns (its log shows the
+    user still with only the 'public' role about 100 ms later), so wait until it has."""
+    from pymilvus import MilvusClient
+
+    deadline = time.monotonic() + 30
+    while True:
+        client = MilvusClient(uri=uri, token=token)
+        try:
+            client.load_collection(collection)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+        finally:
+            client.close()
+
+
 def test_each_door_is_judged_by_its_own_milvus_token(
     milvus: MilvusServer, remote: dict[str, str], tmp_path: Path
 ) -> None:
@@ -206,6 +225,7 @@ def test_each_door_is_judged_by_its_own_milvus_token(
         admin.grant_privilege(user, "Global", privilege, "*")
     admin.grant_role(user, user)
     try:
+        _wait_until_granted(milvus.uri, f"{user}:{password}", collection)
         for token in ("root:wrong", ""):
             done = run_cli(
                 "search", str(photos[0]), env={**remote, "PHOTOCOMIC_MILVUS_TOKEN": token}
