@@ -327,3 +327,26 @@ def test_the_token_can_come_from_a_file_and_is_never_needed_on_the_command_line(
     assert choose_token("given", None, tmp_path / "d", True)[0] is None
     with pytest.raises(ConfigError, match="cannot read the token file"):
         choose_token(None, str(tmp_path / "missing"), tmp_path / "d", False)
+
+
+def test_a_door_that_stopped_waiting_is_one_line_in_the_engine_log(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A start-up probe gives up after 5 s while the engine still imports its model; the
+    answer it no longer reads must not leave a traceback that reads like an engine failure."""
+    from photocomic.tools.owner.serve import _Server
+
+    server = object.__new__(_Server)  # no socket needed: only the error path is exercised
+    for error in (BrokenPipeError(32, "Broken pipe"), ConnectionResetError(104, "reset")):
+        try:
+            raise error
+        except OSError:
+            with caplog.at_level("INFO", logger="photocomic.engine"):
+                server.handle_error(None, "")
+    assert caplog.text.count("a door left before its answer was sent") == 2
+    assert "Traceback" not in capsys.readouterr().err
+    try:
+        raise ValueError("a real failure")
+    except ValueError:
+        server.handle_error(None, "")
+    assert "ValueError: a real failure" in capsys.readouterr().err

@@ -92,6 +92,15 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             return False
         return uid is None or uid == os.getuid()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A door that stopped waiting (a start-up probe's time-out, a closed client) is one
+        line in the log, not a traceback that reads like the engine's own failure."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (BrokenPipeError, ConnectionResetError)):
+            log.info("a door left before its answer was sent (%s)", type(error).__name__)
+            return
+        super().handle_error(request, client_address)
+
 
 def _take_lock(data_dir: Path) -> Any | None:
     """The engine lock of ``data_dir``, or None when another engine holds it."""
