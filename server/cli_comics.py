@@ -76,7 +76,7 @@ def _comics_arguments(p: argparse.ArgumentParser) -> None:
     "comic", "draw a comic from photos (OpenAI image model, or offline storyboard)",
     _comic_arguments,
 )  # fmt: skip
-def run_comic(args: argparse.Namespace) -> int:
+def cmd_comic(args: argparse.Namespace) -> int:
     door = door_of(args)
     request = GenerateComic(
         prompt=args.prompt, photos=photo_items(args.photo or []), subjects=args.subject or [],

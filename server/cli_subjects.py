@@ -57,10 +57,11 @@ def _subject_arguments(p: argparse.ArgumentParser) -> None:
 
 
 @command(
-    "subject", "named subjects (a pet, a person, a car): teach, list, show, remove",
+    "subject",
+    "named subjects (a pet, a person, a car): teach, list, show, remove, rename, draw a sheet",
     _subject_arguments,
 )  # fmt: skip
-def run_subject(args: argparse.Namespace) -> int:
+def cmd_subject(args: argparse.Namespace) -> int:
     door = door_of(args)
     action = args.action
     if action == "sheet":

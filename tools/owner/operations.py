@@ -19,6 +19,7 @@ from photocomic.tools.comics.image_models import MAX_INPUT_IMAGES
 from photocomic.tools.comics.previews import preview_jpeg
 from photocomic.tools.comics.studio import ComicStudio, PartialFn
 from photocomic.tools.comics.styles import DEFAULT_STYLE, normalise_style
+from photocomic.tools.config import Settings
 from photocomic.tools.contract import Empty, PhotoRef
 from photocomic.tools.errors import InvalidInput, NotFound
 from photocomic.tools.find.contract import Filters
@@ -97,7 +98,7 @@ def index_folder(call: Call, request: IndexRequest) -> JobSnapshot:
     call.library  # noqa: B018  (a store that cannot open fails this call, not the job)
     origin = {"settings": settings.payload(secrets=False), "roots": door.roots}
     run = call.engine.index_runner(settings, call.scope, folder)
-    job = call.engine.jobs.start_index(_key(call), folder, request.recursive, origin, run)
+    job = call.engine.jobs.start_index(_key(call.settings), folder, request.recursive, origin, run)
     snapshot = job.snapshot()
     snapshot.joined = job.origin is not origin
     return snapshot
@@ -126,8 +127,9 @@ def _job(call: Call, job_id: str) -> Job:
     return job
 
 
-def _key(call: Call) -> str:
-    return f"{call.settings.db_uri}#{call.settings.collection}"
+def _key(settings: Settings) -> str:
+    """The library a job belongs to: one index run or migration per store and collection."""
+    return f"{settings.db_uri}#{settings.collection}"
 
 
 def generate_comic(call: Call, request: GenerateComic) -> JobSnapshot:
@@ -189,7 +191,9 @@ def _drawing(call: Call, drawing: Drawing) -> JobSnapshot:
             )
         return record
 
-    return call.engine.jobs.start_comic(_key(call), {"roots": call.door.roots}, run).snapshot()
+    return call.engine.jobs.start_comic(
+        _key(call.settings), {"roots": call.door.roots}, run
+    ).snapshot()
 
 
 def draw(
@@ -238,10 +242,11 @@ def migrate(call: Call, request: MigrateRequest) -> JobSnapshot:
         }
     )
     target = engine.library(target_settings)
-    target_key = f"{target_settings.db_uri}#{target_settings.collection}"
 
     def run(job: Job) -> Any:
         with engine.evicting(settings, target_settings):
             return move_library(source, target, engine.data_dir, job)
 
-    return engine.jobs.start_migration(target_key, {"roots": call.door.roots}, run).snapshot()
+    return engine.jobs.start_migration(
+        _key(target_settings), {"roots": call.door.roots}, run
+    ).snapshot()
