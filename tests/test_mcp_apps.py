@@ -275,3 +275,25 @@ def test_in_the_viewer_brush_a_part_pick_a_variant_and_see_the_branches(
     labels = [tree.nth(i).inner_text() for i in range(5)]
     assert labels[0].startswith(first["comic_id"]) and sum("variant" in t for t in labels) == 3
     assert outside == [], f"the viewer fetched {outside}"
+
+
+def test_the_viewer_says_whose_character_sheet_it_shows_and_which_a_comic_followed(
+    world: dict[str, Any], browser: Any, host_url: str
+) -> None:
+    """A sheet drawn for a subject opens in the viewer named as that subject's sheet, and a
+    later comic of the subject in that style says which sheet it followed."""
+    apps, root = world["apps"], world["root"]
+    examples = [str(root / f"photo_{n:04d}.jpg") for n in (3, 4, 5)]
+    ok(apps.call("remember_subject", {"name": "Kite", "photos": examples}))
+    sheet = apps.call("draw_character_sheet", {"subject": "Kite", "style": "ghibli"})
+    sheet_id = ok(sheet)["comic_id"]
+    viewer, outside, _ = open_page(browser, host_url, apps, "viewer", "light", 900)
+    frame = deliver(viewer, {"subject": "Kite"}, sheet)
+    frame.locator("#picture").wait_for()
+    assert "Kite's character sheet" in frame.locator("#caption").inner_text()
+    comic = apps.call("generate_comic", {"prompt": "Kite flies.", "subject": "Kite",
+                                         "style": "ghibli"})  # fmt: skip
+    frame = deliver(viewer, {"subject": "Kite"}, comic)
+    frame.locator(f"#caption:has-text('{ok(comic)['comic_id']}')").wait_for()
+    assert f"follows Kite's sheet ({sheet_id})" in frame.locator("#caption").inner_text()
+    assert outside == [], f"the viewer fetched {outside}"

@@ -14,7 +14,7 @@ async function show(result) {
   $("#list").replaceChildren();
   $("#picture").src = imageOf(result);
   $("#picture").hidden = false;
-  $("#caption").textContent = `${data.comic_id}${data.parent_id ? " (refines " + data.parent_id + ")" : ""} · ${data.style} · ${data.panels} panels · ${data.model}`;
+  $("#caption").textContent = `${data.comic_id}${data.parent_id ? " (refines " + data.parent_id + ")" : ""} · ${data.style} · ${data.panels} panels · ${data.model}${cast(data)}`;
   $("#prompt-sent").textContent = data.prompt || "";
   $("#refine-box").hidden = false;
   panels(data.panels);
@@ -22,6 +22,14 @@ async function show(result) {
   say(data.cost_usd != null ? `About $${data.cost_usd.toFixed(3)}.` : "");
   await references(data.photos || []);
   await lineage(data.comic_id, data.variants || []);
+}
+
+/* Whose character sheet this is, or whose sheets it followed: the person sees which drawing
+   keeps each subject the same from comic to comic. */
+function cast(data) {
+  if (data.sheet_for) return ` · ${data.sheet_for}'s character sheet`;
+  const followed = (data.sheets || []).map((s) => `${s.subject}'s sheet (${s.comic_id})`);
+  return followed.length ? ` · follows ${followed.join(", ")}` : "";
 }
 
 async function follow(result, data) {
