@@ -22,7 +22,7 @@ from photocomic.tools.errors import PhotocomicError
 from pydantic import ValidationError
 
 from . import cli_comics, cli_library, cli_search, cli_subjects  # noqa: F401  (they declare)
-from .cli_common import COMMANDS
+from .cli_common import COMMANDS, flag_of
 
 EXIT_ERROR = 1
 
@@ -58,11 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except PhotocomicError as exc:
-        print(f"photocomic: {exc}", file=sys.stderr)
+        print(f"photocomic: {exc.for_door('cli')}", file=sys.stderr)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
-        print(f"photocomic: invalid {where or 'setting'}: {first.get('msg')}", file=sys.stderr)
+        if exc.title == "Settings":  # a setting from a flag or the environment
+            print(f"photocomic: invalid {where or 'setting'}: {first.get('msg')}", file=sys.stderr)
+        else:  # a request: say it with the flag that set the field
+            flag = flag_of(where.split(".")[0])
+            print(f"photocomic: {flag}: {first.get('msg')}", file=sys.stderr)
     except KeyboardInterrupt:
         print("photocomic: interrupted; what was indexed so far is kept", file=sys.stderr)
         return 130

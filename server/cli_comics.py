@@ -7,16 +7,11 @@ import base64
 import json
 import sys
 from pathlib import Path
-from typing import get_args
 
 from photocomic.tools.comics.contract import (
-    Backend,
     ComicRecord,
     ComicsRequest,
     DryRunResult,
-    LayoutName,
-    PanelCount,
-    Quality,
     Region,
 )
 from photocomic.tools.comics.records import as_tree
@@ -30,6 +25,7 @@ from .cli_common import (
     door_of,
     follow,
     json_flag,
+    option,
     photo_items,
     print_json,
     store_flags,
@@ -37,37 +33,35 @@ from .cli_common import (
 
 
 def _comic_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--prompt", required=True)
+    option(p, "--prompt", GenerateComic, "prompt")
     p.add_argument("--photo", action="append", help="photo id or image path (repeatable)")
     p.add_argument(
         "--subject", action="append",
         help="a remembered subject: its sheet and best photos are the references (repeatable)",
     )  # fmt: skip
-    p.add_argument("--style", help="ghibli (default), manga, watercolor, american-comic, ...")
-    p.add_argument("--panels", type=int, choices=get_args(PanelCount))
-    p.add_argument("--layout", choices=get_args(LayoutName), help="page grid, strip, phone strip")
-    p.add_argument("--refine", metavar="COMIC_ID", help="change an earlier comic (any version)")
-    p.add_argument("--panel", type=int, help="with --refine: redraw only this panel (1-based)")
+    option(p, "--style", GenerateComic, "style")
+    option(p, "--panels", GenerateComic, "panels")
+    option(p, "--layout", GenerateComic, "layout")
+    option(p, "--refine", GenerateComic, "refine", metavar="COMIC_ID")
+    option(p, "--panel", GenerateComic, "panel", type=int)
     p.add_argument(
         "--region", metavar="X,Y,W,H", help="with --refine: redraw only this box (comic pixels)"
     )
     p.add_argument(
         "--markup", metavar="PNG", help="with --refine: strokes on a transparent PNG over the comic"
     )
-    p.add_argument("--variants", type=int, default=1, help="1-4 drawings to choose from")
-    p.add_argument("--size", default="auto", help="WIDTHxHEIGHT the model takes, or auto")
-    p.add_argument("--quality", default="auto", choices=get_args(Quality))
-    p.add_argument(
-        "--model", "--image-model", dest="image_model",
-        help="image model (default auto: the newest the key can use; PHOTOCOMIC_IMAGE_MODEL)",
-    )  # fmt: skip
-    p.add_argument("--backend", default="openai", choices=get_args(Backend))
-    p.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
+    option(p, "--variants", GenerateComic, "variants")
+    option(p, "--size", GenerateComic, "size")
+    option(p, "--quality", GenerateComic, "quality")
+    option(p, "--model", GenerateComic, "model")
+    option(p, "--backend", GenerateComic, "backend")
+    option(p, "--dry-run", GenerateComic, "dry_run")
     store_flags(p)
     json_flag(p, "the comic record")
 
 
 def _comics_arguments(p: argparse.ArgumentParser) -> None:
+    option(p, "--limit", ComicsRequest, "limit", default=None, help="only the newest this many")
     store_flags(p)
     json_flag(p)
 
@@ -82,7 +76,7 @@ def cmd_comic(args: argparse.Namespace) -> int:
         prompt=args.prompt, photos=photo_items(args.photo or []), subjects=args.subject or [],
         style=args.style,
         panels=args.panels, layout=args.layout, refine=args.refine, size=args.size,
-        quality=args.quality, model=args.image_model, backend=args.backend, dry_run=args.dry_run,
+        quality=args.quality, model=args.model, backend=args.backend, dry_run=args.dry_run,
         panel=args.panel, region=_region(args.region), variants=args.variants,
         markup_png=_markup(args.markup),
     )  # fmt: skip
@@ -158,7 +152,8 @@ def _print_dry_run(result: DryRunResult) -> None:
 
 @command("comics", "list the comics made so far", _comics_arguments)
 def cmd_comics(args: argparse.Namespace) -> int:
-    listed = door_of(args).call(ComicsRequest(limit=100))
+    every = args.limit is None
+    listed = door_of(args).call(ComicsRequest(limit=args.limit or 1, every=every))
     if args.json:
         print_json([c.model_dump(mode="json") for c in listed.comics])
         return EXIT_OK

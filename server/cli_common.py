@@ -11,7 +11,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from photocomic.tools.config import Settings
 from photocomic.tools.owner.client import Door
@@ -47,6 +48,53 @@ def command(name: str, help: str, arguments: Arguments) -> Callable[[Handler], H
     return add
 
 
+FLAGS: dict[str, str] = {}  # a request field's name -> the flag that sets it, for errors
+
+
+def option(
+    parser: argparse.ArgumentParser, flag: str, kind: type[BaseModel], name: str, **extra: Any
+) -> None:
+    """A flag (or positional) for one field of ``kind``'s request, as the request declares
+    it: its type, allowed values, default and help. ``extra`` adds what only a terminal
+    needs (repeatable flags, a metavar)."""
+    info = kind.model_fields[name]
+    plain = _plain(info.annotation)
+    settings: dict[str, Any] = {"help": info.description}
+    if flag.startswith("-"):
+        settings["dest"] = name
+        FLAGS.setdefault(name, flag)
+    if plain is bool:
+        default = bool(info.get_default())
+        settings["action"] = argparse.BooleanOptionalAction if default else "store_true"
+    elif get_origin(plain) is Literal:
+        choices = get_args(plain)
+        settings.update(choices=choices, type=type(choices[0]))
+    elif plain in (int, float):
+        settings["type"] = plain
+    if not info.is_required():
+        settings["default"] = info.get_default(call_default_factory=True)
+    elif flag.startswith("-"):
+        settings["required"] = True
+    settings.update(extra)
+    parser.add_argument(flag, **settings)
+
+
+def _plain(annotation: Any) -> Any:
+    """``int`` for ``Annotated[int, ...] | None`` and the like."""
+    while True:
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        origin = get_origin(annotation)
+        if origin is Annotated or (origin in (Union, UnionType) and len(args) == 1):
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def flag_of(where: str) -> str:
+    """How the command line names a request field in an error: its flag."""
+    return FLAGS.get(where, f"--{where.replace('_', '-')}") if where else "the arguments"
+
+
 def day(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -64,7 +112,6 @@ def filter_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--after", type=day, help="only photos taken on or after YYYY-MM-DD")
     parser.add_argument("--before", type=day, help="only photos taken on or before YYYY-MM-DD")
     parser.add_argument("--tag", help="only photos tagged so: 'dog', 'beach'")
-    parser.add_argument("--diversify", action="store_true", help="no near-identical shots")
 
 
 def model_flags(parser: argparse.ArgumentParser) -> None:

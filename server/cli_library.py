@@ -16,11 +16,13 @@ from photocomic.tools.owner.client import job_error
 from photocomic.tools.owner.contract import (
     IndexRequest,
     JobSnapshot,
+    ListJobs,
     MigrateRequest,
     MigrationSummary,
     StatusRequest,
 )
 from photocomic.tools.photos.contract import IndexSummary
+from photocomic.tools.words import plural
 
 from .cli_common import (
     EXIT_OK,
@@ -30,6 +32,7 @@ from .cli_common import (
     follow,
     json_flag,
     model_flags,
+    option,
     print_json,
     settings_of,
     store_flags,
@@ -69,7 +72,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.update(job.done - bar.n)
 
-        request = IndexRequest(folders=[os.path.abspath(folder)], recursive=not args.no_recursive)
+        request = IndexRequest(path=os.path.abspath(folder), recursive=not args.no_recursive)
         job = door.call(request)
         if job.joined:
             print(f"photocomic: joining the run already indexing {job.folder}", file=sys.stderr)
@@ -124,8 +127,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"data:    {status.data_dir}")
     print(f"engine:  pid {status.engine_pid}" + (", model loaded" if status.model_loaded else ""))
     for job in status.jobs:
-        if job.state in ("queued", "running"):
-            print(f"running: {job.job_id} {job.kind} {job.folder or ''}: {job.message}")
+        print(f"running: {job.job_id} {job.kind} {job.folder or ''}: {job.message}")
+    if status.finished_jobs:
+        print(f"earlier: {plural(status.finished_jobs, 'run')} ended (photocomic jobs lists them)")
+    return EXIT_OK
+
+
+def _jobs_arguments(p: argparse.ArgumentParser) -> None:
+    option(p, "--limit", ListJobs, "limit")
+    option(p, "--offset", ListJobs, "offset")
+    store_flags(p)
+    json_flag(p)
+
+
+@command("jobs", "the library's runs (indexing, drawing, moving), newest first", _jobs_arguments)
+def cmd_jobs(args: argparse.Namespace) -> int:
+    listed = door_of(args).call(ListJobs(limit=args.limit, offset=args.offset))
+    if args.json:
+        print_json(listed)
+        return EXIT_OK
+    for job in listed.jobs:
+        print(f"{job.job_id}  {job.kind:<7} {job.state:<9} {job.started_at[:16]}  {job.message}")
+    if listed.next_offset is not None:
+        print(f"(more: photocomic jobs --offset {listed.next_offset})")
     return EXIT_OK
 
 
@@ -168,7 +192,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return EXIT_OK
     again = " (resumed)" if moved.resumed else ""
     print(
-        f"{moved.photos:,} photos and {moved.subjects} subjects now in {moved.target} "
+        f"{plural(moved.photos, 'photo')} and {plural(moved.subjects, 'subject')} now in "
+        f"{moved.target} "
         f"(collection {moved.collection}){again}, {moved.seconds:.1f} s; nothing was embedded "
         f"again. Use it with --db {moved.target} or PHOTOCOMIC_DB={moved.target}."
     )

@@ -17,6 +17,7 @@ from photocomic.tools.find.contract import (
     SearchResult,
     SimilarRequest,
 )
+from photocomic.tools.words import plural
 
 from .cli_common import (
     EXIT_OK,
@@ -25,6 +26,7 @@ from .cli_common import (
     filter_flags,
     json_flag,
     model_flags,
+    option,
     print_json,
     store_flags,
 )
@@ -33,9 +35,10 @@ from .cli_common import (
 def _search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="*", metavar="IMAGE")
     p.add_argument("--id", type=int, action="append", help="an indexed photo's id (repeatable)")
-    p.add_argument("--like", type=int, action="append", help="a photo id like what you want")
-    p.add_argument("--unlike", type=int, action="append", help="a photo id unlike it")
-    p.add_argument("--limit", type=int, default=10)
+    option(p, "--like", SimilarRequest, "like", type=int, action="append", default=None)
+    option(p, "--unlike", SimilarRequest, "unlike", type=int, action="append", default=None)
+    option(p, "--limit", SimilarRequest, "limit")
+    option(p, "--diversify", SimilarRequest, "diversify")
     filter_flags(p)
     store_flags(p)
     model_flags(p)
@@ -43,17 +46,18 @@ def _search_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _find_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("text", metavar="TEXT")
-    p.add_argument("--limit", type=int, default=10)
-    p.add_argument("--offset", type=int, default=0, help="skip this many (the next page)")
+    option(p, "text", FindRequest, "text", metavar="TEXT")
+    option(p, "--limit", FindRequest, "limit")
+    option(p, "--offset", FindRequest, "offset")
+    option(p, "--diversify", FindRequest, "diversify")
     filter_flags(p)
     store_flags(p)
     json_flag(p)
 
 
 def _duplicates_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threshold", type=float, help="similarity that makes two photos copies")
-    p.add_argument("--folder", help="only photos under this folder")
+    option(p, "--threshold", DuplicatesRequest, "threshold", type=float)
+    option(p, "--folder", DuplicatesRequest, "folder")
     store_flags(p)
     json_flag(p)
 
@@ -106,15 +110,16 @@ def cmd_find(args: argparse.Namespace) -> int:
 @command("duplicates", "groups of near-identical photos", _duplicates_arguments)
 def cmd_duplicates(args: argparse.Namespace) -> int:
     folder = os.path.abspath(args.folder) if args.folder else None
-    request = DuplicatesRequest(threshold=args.threshold, folder=folder, limit=10_000)
+    request = DuplicatesRequest(threshold=args.threshold, folder=folder, every=True)
     report = door_of(args).call(request)
     if args.json:
         print_json({"groups": [g.model_dump(mode="json") for g in report.groups]})
         return EXIT_OK
     extra = sum(len(g.photos) - 1 for g in report.groups)
     print(
-        f"{len(report.groups)} groups of near-identical photos ({extra} extra copies) among "
-        f"{report.checked} photos, threshold {report.threshold}"
+        f"{plural(len(report.groups), 'group')} of near-identical photos "
+        f"({plural(extra, 'extra copy', 'extra copies')}) among "
+        f"{plural(report.checked, 'photo')}, threshold {report.threshold}"
     )
     for n, group in enumerate(report.groups, start=1):
         print(f"group {n}:")

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import get_args
 
-from photocomic.tools.comics.contract import Backend, Quality
 from photocomic.tools.find.contract import (
     ForgetSubject,
     ListSubjects,
@@ -18,10 +16,11 @@ from photocomic.tools.find.contract import (
     SubjectRequest,
 )
 from photocomic.tools.owner.contract import DrawSheet
+from photocomic.tools.words import plural
 from pydantic import BaseModel
 
 from .cli_comics import show_comic
-from .cli_common import command, door_of, json_flag, photo_items, store_flags
+from .cli_common import command, door_of, json_flag, option, photo_items, store_flags
 
 
 def _subject_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,14 +42,8 @@ def _subject_arguments(p: argparse.ArgumentParser) -> None:
         "sheet", help="draw NAME's character sheet in a style (later comics follow it)"
     )
     sheet.add_argument("name", metavar="NAME")
-    sheet.add_argument("--style", default="ghibli", help="ghibli (default), manga, watercolor...")
-    sheet.add_argument("--prompt", default="", help="wishes for the sheet: 'a red collar'")
-    sheet.add_argument("--use", metavar="COMIC_ID", help="keep this version as the sheet instead")
-    sheet.add_argument("--variants", type=int, default=1, help="1-4 sheets to choose from")
-    sheet.add_argument("--quality", default="auto", choices=get_args(Quality))
-    sheet.add_argument("--model", "--image-model", dest="image_model", help="image model")
-    sheet.add_argument("--backend", default="openai", choices=get_args(Backend))
-    sheet.add_argument("--dry-run", action="store_true", help="show what would be sent")
+    for flag in ("style", "prompt", "use", "variants", "quality", "model", "backend", "dry_run"):
+        option(sheet, f"--{flag.replace('_', '-')}", DrawSheet, flag)
     for sub in (add, show, remove, rename, sheet, actions.choices["list"]):
         store_flags(sub)
         json_flag(sub)
@@ -67,7 +60,7 @@ def cmd_subject(args: argparse.Namespace) -> int:
     if action == "sheet":
         request = DrawSheet(
             subject=args.name, style=args.style, prompt=args.prompt, use=args.use,
-            variants=args.variants, quality=args.quality, model=args.image_model,
+            variants=args.variants, quality=args.quality, model=args.model,
             backend=args.backend, dry_run=args.dry_run,
         )  # fmt: skip
         return show_comic(args, door, door.call(request))
@@ -101,11 +94,12 @@ def _show(args: argparse.Namespace, value: BaseModel, text: str) -> int:
 
 
 def _line(info: SubjectInfo) -> str:
-    about = "at least" if info.estimate_is_floor else "about"
     sheets = f", sheets: {', '.join(s.style for s in info.sheets)}" if info.sheets else ""
+    floor = "at least " if info.estimate_is_floor else ""
     return (
-        f"{info.name}: {info.positives} examples, {info.negatives} counter-examples, "
-        f"{about} {info.estimate} photos{sheets}"
+        f"{info.name}: {plural(info.positives, 'example')}, "
+        f"{plural(info.negatives, 'counter-example')}, "
+        f"{floor}{plural(info.estimate or 0, 'photo')}{sheets}"
     )
 
 

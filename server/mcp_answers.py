@@ -7,6 +7,7 @@ link to the full file).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
@@ -17,10 +18,12 @@ from photocomic.tools.find.contract import (
     DuplicatesAnswer,
     SearchAnswer,
     SubjectAnswer,
+    SubjectInfo,
     SubjectList,
 )
 from photocomic.tools.owner.client import job_error
 from photocomic.tools.owner.contract import JobSnapshot
+from photocomic.tools.words import plural
 from pydantic import BaseModel
 
 from . import mcp_models as out
@@ -33,6 +36,13 @@ def result(text: str, structured: BaseModel, extra: Sequence[ContentBlock] = ())
         content=[TextContent(type="text", text=text), *extra],
         structured_content=structured.model_dump(mode="json"),
     )
+
+
+def shown_count(info: SubjectInfo) -> str:
+    """The one count of a subject's photos, as every answer says it."""
+    floor = "at least " if info.estimate_is_floor else ""
+    verb = "shows" if info.estimate == 1 else "show"
+    return f"{floor}{plural(info.estimate or 0, 'photo')} in the library {verb} it"
 
 
 def jpeg_block(data_b64: str) -> ImageContent:
@@ -51,14 +61,18 @@ def search_answer(answer: SearchAnswer, what: str) -> CallToolResult:
         if found.note:
             text += f" Note: {found.note}."
         return result(text, output)
-    first, last = hits[0].rank, hits[-1].rank
+    first = hits[0].rank
     output.contact_sheet = (
         f"JPEG contact sheet: cell #N is hits[N-{first}]; refer to photos by their photo_id"
         if first != 1
         else "JPEG contact sheet: cell #N is hits[N-1]; refer to photos by their photo_id"
     )
-    more = f" of {found.total}" if found.total and found.total > len(hits) else ""
-    lines = [f"{len(hits)}{more} photos {what} {found.query} (contact sheet #1-#{len(hits)}):"]
+    count = (
+        f"{len(hits)} of {plural(found.total, 'photo')}"
+        if found.total and found.total > len(hits)
+        else plural(len(hits), "photo")
+    )
+    lines = [f"{count} {what} {found.query} (contact sheet #1-#{len(hits)}):"]
     for n, h in enumerate(hits, start=1):
         label = f" · {h.labels[0]}" if h.labels else ""
         place = f"#{n}" if first == 1 else f"#{n} (rank {h.rank})"
@@ -67,8 +81,9 @@ def search_answer(answer: SearchAnswer, what: str) -> CallToolResult:
         )
     if found.note:
         lines.append(f"Note: {found.note}.")
-    if found.total and last < found.total:
-        lines.append(f"More: call again with offset={last}.")
+    if found.next_offset is not None:
+        text = json.dumps(found.subject or found.query, ensure_ascii=False)
+        lines.append(f"More: find_photos(text={text}, offset={found.next_offset}).")
     extra = [jpeg_block(answer.sheet_jpeg)] if answer.sheet_jpeg else []
     return result("\n".join(lines), output, extra)
 
@@ -77,13 +92,13 @@ def subject_answer(taught: SubjectAnswer) -> CallToolResult:
     """What remember_subject learnt, with its best photos to check (feedback is one call)."""
     shown = search_answer(taught.photos, "of")
     info = taught.subject
-    about = "at least" if info.estimate_is_floor else "about"
+    name = json.dumps(info.name, ensure_ascii=False)
     head = (
-        f"Remembered {info.name}: {info.positives} photos show it, {info.negatives} do not; "
-        f"{about} {info.estimate} photos in the library look like it. Check the sheet: call "
-        f"remember_subject(name='{info.name}', not_photos=[ids]) for wrong ones; "
-        f"find_photos('{info.name}') pages through all; generate_comic(prompt, "
-        f"subject='{info.name}') draws it."
+        f"Remembered {info.name}: {plural(info.positives, 'example')}, "
+        f"{plural(info.negatives, 'counter-example')}; {shown_count(info)}. Check the "
+        f"sheet: remember_subject(name={name}, not_photos=[ids]) for wrong ones; "
+        f"find_photos(text={name}) pages through all of them; generate_comic(prompt=..., "
+        f"subject={name}) draws it."
     )
     if info.notes:
         head += " Notes: " + "; ".join(info.notes)
@@ -96,10 +111,13 @@ def subjects_answer(listed: SubjectList) -> CallToolResult:
         return result(
             "No subjects yet: teach one with remember_subject(name, photos=[ids]).", listed
         )
-    lines = [f"{len(listed.subjects)} subjects:"]
+    lines = [f"{plural(len(listed.subjects), 'subject')}:"]
     for s in listed.subjects:
-        about = "at least" if s.estimate_is_floor else "about"
-        lines.append(f"{s.name}: {s.positives} examples, {about} {s.estimate} photos")
+        sheets = ", ".join(f"{r.style} sheet {r.comic_id}" for r in s.sheets)
+        lines.append(
+            f"{s.name}: {plural(s.positives, 'example')}, {shown_count(s)}"
+            + (f"; {sheets}" if sheets else "")
+        )
     return result("\n".join(lines), listed)
 
 
@@ -158,7 +176,7 @@ def _dry_run_answer(record: object) -> CallToolResult:
         **{k: v for k, v in data.items() if k in out.ComicOutput.model_fields},
     )  # fmt: skip
     text = (
-        f"Dry run, nothing sent: {len(output.input_images)} images to {output.model} "
+        f"Dry run, nothing sent: {plural(len(output.input_images), 'image')} to {output.model} "
         f"({output.size}, quality {output.quality}, {output.layout}). Prompt:\n{output.prompt}"
     )
     return result(text, output)
@@ -175,17 +193,26 @@ def _record_answer(record: ComicRecord, job: JobSnapshot) -> CallToolResult:
         else f" Only the marked part ({record.edit}) was redrawn." if record.edit else ""
     )  # fmt: skip
     text = (
-        f"Comic {record.comic_id}{refines}: {record.panels} panels ({record.layout}), "
+        f"Comic {record.comic_id}{refines}: {plural(record.panels, 'panel')} ({record.layout}), "
         f"{record.style}, {record.model} at {record.size}{cost}; saved at {record.path}.{changed}"
         f" A preview is attached; the full image is the resource {uri}. To change it: "
         f"generate_comic(prompt='what to change', refine='{record.comic_id}'), or one panel "
         "with panel=N."
     )
+    if record.sheet_for and not record.variants:
+        name = json.dumps(record.sheet_for, ensure_ascii=False)
+        text = (
+            f"{record.sheet_for}'s {record.style} character sheet is now {record.comic_id}{refines}"
+            f" ({record.model} at {record.size}{cost}); every comic of {record.sheet_for} in "
+            f"{record.style} sends it first. A preview is attached; the full image is {uri}. "
+            f"generate_comic(prompt=..., subject={name}) draws with it; to change the sheet: "
+            f"generate_comic(prompt='what to change', refine='{record.comic_id}')."
+        )
     if record.variants:
         listed = ", ".join(f"#{n} {cid}" for n, cid in enumerate(record.variants, 1))
         text = (
-            f"{len(record.variants)} variants{refines}, side by side in the attached sheet: "
-            f"{listed} ({record.model} at {record.size}{cost} each). Ask which one to go on "
+            f"{plural(len(record.variants), 'variant')}{refines}, side by side in the attached "
+            f"sheet: {listed} ({record.model} at {record.size}{cost} each). Ask which one to go on "
             "from, then generate_comic(prompt='what to change', refine='<its id>'); each is "
             "also the resource comic://<its id>."
         )
@@ -207,36 +234,55 @@ def _record_answer(record: ComicRecord, job: JobSnapshot) -> CallToolResult:
 
 
 def comics_answer(listed: ComicList) -> CallToolResult:
-    comics = [
-        out.ComicSummary(
-            **r.model_dump(include=set(out.ComicSummary.model_fields)), uri=f"comic://{r.comic_id}"
-        )
-        for r in listed.comics
-    ]
-    output = out.ComicList(comics=comics, total=listed.total)
+    comics = [comic_summary(r) for r in listed.comics]
+    output = out.ComicList(comics=comics, total=listed.total, next_offset=listed.next_offset)
     if not comics:
         return result("No comics yet: make one with generate_comic.", output)
-    lines = [f"{listed.total} comics, newest first, refinements under what they refine:"]
+    lines = [f"{plural(listed.total, 'comic')}, newest first, refinements under what they refine:"]
     for depth, c in as_tree(comics):
-        marks = [f"variant {c.variant}" if c.variant else "", f"panel {c.panel}" if c.panel else ""]
-        extra = "".join(f" · {m}" for m in marks if m)
+        who = f"{c.sheet_for}'s sheet" if c.sheet_for else ", ".join(c.subjects)
+        marks = [c.kind, who, f"variant {c.variant}" if c.variant else ""]
+        marks += [f"panel {c.panel}" if c.panel else ""]
+        extra = "".join(f" · {m}" for m in dict.fromkeys(marks) if m)
         lines.append(
             f"{'  ' * depth}{'└ ' if depth else ''}{c.comic_id} · {c.style}{extra} · "
-            f"{c.created_at[:16]} · {c.user_prompt[:80]}"
+            f"{c.created_at[:16]} · {first_words(c.story)}"
+            + (f" · change: {first_words(c.user_prompt)}" if c.parent_id else "")
         )
+    if listed.next_offset is not None:
+        lines.append(f"More: list_comics(offset={listed.next_offset}).")
     return result("\n".join(lines), output)
+
+
+def first_words(text: str, most: int = 60) -> str:
+    """The start of a story or a change, cut at a word."""
+    if len(text) <= most:
+        return text
+    return text[:most].rsplit(" ", 1)[0] + "…"
+
+
+def comic_summary(record: ComicRecord) -> out.ComicSummary:
+    """A comic as a listing shows it: what it is, whose, and the first words of its story."""
+    fields = record.model_dump(include=set(out.ComicSummary.model_fields) - {"story", "changes"})
+    story = record.story or (record.user_prompt if not record.parent_id else "")
+    return out.ComicSummary(
+        **fields, uri=f"comic://{record.comic_id}", story=story[:120],
+        changes=len(record.changes),
+    )  # fmt: skip
 
 
 def duplicates_answer(report: DuplicatesAnswer) -> CallToolResult:
     output = out.DuplicatesOutput(**report.model_dump())
     if not report.groups:
         text = (
-            f"No near-duplicates among {report.checked} photos at threshold {report.threshold:g}."
+            f"No near-duplicates among {plural(report.checked, 'photo')} at threshold "
+            f"{report.threshold:g}."
         )
         return result(text, output)
     extra = sum(len(g.photos) - 1 for g in report.groups)
     lines = [
-        f"{report.total_groups} groups of near-duplicates among {report.checked} photos "
+        f"{plural(report.total_groups, 'group')} of near-duplicates among "
+        f"{plural(report.checked, 'photo')} "
         f"(threshold {report.threshold:g}; {extra} copies besides the first of each group shown):"
     ]
     for n, group in enumerate(report.groups, start=1):
@@ -249,14 +295,15 @@ def duplicates_answer(report: DuplicatesAnswer) -> CallToolResult:
 def status_answer(status: out.LibraryStatus) -> CallToolResult:
     roots_text = ", ".join(status.roots) or "none (start the server with --root DIR)"
     text = (
-        f"{status.photos} photos indexed with {status.model or 'no model yet'}; "
-        f"{status.comics} comics. Allowed folders: {roots_text}. Store: {status.db}."
+        f"{plural(status.photos, 'photo')} indexed with {status.model or 'no model yet'}; "
+        f"{plural(status.comics, 'comic')}. Allowed folders: {roots_text}. Store: {status.db}."
     )
-    running = [j for j in status.jobs if j.state in ("queued", "running")]
-    if running:
+    if status.jobs:
         text += " Under way: " + "; ".join(
-            f"{j.job_id} {j.kind} {j.folder or ''}: {j.message}" for j in running
+            f"{j.job_id} {j.kind} {j.folder or ''}: {j.message}" for j in status.jobs
         )
+    if status.finished_jobs:
+        text += f" {plural(status.finished_jobs, 'earlier run')}: list_jobs() pages them."
     if status.photos == 0:
         text += " Nothing indexed yet: call index_folder on a photo folder first."
     return result(text, status)

@@ -12,7 +12,7 @@ import inspect
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,13 +27,13 @@ from mcp.server.mcpserver.exceptions import (
 )
 from mcp_types import ListToolsResult
 from photocomic.tools.comics.contract import ComicFileRequest
-from photocomic.tools.config import Settings
+from photocomic.tools.config import Settings, version
 from photocomic.tools.errors import NotFound, PhotocomicError
 from photocomic.tools.find.contract import ListSubjects, PhotoRequest
 from photocomic.tools.logs import scrub, setup_logging
-from pydantic import ValidationError
+from pydantic import ConfigDict, ValidationError
 
-from . import mcp_comic_tools, mcp_tools  # noqa: F401  (their tools list themselves)
+from . import mcp_comic_tools, mcp_tools  # noqa: F401  (their tools declare themselves)
 from .mcp_apps import PAGES, page_html
 from .mcp_door import McpDoor, door_of
 from .mcp_listing import TOOLS
@@ -65,9 +65,9 @@ class PhotocomicMCP(MCPServer):
         except ToolError as exc:
             cause = exc.__cause__
             if isinstance(cause, PhotocomicError):
-                raise ToolError(scrub(str(cause))) from None
+                raise ToolError(scrub(cause.for_door("mcp"))) from None
             if isinstance(cause, ValidationError):
-                raise ToolError(describe_invalid(name, cause)) from None
+                raise ToolError(describe_invalid(name, cause, _arguments_of(name))) from None
             if isinstance(exc, UnexpectedToolError):
                 kind = type(cause).__name__ if cause is not None else "error"
                 raise UnexpectedToolError(
@@ -78,17 +78,48 @@ class PhotocomicMCP(MCPServer):
             raise ToolError(scrub(str(exc))) from None
 
 
-def describe_invalid(tool: str, error: ValidationError) -> str:
-    """A pydantic error as one line per bad argument, without echoing large values back."""
-    parts = []
-    for item in error.errors()[:5]:
+def describe_invalid(tool: str, error: ValidationError, allowed: Sequence[str] = ()) -> str:
+    """A pydantic error as one line per bad argument, without echoing large values back; an
+    unknown argument is named with the ones the tool has."""
+    parts, unknown = [], []
+    for item in error.errors():
         where = ".".join(str(p) for p in item.get("loc", ())) or "arguments"
-        parts.append(f"{where}: {item.get('msg', 'invalid')}")
-    more = f" (and {error.error_count() - 5} more)" if error.error_count() > 5 else ""
+        if item.get("type") == "extra_forbidden":
+            unknown.append(where[:60])
+        elif len(parts) < 5:
+            parts.append(f"{where}: {str(item.get('msg', 'invalid'))[:300]}")
+    if unknown:
+        parts.insert(0, f"{tool} has no argument {', '.join(unknown[:5])}")
+        if allowed:
+            parts[0] += f" (its arguments: {', '.join(allowed)})"
     return (
-        f"invalid arguments for {tool}: " + "; ".join(parts) + more
+        f"invalid arguments for {tool}: " + "; ".join(parts)
         + ". Fix them and call again; the tool's input schema lists the allowed values."
     )  # fmt: skip
+
+
+def refuse_unknown_arguments(mcp: MCPServer) -> None:
+    """Every tool refuses an argument it does not know (``additionalProperties: false``)
+    instead of dropping it: a misspelt ``limitt`` or an unsupported ``model`` must not be
+    answered as if it were not there.
+
+    The SDK builds each tool's argument model from its signature with extra arguments
+    ignored; this is the one place that makes them refused, for every tool at once.
+    """
+    for registered in mcp._tool_manager.list_tools():
+        loose = registered.fn_metadata.arg_model
+        strict = type(
+            loose.__name__, (loose,),
+            {"model_config": ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+             "__module__": loose.__module__},
+        )  # fmt: skip
+        registered.fn_metadata.arg_model = strict
+        registered.parameters = strict.model_json_schema(by_alias=True)
+
+
+def _arguments_of(name: str) -> list[str]:
+    listed = next((t for t in TOOLS if t.name == name), None)
+    return sorted(listed.arguments()) if listed else []
 
 
 def _app_only(tool: Any) -> bool:
@@ -110,7 +141,7 @@ async def _image(ctx: Context, request: PhotoRequest | ComicFileRequest) -> byte
     except NotFound as exc:
         raise ResourceNotFoundError(str(exc)) from None
     except PhotocomicError as exc:
-        raise ResourceError(scrub(str(exc))) from None
+        raise ResourceError(scrub(exc.for_door("mcp"))) from None
     return base64.b64decode(data.data)
 
 
@@ -148,7 +179,7 @@ def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
         "photocomic",
         title="photocomic: your photos, searched and drawn as comics",
         instructions=INSTRUCTIONS,
-        version=_version(),
+        version=version(),
         lifespan=lifespan,
         log_level="WARNING",
         extensions=[apps],
@@ -156,8 +187,10 @@ def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
     for tool in TOOLS:
         if tool.page is None:
             mcp.add_tool(
-                tool.fn, title=tool.title, description=description(tool.fn), annotations=tool.hints
-            )
+                tool.fn, name=tool.name, title=tool.title, description=description(tool.fn),
+                annotations=tool.hints,
+            )  # fmt: skip
+    refuse_unknown_arguments(mcp)
     mcp.resource(
         "photo://{photo_id}/thumbnail", name="photo_thumbnail", title="Photo thumbnail",
         description="A JPEG thumbnail (384 px) of an indexed photo inside the allowed roots",
@@ -193,19 +226,11 @@ def _apps() -> Apps:
     for tool in TOOLS:
         if tool.page is not None:
             apps.tool(
-                resource_uri=tool.page, title=tool.title, description=description(tool.fn),
+                resource_uri=tool.page, name=tool.name, title=tool.title,
+                description=description(tool.fn),
                 annotations=tool.hints, **({"visibility": ["app"]} if tool.app_only else {}),
             )(tool.fn)  # fmt: skip
     return apps
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("photocomic")
-    except Exception:
-        return "0"
 
 
 def serve(

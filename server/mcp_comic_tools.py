@@ -7,66 +7,23 @@ from typing import Annotated
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
-from photocomic.tools.comics.contract import (
-    ComicsRequest,
-    Lineage,
-    LineageRequest,
-    Quality,
-)
-from photocomic.tools.owner.contract import (
-    DrawSheet,
-    GenerateComic,
-    JobStatus,
-)
-from pydantic import Field
+from photocomic.tools.comics.contract import ComicsRequest, Lineage, LineageRequest
+from photocomic.tools.owner.contract import ComicStatus, DrawSheet, GenerateComic
+from photocomic.tools.words import plural
 
 from . import mcp_answers as answers
 from . import mcp_models as out
 from .mcp_apps import VIEWER
-from .mcp_arguments import (
-    BackendArg,
-    ComicPhotos,
-    DryRun,
-    Layout,
-    Markup,
-    PanelArg,
-    Panels,
-    Prompt,
-    Refine,
-    RegionArg,
-    Size,
-    Style,
-    SubjectArg,
-    SubjectsArg,
-    Variants,
-    Wait,
-)
+from .mcp_arguments import Wait
 from .mcp_door import door_of, run_job
-from .mcp_listing import DRAWS, READ_ONLY, listed
+from .mcp_listing import DRAWS, READ_ONLY, tool
 
 DEFAULT_COMIC_WAIT = 45.0
 
 
-@listed("Draw a comic from photos", DRAWS, page=VIEWER)
+@tool(GenerateComic, "Draw a comic from photos", DRAWS, page=VIEWER, fixed={"sheet_for": None})
 async def generate_comic(
-    ctx: Context,
-    prompt: Prompt,
-    photos: ComicPhotos = None,
-    style: Style = None,
-    panels: Panels = None,
-    layout: Layout = None,
-    refine: Refine = None,
-    size: Size = "auto",
-    quality: Quality = "auto",
-    backend: BackendArg = "openai",
-    subject: SubjectArg = None,
-    dry_run: DryRun = False,
-    panel: PanelArg = None,
-    region: RegionArg = None,
-    variants: Variants = 1,
-    markup_png: Markup = None,
-    subjects: SubjectsArg = None,
-    wait_seconds: Wait = DEFAULT_COMIC_WAIT,
+    ctx: Context, request: GenerateComic, wait_seconds: Wait = DEFAULT_COMIC_WAIT
 ) -> Annotated[CallToolResult, out.ComicOutput]:
     """Turn photos into a comic with the OpenAI image model (reference photos go with the
     prompt; subject=<a remembered name> picks good ones itself, subjects=[names] puts several
@@ -81,32 +38,12 @@ async def generate_comic(
     make her jump higher") or region={x, y, w, h}; everything else stays as it was. Any earlier
     version can be refined, which makes a branch. variants=2..4 draws several at once (shown
     side by side) for the person to pick one to go on from."""
-    request = GenerateComic(
-        prompt=prompt, photos=photos or [], subject=subject, style=style, panels=panels,
-        layout=layout, refine=refine, size=size, quality=quality, backend=backend,
-        dry_run=dry_run, panel=panel, region=region, variants=variants, markup_png=markup_png,
-        subjects=subjects or [],
-    )  # fmt: skip
     return answers.comic_answer(await run_job(ctx, request, wait_seconds))
 
 
-@listed("Draw a subject's character sheet", DRAWS, page=VIEWER)
+@tool(DrawSheet, "Draw a subject's character sheet", DRAWS, page=VIEWER)
 async def draw_character_sheet(
-    ctx: Context,
-    subject: Annotated[str, Field(description="a remembered subject: 'Cola'")],
-    style: Style = "ghibli",
-    prompt: Annotated[
-        str, Field(description="wishes for the sheet: 'a red collar', 'floppier ears'")
-    ] = "",
-    use: Annotated[
-        str | None,
-        Field(description="keep this comic_id (a version of its sheet) as the sheet instead"),
-    ] = None,
-    variants: Variants = 1,
-    quality: Quality = "auto",
-    backend: BackendArg = "openai",
-    dry_run: DryRun = False,
-    wait_seconds: Wait = DEFAULT_COMIC_WAIT,
+    ctx: Context, request: DrawSheet, wait_seconds: Wait = DEFAULT_COMIC_WAIT
 ) -> Annotated[CallToolResult, out.ComicOutput]:
     """Draw a remembered subject's character sheet in a style (front, side and three-quarter
     views and a few expressions, from its best photos), as animation studios do, so that
@@ -115,40 +52,36 @@ async def draw_character_sheet(
     comic of a subject in a style. A comic job like generate_comic (preview, cost in the dry
     run); refine it with generate_comic(refine=<its comic_id>, prompt="make the ears
     floppier"): the newest version becomes the sheet, or choose one with use=<comic_id>."""
-    request = DrawSheet(
-        subject=subject, style=style or "ghibli", prompt=prompt, use=use, variants=variants,
-        quality=quality, backend=backend, dry_run=dry_run,
-    )  # fmt: skip
     return answers.comic_answer(await run_job(ctx, request, wait_seconds))
 
 
-@listed("Follow a comic being drawn", READ_ONLY, page=VIEWER)
+@tool(
+    ComicStatus, "Follow a comic being drawn", READ_ONLY, page=VIEWER,
+    fixed={"wait": 0.0, "since": -1},
+)  # fmt: skip
 async def comic_status(
-    ctx: Context,
-    job_id: Annotated[str, Field(description="the job_id generate_comic returned")],
-    wait_seconds: Wait = DEFAULT_COMIC_WAIT,
+    ctx: Context, request: ComicStatus, wait_seconds: Wait = DEFAULT_COMIC_WAIT
 ) -> Annotated[CallToolResult, out.ComicOutput]:
     """The comic that generate_comic was still drawing when it answered (state running):
     waits for it and returns it like generate_comic does, or says it is still drawing (with
     the latest partial image when the model streams them)."""
-    return answers.comic_answer(await run_job(ctx, JobStatus(job_id=job_id), wait_seconds))
+    return answers.comic_answer(await run_job(ctx, request, wait_seconds))
 
 
-@listed("List comics", READ_ONLY, page=VIEWER)
+@tool(ComicsRequest, "List comics", READ_ONLY, page=VIEWER, fixed={"every": False})
 async def list_comics(
-    ctx: Context,
-    limit: Annotated[int, Field(description="how many, newest first, 1-100")] = 20,
+    ctx: Context, request: ComicsRequest
 ) -> Annotated[CallToolResult, out.ComicList]:
     """The comics made so far, newest first, with the comic_id to refine each one."""
-    listed = await door_of(ctx).call(ComicsRequest(limit=limit))
+    listed = await door_of(ctx).call(request)
     return answers.comics_answer(listed)
 
 
-@listed("A comic's versions for the viewer", READ_ONLY, page=VIEWER, app_only=True)
+@tool(LineageRequest, "A comic's versions for the viewer", READ_ONLY, VIEWER, app_only=True)
 async def app_comic_lineage(
-    ctx: Context, comic_id: Annotated[str, Field(description="a comic_id")]
+    ctx: Context, request: LineageRequest
 ) -> Annotated[CallToolResult, Lineage]:
     """A comic and the earlier versions it was refined from, with small previews, for the
     viewer page (app only)."""
-    found = await door_of(ctx).call(LineageRequest(comic_id=comic_id))
-    return answers.result(f"{len(found.steps)} versions of {comic_id}.", found)
+    found = await door_of(ctx).call(request)
+    return answers.result(f"{plural(len(found.steps), 'version')} of {request.comic_id}.", found)

@@ -115,11 +115,17 @@ class ComicSummary(BaseModel):
     edit: str | None = None
     panel: int | None = None
     variant: int | None = None
+    kind: str = Field(description="sheet, panel redo, edit, variant, refinement or comic")
+    subjects: list[str] = Field(default_factory=list, description="the subjects drawn")
+    sheet_for: str | None = Field(None, description="whose character sheet this is")
+    story: str = Field("", description="the first words of the family's story")
+    changes: int = Field(0, description="changes made since the first comic")
 
 
 class ComicList(BaseModel):
     comics: list[ComicSummary] = Field(description="newest first")
     total: int
+    next_offset: int | None = Field(None, description="offset= for the next page; None: the last")
 
 
 class LibraryStatus(owner.LibraryStatus):

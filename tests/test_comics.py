@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_photos
 from photocomic.tools.comics import records as comic_records
 from photocomic.tools.comics.contract import ComicRecord, ComicRequest, DryRunResult
 from photocomic.tools.comics.storyboard import split_captions
@@ -37,6 +38,7 @@ from photocomic.tools.errors import (
     ServiceUnavailable,
 )
 from PIL import Image, ImageDraw
+from pydantic import ValidationError
 
 try:
     from .openai_double import OpenAIDouble
@@ -410,8 +412,8 @@ def test_captions_follow_the_story_in_order() -> None:
     ("fields", "error", "words"),
     [
         ({"prompt": "   "}, InvalidInput, ["prompt is empty"]),
-        ({"prompt": "x" * 100_000}, InvalidInput, ["100,000", "4,000"]),
-        ({"prompt": "Hi", "style": "cubism"}, InvalidInput, ["cubism", *STYLES]),
+        ({"prompt": "x" * 100_000}, ValidationError, ["prompt", "4000 characters"]),
+        ({"prompt": "Hi", "style": "cubism"}, ValidationError, ["style", *STYLES]),
         ({"prompt": "Hi", "photos": []}, InvalidInput, ["at least one reference photo"]),
         ({"prompt": "Hi", "photos": "17"}, InvalidInput, ["17 given", "at most 16"]),
         ({"prompt": "Hi", "photos": "bad"}, DecodeError, ["notes.jpg", "not an image"]),
@@ -443,14 +445,21 @@ def test_bad_requests_fail_before_anything_is_sent(
     assert api.requests == [] and files_in(data_dir) == []
 
 
-def test_refine_with_sixteen_photos_is_too_many(
-    studio: ComicStudio, api: OpenAIDouble, photos: list[PhotoRef]
+def test_a_refinement_with_sixteen_photos_leaves_the_last_behind_for_the_earlier_comic(
+    studio: ComicStudio, api: OpenAIDouble, photos: list[PhotoRef], tmp_path: Path
 ) -> None:
     first = comic(studio, prompt="One.", photos=photos[:1])
-    many = [PhotoRef(path=f"/nowhere/p{i}.jpg") for i in range(16)]
-    with pytest.raises(InvalidInput, match="at most 15 besides the earlier comic"):
-        ask(studio, prompt="Two.", refine=first.comic_id, photos=many)
-    assert len(api.requests) == 1
+    paths = write_photos(tmp_path / "many", 17)
+    every = [PhotoRef(path=str(p)) for p in paths]
+    many = every[:16]
+    second = comic(studio, prompt="Two.", refine=first.comic_id, photos=many)
+    sent = api.requests[-1].images
+    assert len(sent) == 16, "the earlier comic and the 15 best photos"
+    assert [p.path for p in second.photos] == [str(p) for p in paths[:15]]
+    assert any("stayed behind" in n and paths[15].name in n for n in second.notes), second.notes
+    with pytest.raises(InvalidInput, match="17 given"):
+        ask(studio, prompt="Three.", refine=first.comic_id, photos=every)
+    assert len(api.requests) == 2
 
 
 def test_missing_key_names_the_variable_and_the_storyboard(

@@ -36,7 +36,7 @@ def two_folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     engine = Engine(base / "data")
     everyone = door(base / "data", None)
     for folder in (a[0].parent, b[0].parent):
-        finish(engine, everyone, call(engine, everyone, "index_folder", folders=[str(folder)]))
+        finish(engine, everyone, call(engine, everyone, "index_folder", path=str(folder)))
     try:
         yield {"engine": engine, "data": base / "data", "a": a, "b": b, "outside": outside,
                "everyone": everyone}  # fmt: skip
@@ -159,7 +159,7 @@ def test_a_subject_example_swapped_for_a_link_outside_is_never_drawn(
     root = tmp_path / "c"
     photo = write_photos(root, 1, 600)[0]
     door_c = door(data, [root])
-    finish(engine, door_c, call(engine, door_c, "index_folder", folders=[str(root)]))
+    finish(engine, door_c, call(engine, door_c, "index_folder", path=str(root)))
     call(engine, door_c, "remember_subject", name="Linked", photos=[str(photo)])
     photo.unlink()
     photo.symlink_to(two_folders["outside"])
@@ -181,7 +181,7 @@ def test_thumbnails_never_return_a_file_swapped_in_from_outside_during_reads(
     outside = tmp_path / "outside.jpg"
     scene(701, (200, 150)).save(outside, "JPEG")
     door_d = door(data, [root])
-    finish(engine, door_d, call(engine, door_d, "index_folder", folders=[str(root)]))
+    finish(engine, door_d, call(engine, door_d, "index_folder", path=str(root)))
     photo_id = ids_of(engine, door_d, [photo])[0]
     inside = photo.read_bytes()
     link = root / "link.tmp"
@@ -274,8 +274,8 @@ def test_bad_job_files_are_set_aside_and_the_engine_serves(tmp_path: Path) -> No
     try:
         engine.resume()
         who = door(data, None)
-        status = call(engine, who, "library_status")
-        states = {job.job_id: job.state for job in status.jobs}
+        listed = call(engine, who, "list_jobs", limit=100)
+        states = {job.job_id: job.state for job in listed.jobs}
         assert states.get("j00000001") == "done"
         assert states.get("j00000005") == "failed" and states.get("j00000006") == "failed"
         for bad in ("j00000002", "j00000003", "j00000004", "g0000000a"):

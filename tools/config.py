@@ -20,6 +20,16 @@ DEFAULT_MODEL = "tf_efficientnet_lite0"
 DEFAULT_IMAGE_MODEL = "auto"  # the newest image model the key can use (comics/image_catalog.py)
 
 
+def version() -> str:
+    """photocomic's installed version ("0" when run from a tree that was never installed)."""
+    try:
+        from importlib.metadata import version as installed
+
+        return installed("photocomic")
+    except Exception:
+        return "0"
+
+
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("photocomic", appauthor=False))
 

@@ -1,10 +1,11 @@
 """What every operation is made of, and the pieces all steps share.
 
 An operation is declared once, by its request model: the class names the operation (the MCP
-tool's name where there is one), its answer model (``Ask[Answer]``) and the handler the engine
-calls (``"package.module:function"``, imported when first asked for). Nothing else lists
-operations: a door sends ``type(request).op``, the engine finds the class in
-:data:`OPERATIONS`, validates the body with it and calls the handler with the caller's scope.
+tool's name where there is one), its answer model (``Ask[Answer]``), and its fields are its
+arguments (types, bounds, defaults, descriptions), from which the MCP tools' input schemas and
+the command line's flags are built. A door sends ``type(request).op``; the engine finds the
+class and its handler in one table (``tools/owner/dispatch.py``), validates the body with it
+and calls the handler with the caller's scope.
 
 Like every ``contract`` module this imports nothing but pydantic, so a door (the command line,
 an MCP server) can build requests and read answers without loading the engine.
@@ -14,13 +15,40 @@ from __future__ import annotations
 
 import base64
 import os
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 A = TypeVar("A", bound=BaseModel)
 
 Transport = Literal["stdio", "http"]
+
+# The bounds every door states and pydantic enforces, declared once (tools/policy.py reads them).
+MAX_LIMIT = 100  # hits per answer: a contact sheet of 100 cells is already a lot to look at
+MAX_OFFSET = 10_000  # how deep a caller may page into a ranking
+MAX_WAIT = 50.0  # seconds a call may wait: clients give up on a call after about a minute
+MAX_PHOTOS = 100  # photo ids in one request
+MAX_NAME = 100  # a subject's name, a tag, a style, an id
+MAX_TEXT = 500  # words to search for
+MAX_PROMPT = 4_000  # a story or a change to a comic
+MAX_PATH = 4_096  # a path, as Linux allows it
+
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+PathText = Annotated[str, Field(min_length=1, max_length=MAX_PATH)]
+PromptText = Annotated[str, Field(max_length=MAX_PROMPT)]
+IdOrPath = int | PathText
+Offset = Annotated[
+    int, Field(ge=0, le=MAX_OFFSET, description="skip this many: the next page (next_offset)")
+]
+WaitSeconds = Annotated[
+    float,
+    Field(ge=0, le=MAX_WAIT, description=f"how long to wait before answering (0-{MAX_WAIT:g} s)"),
+]
+
+
+def limit_field(default: int, what: str = "photos", most: int = MAX_LIMIT) -> Any:
+    """A ``limit`` argument: how many to answer with, 1 to ``most``."""
+    return Field(default, ge=1, le=most, description=f"how many {what}, 1-{most}")
 
 
 def path_from_raw(raw: str) -> str:
@@ -29,11 +57,18 @@ def path_from_raw(raw: str) -> str:
 
 
 class Ask(BaseModel, Generic[A]):
-    """A request to the library's owner; subclasses set ``op`` and ``handler``."""
+    """A request to the library's owner; subclasses set ``op``.
+
+    ``sent_once``: the operation draws and bills, so a door never sends it a second time
+    (a dropped connection cannot tell an engine that never read it from one drawing it).
+    Unknown fields are refused: an argument a caller misspelt must not be silently dropped.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     op: ClassVar[str] = ""
-    handler: ClassVar[str] = ""
     answer: ClassVar[type[BaseModel]]
+    sent_once: ClassVar[bool] = False
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -47,12 +82,6 @@ class Ask(BaseModel, Generic[A]):
                 break
         else:
             raise TypeError(f"{cls.__name__} names no answer: derive it from Ask[Answer]")
-        known = OPERATIONS.setdefault(cls.op, cls)
-        if known is not cls:
-            raise TypeError(f"operation {cls.op!r} is declared twice: {known} and {cls}")
-
-
-OPERATIONS: dict[str, type[Ask[Any]]] = {}  # every operation by name, filled as declared
 
 
 class Empty(BaseModel):

@@ -1,10 +1,71 @@
-"""Errors a user can act on. Each message says what went wrong, with which file, and what to do."""
+"""Errors a user can act on. Each message says what went wrong, with which file, and what to do.
+
+What to do depends on who asked: an assistant calls MCP tools with arguments, a person at the
+terminal types commands and flags. A message names a remedy as ``[[name]]``; each door renders
+it in its own words (:func:`for_door`), from the one table :data:`REMEDIES`. An environment
+variable is named only where nothing else can help, and then plainly.
+"""
 
 from __future__ import annotations
 
+import re
+from typing import Literal
+
+Audience = Literal["mcp", "cli", "any"]  # who reads a message
+
+# remedy -> (words for an MCP caller, words for the command line)
+REMEDIES: dict[str, tuple[str, str]] = {
+    "list_comics": ("list_comics lists them", "`photocomic comics` lists them"),
+    "list_jobs": ("list_jobs lists them", "`photocomic jobs` lists them"),
+    "auto_model": (
+        "model='auto' (the newest model the key can use)",
+        "--model auto (the newest model the key can use)",
+    ),
+    "pick_model": ("the model argument", "--model"),
+    "storyboard": (
+        "backend='storyboard' for an offline layout preview that needs no key",
+        "--backend storyboard for an offline layout preview that needs no key",
+    ),
+    "roots": (
+        "this server has no photo folders: the person who set it up gives them as --root DIR "
+        "in the server's command (the client's configuration) or PHOTOCOMIC_ROOTS",
+        "give photo folders with --root DIR (repeatable) or PHOTOCOMIC_ROOTS",
+    ),
+    "migrate_again": (
+        "run the move again: it resumes",
+        "run `photocomic migrate` again: it resumes",
+    ),
+}
+_REMEDY = re.compile(r"\[\[(\w+)\]\]")
+
+
+def for_door(text: str, door: Audience) -> str:
+    """``text`` with each ``[[remedy]]`` in the words of ``door`` ("any": both, for logs)."""
+
+    def words(match: re.Match[str]) -> str:
+        mcp, cli = REMEDIES.get(match[1], (match[1], match[1]))
+        if door == "any":
+            return mcp if mcp == cli else f"{mcp} (command line: {cli})"
+        return mcp if door == "mcp" else cli
+
+    return _REMEDY.sub(words, text)
+
 
 class PhotocomicError(Exception):
-    """Base class: the message is shown to people as it is, without a traceback."""
+    """Base class: the message is shown to people as it is, without a traceback.
+
+    ``raw`` keeps its remedies unrendered (that is what travels from the engine to a door);
+    ``str()`` names both doors' words, for logs."""
+
+    @property
+    def raw(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __str__(self) -> str:
+        return for_door(self.raw, "any")
+
+    def for_door(self, door: Audience) -> str:
+        return for_door(self.raw, door)
 
 
 class ConfigError(PhotocomicError):

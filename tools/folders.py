@@ -111,10 +111,7 @@ class Roots:
 
     def require(self) -> list[Path]:
         if not self.real:
-            raise ConfigError(
-                "no photo folders are allowed yet: start the server with --root DIR "
-                "(repeatable) or set PHOTOCOMIC_ROOTS to your photo folders"
-            )
+            raise ConfigError("no photo folders are allowed yet: [[roots]]")
         return self.real
 
     def resolve(self, raw: str, want: str = "any") -> Path:

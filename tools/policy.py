@@ -17,13 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from photocomic.tools.contract import MAX_LIMIT, MAX_OFFSET, MAX_PHOTOS, MAX_WAIT
 from photocomic.tools.errors import ConfigError, DecodeError, InvalidInput, NotFound, PathRefused
 from photocomic.tools.folders import Roots, display_path, is_within
 
-MAX_LIMIT = 100  # hits per answer: a contact sheet of 100 cells is already a lot to look at
-MAX_OFFSET = 10_000  # how deep a caller may page into a ranking
-MAX_WAIT = 50.0  # seconds a call may wait: clients give up on a call after about a minute
-MAX_PHOTOS = 100  # photo ids in one request
+__all__ = ["MAX_LIMIT", "MAX_OFFSET", "MAX_PHOTOS", "MAX_WAIT"]
 _MB = 1024 * 1024
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import openai
-from photocomic.tools.comics.image_models import AUTO, retirement_notice
+from photocomic.tools.comics.image_models import retirement_notice
 from photocomic.tools.errors import (
     AccessDenied,
     AuthFailed,
@@ -73,12 +73,12 @@ def _status_error(
             return AccessDenied(
                 f"your OpenAI organization must be verified before it can use {model} "
                 f"(403). Verify it at {VERIFY_URL} (access can take up to 15 minutes to "
-                "arrive), or choose another model with PHOTOCOMIC_IMAGE_MODEL."
+                "arrive), or choose another model with [[pick_model]]."
             )
         return AccessDenied(
             f"the key in OPENAI_API_KEY may not use {model} (403 Forbidden). Check the "
             f"project's model permissions at {VERIFY_URL}, or choose another model with "
-            "PHOTOCOMIC_IMAGE_MODEL." + told
+            "[[pick_model]]." + told
         )
     if _is_model_problem(status, code, lowered):
         return _model_error(model, status, told, lowered, access)
@@ -118,13 +118,14 @@ def _model_error(
         return ModelRetired(
             f"the image API says {model} is no longer available (HTTP {status}). "
             + (notice + " " if notice else "")
-            + f"Set PHOTOCOMIC_IMAGE_MODEL={AUTO} (the newest model your key can use)"
-            " (or pass --model to `photocomic comic`)." + told
+            + "Use [[auto_model]]."
+            + told
         )
     return ModelNotFound(
         f"the image API at {access.shown_url()} does not know the model {model!r} "
-        f"(HTTP {status}): check the name in PHOTOCOMIC_IMAGE_MODEL (or --model on "
-        f"`photocomic comic`), e.g. {AUTO}, and OPENAI_BASE_URL." + told
+        f"(HTTP {status}): check the name given with [[pick_model]] (or "
+        "PHOTOCOMIC_IMAGE_MODEL, the server's default), and OPENAI_BASE_URL, or use "
+        "[[auto_model]]." + told
     )
 
 

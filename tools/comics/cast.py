@@ -19,6 +19,7 @@ from photocomic.tools.comics.inputs import AllowFn, Input, encode_comic, encode_
 from photocomic.tools.comics.styles import IDENTITY_GUIDANCE, STYLES
 from photocomic.tools.contract import PhotoRef
 from photocomic.tools.errors import InvalidInput
+from photocomic.tools.words import plural
 
 SHEET_PHOTOS = 3  # photos of a subject sent after its sheet
 PHOTOS_WITHOUT_SHEET = 4  # photos of a subject that has no sheet in the comic's style
@@ -107,6 +108,33 @@ def sheet_prompt(name: str, kind: str | None, style: str, wishes: str, photos: i
     return "\n\n".join(parts)
 
 
+def fitted(
+    explicit: list[PhotoRef], cast: Sequence[CastMember], room: int, notes: list[str]
+) -> tuple[list[PhotoRef], list[CastMember]]:
+    """The photos that fit beside what photocomic adds itself (a character sheet, the earlier
+    comic): the lowest-ranked photo of the longest list goes first, and a note says which."""
+    lists = [list(explicit), *(list(m.photos) for m in cast)]
+    sheets = sum(m.sheet is not None for m in cast)
+    dropped: list[PhotoRef] = []
+    while sum(map(len, lists)) + sheets > room:
+        longest = max(lists, key=len)
+        dropped.append(longest.pop())
+    if dropped:
+        added = [*(["the earlier comic"] if room < MAX_INPUT_IMAGES else []),
+                 *([plural(sheets, "character sheet")] if sheets > 1 else []),
+                 *(["the character sheet"] if sheets == 1 else [])]  # fmt: skip
+        go = "goes" if len(added) == 1 and sheets <= 1 else "go"
+        ids = ", ".join(str(r.photo_id) if r.photo_id is not None else r.path for r in dropped)
+        kept = sum(map(len, lists))
+        notes.append(
+            f"sent {kept} of the {kept + len(dropped)} photos: {' and '.join(added)} also {go} "
+            f"to the image model, which takes {MAX_INPUT_IMAGES} pictures, so the lowest-ranked "
+            f"stayed behind ({ids})"
+        )
+    members = [m.model_copy(update={"photos": p}) for m, p in zip(cast, lists[1:], strict=True)]
+    return lists[0], members
+
+
 def pictures(
     parent: ComicRecord | None,
     explicit: list[PhotoRef],
@@ -122,14 +150,14 @@ def pictures(
             "a comic needs at least one reference photo (a photo id or path), a "
             "subject, or refine=<comic id> to change an earlier comic"
         )
-    room = MAX_INPUT_IMAGES - (1 if parent else 0)
-    given = len(explicit) + sum(len(m.photos) + (m.sheet is not None) for m in cast)
-    if given > room:
-        where = " besides the earlier comic" if parent else ""
+    given = len(explicit) + sum(len(m.photos) for m in cast)
+    if given > MAX_INPUT_IMAGES:
         raise InvalidInput(
-            f"too many pictures: {given} given, the image model takes at most "
-            f"{room}{where}; choose the best {room}"
+            f"too many photos: {given} given, the image model takes at most "
+            f"{MAX_INPUT_IMAGES} pictures; choose the best {MAX_INPUT_IMAGES}"
         )
+    room = MAX_INPUT_IMAGES - (1 if parent else 0)
+    explicit, cast = fitted(explicit, cast, room, notes)
     if cast and parent is None:
         who = cast_inputs(cast, explicit, within)
         return who.photos, who.inputs, who

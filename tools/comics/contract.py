@@ -3,10 +3,20 @@ request, its record and a dry run. Pydantic only (see ``tools/contract.py``)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from photocomic.tools.contract import Ask, ImageData, PhotoRef
-from pydantic import BaseModel, Field
+from photocomic.tools.contract import (
+    MAX_NAME,
+    Ask,
+    IdOrPath,
+    ImageData,
+    Name,
+    Offset,
+    PhotoRef,
+    PromptText,
+    limit_field,
+)
+from pydantic import BaseModel, BeforeValidator, Field, computed_field
 
 # The allowed values, defined once: pydantic checks them, the MCP tools' schemas and argparse's
 # choices are made from them (typing.get_args), and the comic modules read them from here.
@@ -16,6 +26,44 @@ ExtraQuality = Literal["xhigh", "max"]  # GPT Image 2.5 and later
 Quality = Literal[BaseQuality, ExtraQuality]
 LayoutName = Literal["grid", "strip", "vertical"]
 PanelCount = Literal[1, 2, 3, 4, 6]
+StyleKey = Literal["ghibli", "manga", "watercolor", "american-comic", "3d-animation", "noir"]
+
+
+def style_key(value: object) -> object:
+    """'American comic' -> 'american-comic': how people type a style, as the preset's key."""
+    return (
+        "-".join(value.strip().lower().replace("_", " ").split())
+        if isinstance(value, str)
+        else value
+    )
+
+
+StyleName = Annotated[StyleKey, BeforeValidator(style_key)]
+MAX_REFERENCES = 16  # pictures the image models take in one request (comics/image_models.py)
+MAX_VARIANTS = 4  # drawings of one request (the API's n)
+MAX_MARKUP = 8 * 1024 * 1024  # base64 characters of a brushed-strokes layer
+ComicId = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+Variants = Annotated[
+    int,
+    Field(
+        ge=1, le=MAX_VARIANTS,
+        description=f"1-{MAX_VARIANTS} drawings to choose from; each is saved and can be refined",
+    ),
+]  # fmt: skip
+ImageModel = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=MAX_NAME,
+        description="the image model: auto (the server's default, else the newest one the API "
+        "key can use) or a name "
+        "such as gpt-image-2; a model that was shut down is refused naming its replacement",
+    ),
+]  # fmt: skip
+QualityArg = Annotated[Quality, Field(description="the model's quality tier (auto: its default)")]
+BackendArg = Annotated[
+    Backend, Field(description="openai: the image model; storyboard: an offline layout, no key")
+]
+DryRun = Annotated[bool, Field(description="show the prompt and images that would be sent")]
 
 
 class Region(BaseModel):
@@ -32,30 +80,49 @@ class ComicRequest(BaseModel):
     refinement, else ghibli, 4 panels, a grid. ``panel``, ``region`` and ``markup_png`` edit
     part of the earlier comic (one of them, with ``refine``); ``variants`` draws several."""
 
-    prompt: str
-    photos: list[int | str] = Field(
-        default_factory=list, description="photo ids from searches, or photo paths"
+    prompt: Annotated[PromptText, Field(min_length=1)] = Field(
+        description="the story, or on a refinement what to change"
     )
-    subject: str | None = Field(None, description="a remembered subject whose photos to use")
-    subjects: list[str] = Field(
-        default_factory=list, description="several remembered subjects in one comic"
+    photos: Annotated[list[IdOrPath], Field(max_length=MAX_REFERENCES)] = Field(
+        default_factory=list,
+        description=f"photo ids from searches (or paths inside the roots), up to {MAX_REFERENCES}",
     )
-    style: str | None = None
-    panels: PanelCount | None = None
-    layout: LayoutName | None = None
-    refine: str | None = None
-    size: str = Field("auto", description="WIDTHxHEIGHT the model accepts, or auto")
-    quality: Quality = "auto"
-    model: str | None = Field(None, description="image model; default PHOTOCOMIC_IMAGE_MODEL")
-    backend: Backend = "openai"
-    dry_run: bool = False
-    panel: int | None = Field(None, ge=1, le=6, description="redo only this panel (1-based)")
-    region: Region | None = Field(None, description="redo only this box of the earlier comic")
-    markup_png: str | None = Field(
-        None, description="base64 PNG: strokes on a transparent layer over the earlier comic"
+    subject: Name | None = Field(
+        None, description="a remembered subject: its best photos become the references"
     )
-    variants: int = Field(1, ge=1, le=4, description="drawings to choose from (the API's n)")
-    sheet_for: str | None = Field(
+    subjects: Annotated[list[Name], Field(max_length=8)] = Field(
+        default_factory=list,
+        description="several remembered subjects in one comic: ['Cola', 'Max']",
+    )
+    style: StyleName | None = Field(
+        None, description="the art style (default ghibli; a refinement keeps its comic's)"
+    )
+    panels: PanelCount | None = Field(None, description="panel count (default 4)")
+    layout: LayoutName | None = Field(
+        None, description="grid: a page; strip: 2-4 panels in a row; vertical: for phones"
+    )
+    refine: ComicId | None = Field(
+        None, description="comic_id of an earlier comic to change; it is sent first"
+    )
+    size: Annotated[str, Field(max_length=20)] = Field(
+        "auto", description="auto (fits the layout) or WIDTHxHEIGHT the model takes"
+    )
+    quality: QualityArg = "auto"
+    model: ImageModel = "auto"
+    backend: BackendArg = "openai"
+    dry_run: DryRun = False
+    panel: int | None = Field(
+        None, ge=1, le=6,
+        description="with refine: redraw only this panel (1-based), the rest stays",
+    )  # fmt: skip
+    region: Region | None = Field(
+        None, description="with refine: redraw only this box {x, y, w, h} in the comic's pixels"
+    )
+    markup_png: Annotated[str, Field(max_length=MAX_MARKUP)] | None = Field(
+        None, description="with refine: base64 PNG of strokes on a clear layer over the comic"
+    )
+    variants: Variants = 1
+    sheet_for: Name | None = Field(
         None, description="draw the character sheet of this subject (draw_character_sheet)"
     )
 
@@ -90,7 +157,11 @@ class ComicRecord(BaseModel):
     parent_id: str | None = None
     path: str
     prompt: str = Field(description="the prompt as it was sent to the image model")
-    user_prompt: str
+    user_prompt: str = Field(description="what was asked: the story, or on a refinement the change")
+    story: str = Field("", description="the story of the first comic of this family")
+    changes: list[str] = Field(
+        default_factory=list, description="the changes made since the first comic, oldest first"
+    )
     style: str
     panels: int
     layout: str = "grid"
@@ -125,6 +196,18 @@ class ComicRecord(BaseModel):
         default_factory=list, description="the character sheets sent first, with their versions"
     )
     sheet_for: str | None = Field(None, description="this is the character sheet of a subject")
+
+    @computed_field(description="sheet, panel redo, edit, variant, refinement or comic")
+    def kind(self) -> str:
+        if self.sheet_for:
+            return "sheet"
+        if self.panel:
+            return "panel redo"
+        if self.edit:
+            return "edit"
+        if self.variant:
+            return "variant"
+        return "refinement" if self.parent_id else "comic"
 
 
 class DryRunResult(BaseModel):
@@ -197,27 +280,27 @@ class Lineage(BaseModel):
 class ComicList(BaseModel):
     comics: list[ComicRecord] = Field(description="newest first")
     total: int
+    next_offset: int | None = Field(None, description="offset= for the next page; None: the last")
 
 
 class ComicsRequest(Ask[ComicList]):
     op = "list_comics"
-    handler = "comics.gallery:list_comics"
 
-    limit: int = 20
+    limit: int = limit_field(20, "comics, newest first")
+    offset: Offset = 0
+    every: bool = Field(False, description="all comics, however many (the command line)")
 
 
 class LineageRequest(Ask[Lineage]):
     op = "app_comic_lineage"
-    handler = "comics.gallery:app_comic_lineage"
 
-    comic_id: str
+    comic_id: ComicId = Field(description="a comic_id")
 
 
 class ComicFileRequest(Ask[ImageData]):
     """A comic's picture (the MCP resource comic://ID)."""
 
     op = "comic_file"
-    handler = "comics.gallery:comic_file"
 
     comic_id: str
     preview: bool = Field(False, description="a small JPEG instead of the full PNG")

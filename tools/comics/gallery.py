@@ -25,7 +25,7 @@ from photocomic.tools.comics.previews import preview_jpeg
 from photocomic.tools.comics.studio import ComicStudio
 from photocomic.tools.contract import ImageData
 from photocomic.tools.errors import NotFound, PathRefused
-from photocomic.tools.policy import Scope, check_limit
+from photocomic.tools.policy import Scope
 
 if TYPE_CHECKING:
     from photocomic.tools.owner.calls import Call
@@ -73,9 +73,13 @@ def comics_seen(call: Call) -> list[ComicRecord]:
 
 
 def list_comics(call: Call, request: ComicsRequest) -> ComicList:
-    check_limit(request.limit)
     records = comics_seen(call)
-    return ComicList(comics=records[: request.limit], total=len(records))
+    start = request.offset
+    end = len(records) if request.every else start + request.limit
+    return ComicList(
+        comics=records[start:end], total=len(records),
+        next_offset=end if end < len(records) else None,
+    )  # fmt: skip
 
 
 def app_comic_lineage(call: Call, request: LineageRequest) -> Lineage:

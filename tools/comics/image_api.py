@@ -105,8 +105,8 @@ class ImageApi:
             raise ApiKeyMissing(
                 "OPENAI_API_KEY is not set, so the OpenAI image model cannot be called. "
                 "Set OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible server), "
-                "or use backend='storyboard' (CLI: --backend storyboard) for an offline layout "
-                "preview that needs no key."
+                "in the environment of photocomic (only it can give the key), or use "
+                "[[storyboard]]."
             )
         self.access = access
         self.timeout = timeout

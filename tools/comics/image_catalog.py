@@ -96,8 +96,8 @@ def choose(configured: str, found: Catalog, on: date | None = None) -> str:
         usable = [n for n in found.image_models() if is_current(n, on)]
         raise ModelNotFound(
             f"your OpenAI key cannot use the image model {name}: the API lists "
-            f"{', '.join(usable) or 'no image model'} for it. Set PHOTOCOMIC_IMAGE_MODEL={AUTO} "
-            "(the newest it can use) or one of those; nothing was sent."
+            f"{', '.join(usable) or 'no image model'} for it. Use [[auto_model]] or one of "
+            "those; nothing was sent."
         )
     return name
 
@@ -118,8 +118,8 @@ def newest(names: frozenset[str] | tuple[str, ...], on: date | None = None) -> s
         raise ModelNotFound(
             "your OpenAI key can use no GPT Image 2 model today (the API lists "
             f"{', '.join(sorted(n for n in names if 'image' in n)) or 'no image model'}); "
-            "check the key's project in the OpenAI dashboard, or set PHOTOCOMIC_IMAGE_MODEL to "
-            "a model it can use."
+            "check the key's project in the OpenAI dashboard, or name a model it can use with "
+            "[[pick_model]]."
         )
     return max(pool, key=lambda r: (r[0], r[2]))[2]
 

@@ -155,9 +155,8 @@ def rules_for(model: str, on: date | None = None) -> ModelRules:
     retired = retirement_notice(name, on)
     if retired is not None:
         raise ModelRetired(
-            f"the image model {name} is no longer available: {retired} Set "
-            f"PHOTOCOMIC_IMAGE_MODEL={AUTO} (the newest model your key can use) or "
-            f"{replacement_of(name)} (or pass --model to `photocomic comic`); nothing was sent."
+            f"the image model {name} is no longer available: {retired} Use [[auto_model]] or "
+            f"{replacement_of(name)}; nothing was sent."
         )
     known = _TABLE.get(family_of(name))
     if known is not None:

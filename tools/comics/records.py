@@ -55,7 +55,7 @@ class ComicShelf:
         if not COMIC_ID.match(comic_id):
             raise NotFound(
                 f"no comic with id {comic_id[:40]!r}: comic ids look like 'c1a2b3c4d5e' "
-                "(`photocomic comics` lists them)"
+                "([[list_comics]])"
             )
         return self.load(comic_id)
 
@@ -98,8 +98,7 @@ class ComicShelf:
             raw = record_path.read_bytes()
         except FileNotFoundError:
             raise NotFound(
-                f"no comic with id {comic_id!r} in {self.folder} "
-                "(`photocomic comics` lists the saved ones)"
+                f"no comic with id {comic_id!r} in {self.folder} ([[list_comics]])"
             ) from None
         except OSError as exc:
             raise PhotocomicError(

@@ -46,6 +46,7 @@ from photocomic.tools.comics.inputs import (
 )
 from photocomic.tools.comics.layouts import check_layout
 from photocomic.tools.comics.records import ComicShelf, iter_lineage
+from photocomic.tools.comics.story import Story, story_of, story_words
 from photocomic.tools.comics.storyboard import render_storyboard, split_captions
 from photocomic.tools.comics.styles import (
     DEFAULT_STYLE,
@@ -95,6 +96,7 @@ class _Plan:
     subjects: list[str] = field(default_factory=list)
     sheets: list[SheetRef] = field(default_factory=list)
     sheet_for: str | None = None
+    story: Story = field(default_factory=lambda: Story(""))
 
 
 class ComicStudio:
@@ -201,6 +203,7 @@ class ComicStudio:
         chosen, inputs, who = pictures(parent, dedupe(list(photos)), cast, allow, within, notes)
         first = inputs[0].image if parent is not None else None
         edit = plan_edit(request, parent, first, bool(rules and rules.markup))
+        told = story_of(parent, self.lineage) if parent else Story(user_prompt)
         if request.sheet_for and parent is None:
             kind = cast[0].kind if cast else None
             prompt = sheet_prompt(request.sheet_for, kind, style, user_prompt, len(chosen))
@@ -208,7 +211,7 @@ class ComicStudio:
             prompt = build_prompt(
                 user_prompt=user_prompt, style=style, panels=panels, layout=layout,
                 width=width, height=height, photo_count=len(chosen),
-                parent_prompt=parent.user_prompt if parent else None,
+                story=story_words(told) if parent else None,
                 refining=parent is not None, cast_words=who.words if who else None,
             )  # fmt: skip
         if edit is not None:
@@ -222,6 +225,7 @@ class ComicStudio:
             subjects=[m.name for m in cast] if parent is None else list(parent.subjects),
             sheets=who.sheets if who else [],
             sheet_for=request.sheet_for or (parent.sheet_for if parent else None),
+            story=told if parent is None else told.then(user_prompt),
         )  # fmt: skip
 
     def _model(
@@ -238,7 +242,8 @@ class ComicStudio:
         found = catalog(access, self.settings.cache_dir)
         if found.note:
             notes.append(found.note)
-        model = choose((request.model or "").strip() or self.settings.image_model, found)
+        asked = (request.model or "").strip()
+        model = choose(self.settings.image_model if asked in ("", "auto") else asked, found)
         rules = rules_for(model)
         coming = coming_shutdown(model)
         if coming:
@@ -327,6 +332,7 @@ class ComicStudio:
                 variant=index + 1 if len(pngs) > 1 else None,
                 variants=ids if len(pngs) > 1 else [],
                 subjects=plan.subjects, sheets=plan.sheets, sheet_for=plan.sheet_for,
+                story=plan.story.story, changes=plan.story.changes,
             )  # fmt: skip
             self.shelf.write(record, png)
             records.append(record)

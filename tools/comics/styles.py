@@ -7,6 +7,9 @@ touching the network code.
 
 from __future__ import annotations
 
+from typing import get_args
+
+from photocomic.tools.comics.contract import StyleKey, style_key
 from photocomic.tools.comics.layouts import panel_instructions
 from photocomic.tools.errors import InvalidInput
 
@@ -45,13 +48,17 @@ STYLES: dict[str, str] = {
 MAX_PROMPT_CHARS = 4000
 
 
+if set(STYLES) != set(get_args(StyleKey)):  # the contract's choices are these presets
+    raise RuntimeError("comics/contract.StyleKey and comics/styles.STYLES name other styles")
+
+
 def normalise_style(style: str) -> str:
     """The preset key for a user-typed style ("American comic" -> "american-comic").
 
     Raises InvalidInput listing the valid names, because a person (or an assistant) picking a
     style needs to see the choices, not just hear that theirs is wrong.
     """
-    key = "-".join(style.strip().lower().replace("_", " ").split())
+    key = str(style_key(style))
     if key not in STYLES:
         raise InvalidInput(
             f"unknown style {style.strip()[:40]!r}; choose one of: {', '.join(STYLES)}"
@@ -76,7 +83,7 @@ def build_prompt(
     width: int,
     height: int,
     photo_count: int,
-    parent_prompt: str | None = None,
+    story: str | None = None,
     refining: bool = False,
     cast_words: str | None = None,
 ) -> str:
@@ -84,7 +91,8 @@ def build_prompt(
     (or, with ``cast_words``, which input images show whom).
 
     On a refinement the first input image is the earlier comic, so the prompt says so and asks
-    for that comic to be kept with only the requested change applied.
+    for that comic to be kept with only the requested change applied; ``story`` (the words of
+    ``comics/story.py``) says what the comic tells and what was changed before.
     """
     parts = [
         f"Create a comic in this art style: {STYLES[style]}",
@@ -94,10 +102,11 @@ def build_prompt(
         parts.append(
             "The FIRST input image is the earlier version of this comic. Keep it: the same "
             "panel layout, art style, characters, setting and story, and change only what this "
-            f"instruction asks for.\nChange: {user_prompt}"
+            "instruction asks for."
         )
-        if parent_prompt:
-            parts.append(f"The earlier comic's story, for context: {parent_prompt}")
+        if story:
+            parts.append(story)
+        parts.append(f"Change: {user_prompt}")
         if photo_count:
             what = (
                 "is the original reference photo of the subjects"

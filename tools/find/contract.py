@@ -4,11 +4,23 @@ the named subjects: their requests and answers. Pydantic only (see ``tools/contr
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from photocomic.tools.comics.contract import SheetRef
-from photocomic.tools.contract import Ask, ImageData, PhotoRef, path_from_raw
-from pydantic import BaseModel, Field
+from photocomic.tools.contract import (
+    MAX_PHOTOS,
+    MAX_TEXT,
+    Ask,
+    IdOrPath,
+    ImageData,
+    Name,
+    Offset,
+    PathText,
+    PhotoRef,
+    limit_field,
+    path_from_raw,
+)
+from pydantic import BaseModel, Field, model_validator
 
 
 class SearchHit(BaseModel):
@@ -41,6 +53,9 @@ class SearchResult(BaseModel):
     total: int | None = Field(
         None, description="how many photos match in all (when known), for paging with offset"
     )
+    next_offset: int | None = Field(
+        None, description="offset= for the next page of find_photos; None: the last page"
+    )
     subject: str | None = Field(None, description="the remembered subject these photos show")
 
 
@@ -71,6 +86,8 @@ class DuplicateReport(BaseModel):
 
 class DuplicatesAnswer(DuplicateReport):
     total_groups: int = 0
+    offset: int = 0
+    next_offset: int | None = Field(None, description="offset= for the next page; None: the last")
 
 
 class Thumbnail(BaseModel):
@@ -114,57 +131,111 @@ class SubjectAnswer(BaseModel):
 class Filters(BaseModel):
     """Conditions every hit must meet (applied inside Milvus)."""
 
-    folder: str | None = Field(None, description="only photos under this folder")
-    taken_after: date | None = Field(None, description="only photos taken on or after this day")
-    taken_before: date | None = Field(None, description="only photos taken on or before this day")
-    tag: str | None = Field(None, description="only photos tagged so: 'dog', 'beach'")
+    folder: PathText | None = Field(
+        None, description="only photos under this folder (inside the allowed roots)"
+    )
+    taken_after: date | None = Field(None, description="only photos taken on or after, YYYY-MM-DD")
+    taken_before: date | None = Field(
+        None, description="only photos taken on or before, YYYY-MM-DD"
+    )
+    tag: Name | None = Field(
+        None, description="only photos tagged with this label or category: 'dog', 'beach'"
+    )
+
+
+DIVERSIFY = "skip near-identical shots so the hits show variety"
+PHOTO_IDS = Annotated[list[int], Field(max_length=MAX_PHOTOS)]
 
 
 class SimilarRequest(Filters, Ask[SearchAnswer]):
-    """Photos like examples: files, indexed photos, uploaded bytes, liked and disliked ids."""
+    """Photos like examples: a file, an indexed photo or uploaded bytes (one of them), and
+    photos liked and disliked; the command line may give several files and ids at once."""
 
     op = "search_similar"
-    handler = "find.search:search_similar"
 
-    images: list[str] = Field(default_factory=list)
-    photo_ids: list[int] = Field(default_factory=list)
-    image_base64: str | None = None
-    like: list[int] = Field(default_factory=list)
-    unlike: list[int] = Field(default_factory=list)
-    limit: int = 10
-    diversify: bool = False
+    image: PathText | None = Field(
+        None, description="a photo's path inside the allowed roots (or relative)"
+    )
+    photo_id: int | None = Field(None, description="an indexed photo's id")
+    image_base64: str | None = Field(
+        None, description="an image file's bytes, base64 (size-limited; prefer a path)"
+    )
+    like: PHOTO_IDS = Field(
+        default_factory=list, description="photo ids that show what you want; may be alone"
+    )
+    unlike: PHOTO_IDS = Field(
+        default_factory=list, description="photo ids that show what you do not want"
+    )
+    limit: int = limit_field(6)
+    diversify: bool = Field(True, description=DIVERSIFY)
+    images: Annotated[list[PathText], Field(max_length=MAX_PHOTOS)] = Field(
+        default_factory=list, description="several query photos' paths (the command line)"
+    )
+    photo_ids: PHOTO_IDS = Field(
+        default_factory=list, description="several indexed photos' ids (the command line)"
+    )
     sheet: bool = Field(False, description="also make a numbered contact sheet of the hits")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SimilarRequest:
+        given = [
+            name
+            for name in ("image", "photo_id", "image_base64")
+            if getattr(self, name) is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(
+                f"give exactly one query source, not {' and '.join(given)}: image (a path), "
+                "photo_id, or image_base64; add like/unlike to steer it"
+            )
+        if not given and not (self.images or self.photo_ids or self.like):
+            raise ValueError(
+                "nothing to search with: give image (a path inside the photo folders), "
+                "photo_id, or image_base64, or like=[photo ids] from an earlier search"
+            )
+        return self
+
+    def query_images(self) -> list[str]:
+        return [*self.images, *([self.image] if self.image is not None else [])]
+
+    def query_ids(self) -> list[int]:
+        return [*self.photo_ids, *([self.photo_id] if self.photo_id is not None else [])]
 
 
 class FindRequest(Filters, Ask[SearchAnswer]):
     """Photos by what they show, or by a remembered subject's name."""
 
     op = "find_photos"
-    handler = "find.search:find_photos"
 
-    text: str
-    limit: int = 10
-    offset: int = 0
-    diversify: bool = False
-    sheet: bool = False
+    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)] = Field(
+        description="what the photos show ('dog', 'beach') or a remembered subject's name"
+    )
+    limit: int = limit_field(12)
+    offset: Offset = 0
+    diversify: bool = Field(True, description=DIVERSIFY)
+    sheet: bool = Field(False, description="also make a numbered contact sheet of the hits")
 
 
 class DuplicatesRequest(Ask[DuplicatesAnswer]):
     """Groups of near-identical photos."""
 
     op = "find_duplicates"
-    handler = "find.duplicates:find_duplicates"
 
-    threshold: float | None = None
-    folder: str | None = None
-    limit: int = 100
+    threshold: float | None = Field(
+        None, gt=0, le=1, description="similarity above which photos count as one shot (0-1]"
+    )
+    folder: PathText | None = Field(
+        None, description="only photos under this folder (inside the allowed roots)"
+    )
+    limit: int = limit_field(20, "groups")
+    offset: Offset = 0
+    every: bool = Field(False, description="all groups, however many (the command line)")
 
 
 class PhotoRequest(Ask[ImageData]):
     """A photo's thumbnail (the MCP resource photo://ID)."""
 
     op = "photo_thumbnail"
-    handler = "find.thumbnails:photo_thumbnail"
 
     photo_id: int
 
@@ -173,50 +244,50 @@ class ThumbnailsRequest(Ask[Thumbnails]):
     """Small pictures of photos for a page (an MCP App)."""
 
     op = "app_thumbnails"
-    handler = "find.thumbnails:app_thumbnails"
 
-    photo_ids: list[int]
-    side: int = Field(160, description="the long side in pixels, 32-384")
+    photo_ids: PHOTO_IDS = Field(description="photo ids from a search answer")
+    side: int = Field(160, ge=32, le=384, description="long side in pixels, 32-384")
 
 
 class SubjectRequest(Ask[SubjectAnswer]):
     """Teach a subject: photos that show it and, as feedback, photos that do not."""
 
     op = "remember_subject"
-    handler = "find.subjects:remember_subject"
 
-    name: str
-    photos: list[int | str] = Field(default_factory=list, description="photo ids or paths")
-    not_photos: list[int | str] = Field(default_factory=list, description="photo ids or paths")
-    limit: int = Field(12, description="how many of its photos to show back")
-    sheet: bool = False
+    name: Name = Field(description="what the person calls it: 'Cola', 'Grandma'")
+    photos: Annotated[list[IdOrPath], Field(max_length=MAX_PHOTOS)] = Field(
+        default_factory=list,
+        description="photo ids (or paths) that show it; adding again adds examples",
+    )
+    not_photos: Annotated[list[IdOrPath], Field(max_length=MAX_PHOTOS)] = Field(
+        default_factory=list,
+        description="photo ids that do not show it (feedback on its contact sheet)",
+    )
+    limit: int = limit_field(12, "of its photos to show back")
+    sheet: bool = Field(False, description="also make a numbered contact sheet of them")
 
 
 class SubjectName(BaseModel):
-    name: str
+    name: Name = Field(description="the subject's name")
 
 
 class ListSubjects(Ask[SubjectList]):
     op = "list_subjects"
-    handler = "find.subjects:list_subjects"
 
 
 class ShowSubject(SubjectName, Ask[SubjectInfo]):
     op = "show_subject"
-    handler = "find.subjects:show_subject"
 
 
 class ForgetSubject(SubjectName, Ask[SubjectInfo]):
     op = "forget_subject"
-    handler = "find.subjects:forget_subject"
 
 
 class RenameSubject(Ask[SubjectInfo]):
     op = "rename_subject"
-    handler = "find.subjects:rename_subject"
 
-    name: str
-    new_name: str
+    name: Name = Field(description="the subject's name now")
+    new_name: Name = Field(description="what to call it from now on")
 
 
 class PhotoSubject(BaseModel):
@@ -257,5 +328,5 @@ class PhotoInfoRequest(Ask[PhotoInfo]):
     """One photo, by id (from a search) or by path (inside the caller's roots)."""
 
     op = "photo_info"
-    handler = "find.photo_info:photo_info"
-    photo: int | str
+
+    photo: IdOrPath = Field(description="a photo id from a search, or a photo's path in the roots")

@@ -30,7 +30,6 @@ from photocomic.tools.find.contract import (
     Filters,
 )
 from photocomic.tools.photos.images import open_photo
-from photocomic.tools.policy import check_limit
 from photocomic.tools.store.rows import entity_path
 from PIL import Image, ImageFilter, ImageOps
 
@@ -248,10 +247,12 @@ def _candidate_pairs(
 
 def find_duplicates(call: Call, request: DuplicatesRequest) -> DuplicatesAnswer:
     """The operation: groups among the photos the caller may see, the largest first."""
-    check_limit(request.limit, most=10_000)
     filters = call.filters(Filters(folder=request.folder))
     report = call.library.searcher.duplicates(request.threshold, filters)
+    start = request.offset
+    end = len(report.groups) if request.every else start + request.limit
     return DuplicatesAnswer(
-        threshold=report.threshold, checked=report.checked,
-        groups=report.groups[: request.limit], total_groups=len(report.groups),
+        threshold=report.threshold, checked=report.checked, groups=report.groups[start:end],
+        total_groups=len(report.groups), offset=start,
+        next_offset=end if end < len(report.groups) else None,
     )  # fmt: skip

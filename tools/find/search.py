@@ -54,11 +54,12 @@ if TYPE_CHECKING:
 def search_similar(call: Call, request: SimilarRequest) -> SearchAnswer:
     """Photos like the caller's examples, which must lie inside its roots."""
     filters = call.filters(request)
-    sources: list[str | bytes] = [str(call.scope.resolve(i, "file")) for i in request.images]
+    images = request.query_images()
+    sources: list[str | bytes] = [str(call.scope.resolve(i, "file")) for i in images]
     if request.image_base64 is not None:
         sources.append(decode_upload(request.image_base64, call.settings.max_upload_bytes))
     results = call.library.searcher.similar(
-        sources=sources or None, photo_ids=request.photo_ids or None,
+        sources=sources or None, photo_ids=request.query_ids() or None,
         like=request.like or None, unlike=request.unlike or None, limit=request.limit,
         filters=filters, diversify=request.diversify, allow=call.check_ids,
     )  # fmt: skip
@@ -261,9 +262,11 @@ class Searcher:
         if diversify:
             hits = diversified(hits, limit)
         note = _ignored(query)
+        end = offset + limit
         return SearchResult(
-            query=text, hits=to_hits(hits[:limit], start=offset + 1), note=note, total=len(scored)
-        )
+            query=text, hits=to_hits(hits[:limit], start=offset + 1), note=note,
+            total=len(scored), next_offset=end if end < len(scored) else None,
+        )  # fmt: skip
 
     # -- duplicates ------------------------------------------------------------------------
 

@@ -255,16 +255,23 @@ class Subjects:
         expr: str = "",
         diversify: bool = False,
     ) -> Ranked:
-        """The library's photos of ``subject`` under ``expr``, best first, from ``offset``."""
-        candidates = self._candidates(subject, offset + limit + POOL, expr)
+        """The photos of ``subject`` under ``expr``, best first, from ``offset``.
+
+        One count: the model's estimate under ``expr`` is how many photos show it, and they
+        are exactly the first that many of its ranking, so ``total`` equals the estimate and
+        paging ends there. ``diversify`` reorders them (near-identical shots later), so it
+        changes no count.
+        """
+        estimate, floor = self.estimate(subject, expr)
+        candidates = self._candidates(subject, estimate + POOL, expr)
         judged_out = set(subject.negatives)
         scored = self._score(subject, [c for c in candidates if c.row.photo_id not in judged_out])
+        shown = scored[:estimate]
         if diversify:
-            scored = diversified(scored, offset + limit)
-        estimate, floor = self.cached_estimate(subject)
-        page = scored[offset : offset + limit]
+            shown = diversified(shown, len(shown))
+        page = shown[offset : offset + limit]
         plain = [Hit(_without_vector(h.row), h.score) for h in page]
-        return Ranked(plain, len(scored), estimate, floor)
+        return Ranked(plain, len(shown), len(shown), floor)
 
     def _candidates(self, subject: Subject, want: int, expr: str) -> list[Hit]:
         want = min(want, 16_000)

@@ -37,6 +37,7 @@ from photocomic.tools.find.subject_model import SHOWS
 from photocomic.tools.policy import check_limit, check_offset, require_roots
 from photocomic.tools.store.rows import PhotoRow
 from photocomic.tools.store.subject_store import Subject
+from photocomic.tools.words import plural
 
 if TYPE_CHECKING:
     from photocomic.tools.owner.calls import Call
@@ -96,13 +97,20 @@ def subject_photos(
     ranked = library.subjects.rank(
         subject, request.limit, request.offset, filters.expression(), request.diversify
     )
-    about = "at least " if ranked.estimate_is_floor else "about "
-    note = f"{about}{ranked.estimate} photos in the library show {subject.name}"
+    end = request.offset + len(ranked.hits)
     result = SearchResult(
         query=subject.name, hits=to_hits(ranked.hits, start=request.offset + 1),
-        note=note, total=ranked.total, subject=subject.name,
+        note=shown_note(subject.name, ranked.total, ranked.estimate_is_floor), total=ranked.total,
+        subject=subject.name, next_offset=end if end < ranked.total else None,
     )  # fmt: skip
     return answer_of(call.scope, [result], request.sheet)
+
+
+def shown_note(name: str, count: int, floor: bool) -> str:
+    """How many photos show a subject, in the words every answer about it uses."""
+    photos = "photo" if count == 1 else "photos"
+    verb = "shows" if count == 1 else "show"
+    return f"{'at least ' if floor else ''}{count} {photos} in the library {verb} {name}"
 
 
 def subject_info(call: Call, subject: Subject) -> SubjectInfo:
@@ -112,7 +120,8 @@ def subject_info(call: Call, subject: Subject) -> SubjectInfo:
         rows[i].ref() for i in subject.positives[:12] if i in rows and scope.allows(rows[i].path)
     ]
     expr = call.filters(Filters()).expression()
-    estimate, floor = library.subjects.estimate(subject, expr)
+    counted = library.subjects.rank(subject, 0, 0, expr)  # the count find_photos pages through
+    estimate, floor = counted.total, counted.estimate_is_floor
     sheets = [
         SheetRef(subject=subject.name, style=style, comic_id=comic_id)
         for style, comic_id in sorted(subject.sheets().items())
@@ -164,7 +173,7 @@ def cast_of(
     per = (room - sum(sheet is not None for sheet in sheets)) // max(1, len(subjects))
     if per < 1:
         raise InvalidInput(
-            f"{len(subjects)} subjects do not fit in the {room} pictures the image model "
+            f"{plural(len(subjects), 'subject')} do not fit in the {room} pictures the image model "
             "takes (each sends its character sheet and at least one photo): draw fewer at once"
         )
     cast = []

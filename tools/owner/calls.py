@@ -2,41 +2,27 @@
 operation applies to what the caller names, so none can forget its scope.
 
 The engine makes a :class:`Call` for each request and hands it to the operation's handler,
-which its request class names (``tools/contract.py``). Photo ids, paths and filters pass
+found in ``tools/owner/dispatch.py``. Photo ids, paths and filters pass
 :mod:`policy` here, once, whichever operation they arrive with.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from photocomic.tools.comics import contract as _comics  # noqa: F401  (declares operations)
 from photocomic.tools.config import Settings
-from photocomic.tools.contract import Ask, PhotoRef
-from photocomic.tools.find import contract as _find  # noqa: F401  (declares operations)
+from photocomic.tools.contract import PhotoRef
 from photocomic.tools.find.contract import Filters
 from photocomic.tools.owner.contract import DoorInfo
 from photocomic.tools.policy import Scope, photo_items, require_roots
-from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from photocomic.tools.find.search import SearchFilters
     from photocomic.tools.owner.engine import Engine
     from photocomic.tools.owner.library import Library
-
-Handler = Callable[["Call", Any], BaseModel]
-
-
-@functools.cache
-def handler_of(kind: type[Ask[Any]]) -> Handler:
-    """The function that answers ``kind``, imported the first time it is asked for."""
-    module, _, name = kind.handler.partition(":")
-    return getattr(importlib.import_module(f"photocomic.tools.{module}"), name)  # type: ignore[no-any-return]
 
 
 @dataclass

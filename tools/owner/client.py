@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from photocomic.tools import errors
 from photocomic.tools.config import Settings
 from photocomic.tools.contract import Ask
-from photocomic.tools.errors import PhotocomicError
-from photocomic.tools.owner.contract import GenerateComic, Hello
+from photocomic.tools.errors import Audience, PhotocomicError, for_door
+from photocomic.tools.owner.contract import Hello, JobSnapshot
 from photocomic.tools.sockets import check_peer, socket_for
 from pydantic import BaseModel
 
@@ -138,17 +138,18 @@ class Door:
         """
         op, result = request.op, request.answer
         if self.in_process:
-            return self._call_here(op, request, result)  # type: ignore[arg-type]
+            return in_words(self._call_here(op, request, result), self.kind)  # type: ignore[arg-type,return-value]
         self._spawned = [p for p in self._spawned if p.poll() is None]  # no zombies
         body = json.dumps(self.envelope(request)).encode()
         for attempt in range(RETRIES + 1):
             try:
-                status, data = self._send(op, body, timeout)
-                return _decode(status, data, result, self.data_dir)  # type: ignore[arg-type]
+                status, data = self._send(op, body, timeout, request.sent_once)
+                answer = _decode(status, data, result, self.data_dir)
+                return in_words(answer, self.kind)  # type: ignore[return-value]
             except (FileNotFoundError, ConnectionRefusedError):
                 pass  # nobody listens: start one (the call never reached an engine)
             except (ConnectionError, http.client.HTTPException, OSError) as exc:
-                if op == GenerateComic.op or attempt == RETRIES:
+                if request.sent_once or attempt == RETRIES:
                     raise EngineUnreachable(
                         f"the photocomic engine stopped while answering {op} ({exc}); its log "
                         f"is {log_path(self.data_dir)}. Try again."
@@ -177,14 +178,13 @@ class Door:
             with contextlib.suppress(OSError, http.client.HTTPException):
                 self._send(Hello.op, json.dumps(self.envelope(Hello())).encode(), 2.0)
 
-    def _send(self, op: str, body: bytes, timeout: float) -> tuple[int, bytes]:
+    def _send(self, op: str, body: bytes, timeout: float, once: bool = False) -> tuple[int, bytes]:
         """One request, on this thread's kept-alive connection (a new one if it was closed).
 
-        A comic always gets a new connection and is never sent twice: a kept-alive connection
-        that fails cannot tell an engine that closed it while idle from one that died while
-        drawing (and billing).
+        What is sent ``once`` (a drawing) always gets a new connection and is never sent
+        twice: a kept-alive connection that fails cannot tell an engine that closed it while
+        idle from one that died while drawing (and billing).
         """
-        once = op == "comic"
         for fresh in (True,) if once else (False, True):
             connection = self._connection(timeout, fresh)
             try:
@@ -283,6 +283,18 @@ def _decode(status: int, data: bytes, result: type[T], data_dir: Path) -> T:
     kind = getattr(errors, str(error.get("kind")), None)
     cls = kind if isinstance(kind, type) and issubclass(kind, PhotocomicError) else PhotocomicError
     raise cls(str(error.get("message") or f"the engine failed (HTTP {status})"))
+
+
+def in_words(answer: BaseModel, kind: str) -> BaseModel:
+    """An answer whose jobs' messages name remedies in the words of this door (errors do the
+    same when they are shown): a job's message is written once, for every door."""
+    door: Audience = "cli" if kind == "cli" else "mcp"
+    jobs = [answer] if isinstance(answer, JobSnapshot) else getattr(answer, "jobs", None) or []
+    for job in jobs:
+        if isinstance(job, JobSnapshot):
+            job.message = for_door(job.message, door)
+            job.error = for_door(job.error, door) if job.error else job.error
+    return answer
 
 
 def _last_line(log: Path) -> str:

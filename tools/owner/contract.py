@@ -3,16 +3,29 @@ wire between a door and the engine. Pydantic only (see ``tools/contract.py``).""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from photocomic.tools.comics.contract import (
-    Backend,
+    BackendArg,
+    ComicId,
     ComicRecord,
     ComicRequest,
+    DryRun,
     DryRunResult,
-    Quality,
+    ImageModel,
+    QualityArg,
+    StyleName,
+    Variants,
 )
-from photocomic.tools.contract import Ask, Empty
+from photocomic.tools.contract import (
+    Ask,
+    Empty,
+    Name,
+    Offset,
+    PathText,
+    PromptText,
+    limit_field,
+)
 from photocomic.tools.photos.contract import IndexSummary
 from pydantic import BaseModel, Field
 
@@ -109,21 +122,41 @@ class LibraryStatus(BaseModel):
     model_loaded: bool = Field(False, description="whether the model is in memory")
     engine_pid: int | None = Field(None, description="the process that owns this library")
     jobs: list[JobSnapshot] = Field(
-        default_factory=list, description="indexing and drawing runs, newest first"
+        default_factory=list, description="the runs under way (indexing, drawing), newest first"
     )
+    finished_jobs: int = Field(0, description="runs that have ended: list_jobs pages them")
+
+
+class JobList(BaseModel):
+    """Runs of the library, newest first, without their comics' records (comic_status or
+    list_comics has those)."""
+
+    jobs: list[JobSnapshot]
+    total: int
+    next_offset: int | None = Field(None, description="offset= for the next page; None: the last")
+
+
+class ListJobs(Ask[JobList]):
+    """The library's runs (indexing, drawing, moving), whichever door started them."""
+
+    op = "list_jobs"
+
+    limit: int = limit_field(20, "runs, newest first")
+    offset: Offset = 0
 
 
 class IndexRequest(Ask[JobSnapshot]):
     op = "index_folder"
-    handler = "owner.operations:index_folder"
 
-    folders: list[str]
-    recursive: bool = True
+    path: PathText = Field(description="a folder inside the allowed roots (or relative)")
+    recursive: bool = Field(True, description="include sub-folders")
 
 
 class JobRequest(BaseModel):
-    job_id: str
-    wait: float = Field(0.0, description="wait up to this many seconds for a change")
+    job_id: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+        description="the job_id the run's answer gave"
+    )
+    wait: float = Field(0.0, ge=0, description="wait up to this many seconds for a change")
     since: int = Field(-1, description="the change count already seen; -1 answers at once")
 
 
@@ -131,7 +164,6 @@ class MigrateRequest(Ask[JobSnapshot]):
     """Copy the library (photos, vectors, tags, subjects) into another store."""
 
     op = "migrate"
-    handler = "owner.operations:migrate"
 
     to: str = Field(description="the target: a Milvus URI or a Milvus Lite file")
     collection: str | None = Field(None, description="the target collection (default: same)")
@@ -142,36 +174,43 @@ class JobStatus(JobRequest, Ask[JobSnapshot]):
     """An index run's or a drawing's state (the MCP tools index_status and comic_status)."""
 
     op = "job_status"
-    handler = "owner.operations:job_status"
+
+
+class IndexStatus(JobStatus):
+    """An index run's state (the MCP tool index_status)."""
+
+    op = "index_status"
+
+
+class ComicStatus(JobStatus):
+    """A drawing's state (the MCP tool comic_status)."""
+
+    op = "comic_status"
 
 
 class CancelJob(JobRequest, Ask[JobSnapshot]):
     op = "cancel_job"
-    handler = "owner.operations:cancel_job"
 
 
 class GenerateComic(ComicRequest, Ask[JobSnapshot]):
     """Draw a comic as a job of the library (it goes on when the asking door closes)."""
 
     op = "generate_comic"
-    handler = "owner.operations:generate_comic"
+    sent_once = True
 
 
 class Hello(Ask[EngineInfo]):
     """Who the engine is; a door with a lease also has it open the store and load the model."""
 
     op = "hello"
-    handler = "owner.operations:hello"
 
 
 class Shutdown(Ask[Empty]):
     op = "shutdown"
-    handler = "owner.operations:shutdown"
 
 
 class StatusRequest(Ask[LibraryStatus]):
     op = "library_status"
-    handler = "owner.operations:library_status"
 
 
 class DrawSheet(Ask[JobSnapshot]):
@@ -179,14 +218,18 @@ class DrawSheet(Ask[JobSnapshot]):
     ``use``, keep an earlier version of one as the sheet for that style."""
 
     op = "draw_character_sheet"
-    handler = "owner.operations:draw_character_sheet"
+    sent_once = True
 
-    subject: str
-    style: str = "ghibli"
-    use: str | None = Field(None, description="a comic_id of a version of this subject's sheet")
-    prompt: str = Field("", description="wishes for the sheet: 'a red collar', 'floppy ears'")
-    quality: Quality = "auto"
-    model: str | None = None
-    backend: Backend = "openai"
-    dry_run: bool = False
-    variants: int = Field(1, ge=1, le=4)
+    subject: Name = Field(description="a remembered subject: 'Cola'")
+    style: StyleName = Field("ghibli", description="the art style of the sheet")
+    prompt: PromptText = Field(
+        "", description="wishes for the sheet: 'a red collar', 'floppier ears'"
+    )
+    use: ComicId | None = Field(
+        None, description="keep this comic_id (a version of its sheet) as the sheet instead"
+    )
+    variants: Variants = 1
+    quality: QualityArg = "auto"
+    model: ImageModel = "auto"
+    backend: BackendArg = "openai"
+    dry_run: DryRun = False

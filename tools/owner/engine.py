@@ -22,8 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from photocomic.tools.config import Settings
-from photocomic.tools.contract import OPERATIONS
+from photocomic.tools.config import Settings, version
 from photocomic.tools.errors import (
     ConfigError,
     InvalidInput,
@@ -32,8 +31,9 @@ from photocomic.tools.errors import (
     StoreUnavailable,
 )
 from photocomic.tools.folders import make_private
-from photocomic.tools.owner.calls import Call, handler_of
+from photocomic.tools.owner.calls import Call
 from photocomic.tools.owner.contract import DoorInfo
+from photocomic.tools.owner.dispatch import HANDLERS, OPERATIONS
 from photocomic.tools.owner.jobs import Job, Jobs, now_iso
 from photocomic.tools.owner.library import Library
 from photocomic.tools.policy import Scope
@@ -44,15 +44,6 @@ if TYPE_CHECKING:
     from photocomic.tools.photos.embedder import Embedder
 
 log = logging.getLogger(__name__)
-
-
-def version() -> str:
-    try:
-        from importlib.metadata import version as installed
-
-        return installed("photocomic")
-    except Exception:
-        return "0"
 
 
 class Engine:
@@ -73,7 +64,7 @@ class Engine:
         self.stop_requested = threading.Event()
         self._settings: dict[str, Settings] = {}
 
-    # -- dispatch: the request's class names its handler (tools/contract.py) ---------------
+    # -- dispatch: one table, request class to handler (tools/owner/dispatch.py) ----------
 
     def call(self, op: str, door: DoorInfo, body: dict[str, Any]) -> BaseModel:
         """Run one operation for one door; PhotocomicError for anything the caller can fix."""
@@ -89,7 +80,7 @@ class Engine:
             raise InvalidInput(f"invalid {where} for {op}: {first.get('msg')}") from None
         self._seen(door)
         try:
-            return handler_of(kind)(Call(self, door), request)
+            return HANDLERS[kind](Call(self, door), request)
         except StoreUnavailable:
             uri = str(door.settings.get("db") or "")
             if uri:

@@ -225,8 +225,7 @@ class Jobs:
         if job is None:
             raise NotFound(
                 f"no job {job_id[:40]!r} in this library: the last {KEEP_JOBS} are kept "
-                "(library_status or `photocomic status` lists them). Finished comics are "
-                "listed by list_comics."
+                "([[list_jobs]]). Finished comics: [[list_comics]]."
             )
         return job
 
@@ -294,7 +293,7 @@ class Jobs:
             job.touch(state="cancelled", finished_at=now_iso())
             return
         if isinstance(exc, PhotocomicError):
-            message, kind = str(exc), type(exc).__name__
+            message, kind = exc.raw, type(exc).__name__  # each door renders its remedies
         else:
             log.exception("job %s (%s) failed", job.job_id, job.kind)
             what = "indexing" if job.kind == "index" else "drawing"
@@ -376,7 +375,7 @@ class Jobs:
             )
             job.error_kind = "GenerationError"
         elif job.kind == "migrate":
-            job.error = "the move was interrupted; run `photocomic migrate` again: it resumes"
+            job.error = "the move was interrupted; [[migrate_again]]"
             job.error_kind = "PhotocomicError"
         else:
             job.error = (

@@ -1,7 +1,8 @@
 """The owner's own operations: the engine itself, the library as a whole, and the runs that
 belong to the library (indexing, drawing, moving), which go on when the asking door closes.
 
-Each function is the handler its request class names (``tools/owner/contract.py``).
+Each function answers one request class of ``tools/owner/contract.py`` (the table is
+``tools/owner/dispatch.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from photocomic.tools.comics.image_models import MAX_INPUT_IMAGES
 from photocomic.tools.comics.previews import preview_jpeg
 from photocomic.tools.comics.studio import ComicStudio, PartialFn
 from photocomic.tools.comics.styles import DEFAULT_STYLE, normalise_style
-from photocomic.tools.config import Settings
+from photocomic.tools.config import Settings, version
 from photocomic.tools.contract import Empty, PhotoRef
 from photocomic.tools.errors import InvalidInput, NotFound
 from photocomic.tools.find.contract import Filters
@@ -38,14 +39,15 @@ from photocomic.tools.owner.contract import (
     GenerateComic,
     Hello,
     IndexRequest,
+    JobList,
     JobSnapshot,
     JobStatus,
     LibraryStatus,
+    ListJobs,
     MigrateRequest,
     Shutdown,
     StatusRequest,
 )
-from photocomic.tools.owner.engine import version
 from photocomic.tools.owner.jobs import Job
 from photocomic.tools.owner.migrate import move_library
 from photocomic.tools.policy import MAX_WAIT, check_wait, require_roots
@@ -83,18 +85,31 @@ def library_status(call: Call, request: StatusRequest) -> LibraryStatus:
         roots=list(scope.roots or []), comics=len(comics_seen(call)),
         model_loaded=engine.model_loaded(), engine_pid=os.getpid(),
     )  # fmt: skip
-    status.jobs = [j.snapshot() for j in engine.jobs.all() if engine.visible(j, scope)]
-    for job in status.jobs:
-        job.preview_jpeg = None  # a status stays small
+    seen = [j.snapshot() for j in engine.jobs.all() if engine.visible(j, scope)]
+    status.jobs = [_brief(j) for j in seen if j.state in ("queued", "running")]
+    status.finished_jobs = len(seen) - len(status.jobs)  # a status stays small: a count
     return status
 
 
+def list_jobs(call: Call, request: ListJobs) -> JobList:
+    engine, scope = call.engine, call.scope
+    seen = [j for j in engine.jobs.all() if engine.visible(j, scope)]
+    end = request.offset + request.limit
+    page = [_brief(j.snapshot()) for j in seen[request.offset : end]]
+    return JobList(jobs=page, total=len(seen), next_offset=end if end < len(seen) else None)
+
+
+def _brief(job: JobSnapshot) -> JobSnapshot:
+    """A job as a listing shows it: no picture, no comic record, no list of failed files."""
+    if job.summary is not None:
+        job.summary = job.summary.model_copy(update={"failed": []})
+    return job.model_copy(update={"preview_jpeg": None, "record": None})
+
+
 def index_folder(call: Call, request: IndexRequest) -> JobSnapshot:
-    if len(request.folders) != 1:
-        raise InvalidInput("index one folder per request")
     settings, door = call.settings, call.door
     require_roots(call.scope)
-    folder = str(call.scope.resolve(request.folders[0], "dir"))
+    folder = str(call.scope.resolve(request.path, "dir"))
     call.library  # noqa: B018  (a store that cannot open fails this call, not the job)
     origin = {"settings": settings.payload(secrets=False), "roots": door.roots}
     run = call.engine.index_runner(settings, call.scope, folder)

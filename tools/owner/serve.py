@@ -54,7 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
             envelope = Envelope.model_validate_json(self.rfile.read(length))
             result = self.engine.call(op, envelope.door, envelope.request)
         except PhotocomicError as exc:
-            self._send(400, {"error": {"kind": type(exc).__name__, "message": str(exc)}})
+            self._send(400, {"error": {"kind": type(exc).__name__, "message": exc.raw}})
             return
         except ValidationError as exc:
             message = f"malformed request: {exc.errors()[0].get('msg')}"
