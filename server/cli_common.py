@@ -150,7 +150,10 @@ def settings_of(args: argparse.Namespace) -> Settings:
 
 
 def door_of(args: argparse.Namespace) -> Door:
-    return Door(settings_of(args), kind="cli")
+    door = Door(settings_of(args), kind="cli")
+    if sys.stderr.isatty():  # a person waits: say what for (scripts stay quiet)
+        door.on_start = lambda what: print(f"note: {what}...", file=sys.stderr, flush=True)
+    return door
 
 
 def print_json(value: Any) -> None:

@@ -63,6 +63,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 
         def show(job: JobSnapshot) -> None:
             nonlocal bar
+            if bar is None and not job.total and sys.stderr.isatty():  # what it waits for
+                print(f"\r{job.message[:70]:<70}", end="", file=sys.stderr, flush=True)
             if bar is None and job.total:
                 bar = tqdm(
                     total=job.total, unit="photo", file=sys.stderr, disable=None, leave=False
@@ -75,7 +77,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         request = IndexRequest(path=os.path.abspath(folder), recursive=not args.no_recursive)
         job = door.call(request)
         if job.joined:
-            print(f"photocomic: joining the run already indexing {job.folder}", file=sys.stderr)
+            print(f"note: joining the run already indexing {job.folder}", file=sys.stderr)
         try:
             job = follow(door, job, show)
         finally:

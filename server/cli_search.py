@@ -99,7 +99,7 @@ def cmd_find(args: argparse.Namespace) -> int:
     )  # fmt: skip
     result = door_of(args).call(request).results[0]
     if result.note:
-        print(f"photocomic: {result.note}", file=sys.stderr)
+        print(f"note: {result.note}", file=sys.stderr)
     if args.json:
         print_json(_result_json(result))
     else:

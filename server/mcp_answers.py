@@ -265,8 +265,9 @@ def comic_summary(record: ComicRecord) -> out.ComicSummary:
     """A comic as a listing shows it: what it is, whose, and the first words of its story."""
     fields = record.model_dump(include=set(out.ComicSummary.model_fields) - {"story", "changes"})
     story = record.story or (record.user_prompt if not record.parent_id else "")
+    fields["user_prompt"] = first_words(record.user_prompt, 120)
     return out.ComicSummary(
-        **fields, uri=f"comic://{record.comic_id}", story=story[:120],
+        **fields, uri=f"comic://{record.comic_id}", story=first_words(story, 120),
         changes=len(record.changes),
     )  # fmt: skip
 
@@ -279,7 +280,7 @@ def duplicates_answer(report: DuplicatesAnswer) -> CallToolResult:
             f"{report.threshold:g}."
         )
         return result(text, output)
-    extra = sum(len(g.photos) - 1 for g in report.groups)
+    extra = sum((g.size or len(g.photos)) - 1 for g in report.groups)
     lines = [
         f"{plural(report.total_groups, 'group')} of near-duplicates among "
         f"{plural(report.checked, 'photo')} "
@@ -288,7 +289,11 @@ def duplicates_answer(report: DuplicatesAnswer) -> CallToolResult:
     for n, group in enumerate(report.groups, start=1):
         first, *rest = group.photos
         others = ", ".join(f"{p.photo_id} ({p.score:.3f})" for p in rest)
+        if group.size > len(group.photos):
+            others += f" and {group.size - len(group.photos)} more"
         lines.append(f"{n}. keep {first.photo_id} {first.path}; copies: {others}")
+    if report.next_offset is not None:
+        lines.append(f"More: find_duplicates(offset={report.next_offset}).")
     return result("\n".join(lines), output)
 
 

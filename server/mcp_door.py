@@ -28,6 +28,7 @@ T = TypeVar("T", bound=BaseModel)
 LEASE = 180.0  # seconds the engine stays up for this server after each call or heartbeat
 HEARTBEAT = 60.0
 PROGRESS_EVERY = 5.0  # seconds between progress notifications when nothing changes
+BEAT = 2.0  # seconds between progress notifications of one long call
 
 
 @dataclass
@@ -73,6 +74,26 @@ async def quietly(send: Callable[[], Any]) -> None:
         await send()
     except Exception as exc:
         log.debug("notification not sent: %s", exc)
+
+
+async def with_progress(ctx: Context, message: str, request: Ask[T]) -> T:
+    """One call that can take a while (duplicates in a large library), with a progress
+    notification every few seconds until it answers, so the person sees it is alive and
+    clients that reset their time-out on progress keep waiting."""
+    answer: list[T] = []
+
+    async def ask() -> None:
+        answer.append(await door_of(ctx).call(request))
+        group.cancel_scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(ask)
+        beats = 0.0
+        while True:
+            await quietly(lambda done=beats: ctx.report_progress(done, None, message))
+            beats += 1.0
+            await anyio.sleep(BEAT)
+    return answer[0]
 
 
 async def run_job(ctx: Context, request: Ask[JobSnapshot], wait: float) -> JobSnapshot:

@@ -104,7 +104,7 @@ class ComicSummary(BaseModel):
     parent_id: str | None = None
     path: str
     uri: str
-    user_prompt: str
+    user_prompt: str = Field(description="what was asked (its first words): the story or a change")
     style: str
     panels: int
     layout: str = "grid"

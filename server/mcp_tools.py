@@ -37,7 +37,7 @@ from . import mcp_answers as answers
 from . import mcp_models as out
 from .mcp_apps import PICKER
 from .mcp_arguments import Wait
-from .mcp_door import door_of, run_job
+from .mcp_door import door_of, run_job, with_progress
 from .mcp_listing import FORGETS, READ_ONLY, WRITES_STORE, tool
 
 DEFAULT_INDEX_WAIT = 20.0
@@ -128,7 +128,7 @@ async def find_duplicates(
     """Groups of near-identical photos (the same shot resized, re-compressed, cropped or
     lightly edited), largest group first; in each group the first photo is the largest and
     the others are scored against it."""
-    report = await door_of(ctx).call(request)
+    report = await with_progress(ctx, "comparing the photos for near-identical shots", request)
     return answers.duplicates_answer(report)
 
 
@@ -146,7 +146,7 @@ async def photo_info(
         f"Photo {info.photo_id}: {info.path}, {info.width}x{info.height}, taken "
         f"{info.taken_at}. Shows: {', '.join(list(info.categories)[:3]) or 'no tags'}. "
         f"Subjects: {subjects}. {plural(len(info.duplicates), 'near-duplicate')}, in "
-        f"{plural(len(info.comics), 'comic')}."
+        f"{plural(info.comics_total, 'comic')}."
     )
     return answers.result(text, info)
 

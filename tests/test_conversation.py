@@ -41,8 +41,8 @@ class Conversation:
         self.tools = {t.name: t for t in session.list_tools().tools}
         self.texts: list[str] = []
 
-    def call(self, tool: str, **arguments: Any) -> CallToolResult:
-        answer = self.session.call(tool, arguments)
+    def call(self, tool: str, _progress: Any = None, **arguments: Any) -> CallToolResult:
+        answer = self.session.call(tool, arguments, progress=_progress)
         text = text_of(answer)
         self.texts.append(text)
         size = len(text.encode()) + len(json.dumps(answer.structured_content or {}))
@@ -190,6 +190,14 @@ def test_a_whole_conversation(talk: Conversation, world: dict[str, Any], api: Op
     full = talk.ok("generate_comic", prompt=STORY, photos=sixteen, wait_seconds=45)
     assert len(api.requests[-1].images) == 16 and full["state"] == "done"
     assert any("stayed behind" in note for note in full["notes"]), full["notes"]
+
+    heard: list[str | None] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        heard.append(message)
+
+    groups = talk.call("find_duplicates", _progress=on_progress)
+    assert not groups.is_error and heard, "a long comparison reports progress"
 
     comics = talk.ok("list_comics", limit=50)
     kinds = {c["kind"] for c in comics["comics"]}

@@ -88,7 +88,7 @@ def test_the_command_refuses_before_sending_and_explains_the_api(library: dict[s
     assert len(api.requests) == before and comics_on_disk(library) == files  # nothing sent
     unknown = comic_cli(library, "--model", "gpt-image-9-preview")  # not in the key's list
     assert unknown.returncode != 0 and len(unknown.stderr.strip().splitlines()) == 1
-    assert "gpt-image-9-preview" in unknown.stderr and "PHOTOCOMIC_IMAGE_MODEL" in unknown.stderr
+    assert "gpt-image-9-preview" in unknown.stderr and "--model auto" in unknown.stderr
     assert "gpt-image-2.6-sunburst" in unknown.stderr  # the models it can use are named
     older = comic_cli(library, "--model", "gpt-image-1.5")  # shut down today
     assert older.returncode != 0 and "gpt-image-2" in older.stderr, older.stderr

@@ -33,7 +33,7 @@ REQUIRED = bool(os.environ.get("PHOTOCOMIC_REQUIRE_INSTALL_TOOLS"))
 
 
 def _need(what: str) -> None:
-    message = f"{what}; .ci/run installs it (npm .ci/tools, uv from PyPI)"
+    message = f"{what}; .ci/run installs it (npm .ci/tools, uv from PyPI, the wheelhouse)"
     if REQUIRED:
         pytest.fail(message)
     pytest.skip(message)
@@ -55,6 +55,8 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _need(f"the MCP Bundle CLI is not at {MCPB}")
     if shutil.which("uvx", path=str(Path(sys.executable).parent)) is None:
         _need("uv is not installed in this environment")
+    if not WHEELHOUSE:
+        _need("no wheelhouse of the test environment's packages (PHOTOCOMIC_TEST_WHEELHOUSE)")
     out = tmp_path_factory.mktemp("bundle")
     done = subprocess.run(
         [str(REPO / "scripts" / "build_bundle.sh"), str(out)],
@@ -162,6 +164,8 @@ def test_the_unpacked_bundle_starts_as_its_manifest_says_indexes_and_finds(
 def test_uvx_from_a_checkout_starts_a_working_server(tmp_path: Path) -> None:
     if shutil.which("uvx", path=str(Path(sys.executable).parent)) is None:
         _need("uv is not installed in this environment")
+    if not WHEELHOUSE:  # uvx would download PyTorch again and the client give up waiting
+        _need("no wheelhouse of the test environment's packages (PHOTOCOMIC_TEST_WHEELHOUSE)")
     folder = tmp_path / "photos"
     write_photos(folder, 2)
     data = tmp_path / "data"

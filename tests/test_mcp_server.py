@@ -174,8 +174,10 @@ def test_index_continues_in_background_and_is_polled(
     assert final["state"] == "done"
     assert final["folder"] == str(place["root"] / "trip")
     assert final["summary"]["unchanged"] == 6
-    jobs = ok(server.call("library_status"))["jobs"]
+    jobs = ok(server.call("list_jobs", {"limit": 100}))["jobs"]
     assert started["job_id"] in {j["job_id"] for j in jobs}
+    status = ok(server.call("library_status"))
+    assert status["jobs"] == [] and status["finished_jobs"] >= 2, "only runs under way"
 
 
 # -- search ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import base64
 import os
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 A = TypeVar("A", bound=BaseModel)
 
@@ -36,7 +36,7 @@ MAX_PATH = 4_096  # a path, as Linux allows it
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 PathText = Annotated[str, Field(min_length=1, max_length=MAX_PATH)]
 PromptText = Annotated[str, Field(max_length=MAX_PROMPT)]
-IdOrPath = int | PathText
+IdOrPath = Annotated[int, Strict()] | PathText  # "0" * 5000 is a path to judge, not id 0
 Offset = Annotated[
     int, Field(ge=0, le=MAX_OFFSET, description="skip this many: the next page (next_offset)")
 ]

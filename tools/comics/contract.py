@@ -50,15 +50,12 @@ Variants = Annotated[
         description=f"1-{MAX_VARIANTS} drawings to choose from; each is saved and can be refined",
     ),
 ]  # fmt: skip
-ImageModel = Annotated[
-    str,
-    Field(
-        min_length=1, max_length=MAX_NAME,
-        description="the image model: auto (the server's default, else the newest one the API "
-        "key can use) or a name "
-        "such as gpt-image-2; a model that was shut down is refused naming its replacement",
-    ),
-]  # fmt: skip
+ImageModel = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+IMAGE_MODEL = (
+    "the image model: auto (the newest one the API key can use) or a name such as gpt-image-2; "
+    "a model that was shut down is refused naming its replacement. Not given: photocomic's "
+    "default (auto unless its settings name one)"
+)
 QualityArg = Annotated[Quality, Field(description="the model's quality tier (auto: its default)")]
 BackendArg = Annotated[
     Backend, Field(description="openai: the image model; storyboard: an offline layout, no key")
@@ -108,7 +105,7 @@ class ComicRequest(BaseModel):
         "auto", description="auto (fits the layout) or WIDTHxHEIGHT the model takes"
     )
     quality: QualityArg = "auto"
-    model: ImageModel = "auto"
+    model: ImageModel | None = Field(None, description=IMAGE_MODEL)
     backend: BackendArg = "openai"
     dry_run: DryRun = False
     panel: int | None = Field(

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from photocomic.tools.owner.calls import Call
 
 MAX_TREE = 40  # versions of one comic shown as a tree (the newest)
+MAX_STEPS = 10  # versions a comic was refined from, shown with their previews (the nearest)
 
 
 class Seen:
@@ -91,7 +92,8 @@ def app_comic_lineage(call: Call, request: LineageRequest) -> Lineage:
     root = ancestors[-1].comic_id if ancestors else request.comic_id
     family = [r for r in _family(studio, root) if seen(r)]
     return Lineage(
-        steps=[_step(r, 320) for r in ancestors], tree=[_step(r, 160) for r in family[-MAX_TREE:]]
+        steps=[_step(r, 320) for r in ancestors[:MAX_STEPS]],
+        tree=[_step(r, 160) for r in family[-MAX_TREE:]],
     )
 
 

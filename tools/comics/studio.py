@@ -30,6 +30,7 @@ from photocomic.tools.comics.edits import Edit, plan_edit
 from photocomic.tools.comics.image_api import ApiAccess, ImageApi, ImageCall, safety_identifier
 from photocomic.tools.comics.image_catalog import catalog, choose
 from photocomic.tools.comics.image_models import (
+    AUTO,
     PRICES_AS_OF,
     ModelRules,
     check_quality,
@@ -56,7 +57,7 @@ from photocomic.tools.comics.styles import (
 )
 from photocomic.tools.config import Settings
 from photocomic.tools.contract import PhotoRef
-from photocomic.tools.errors import InvalidInput
+from photocomic.tools.errors import InvalidInput, ModelNotFound, ModelRetired
 from photocomic.tools.photos.images import encode_png
 from PIL import Image
 
@@ -243,8 +244,17 @@ class ComicStudio:
         if found.note:
             notes.append(found.note)
         asked = (request.model or "").strip()
-        model = choose(self.settings.image_model if asked in ("", "auto") else asked, found)
-        rules = rules_for(model)
+        name = asked or self.settings.image_model
+        try:
+            model = choose(name, found)
+            rules = rules_for(model)
+        except (ModelRetired, ModelNotFound) as exc:
+            if asked or name.lower() == AUTO:
+                raise
+            raise type(exc)(  # only the setting can change the default: say so plainly
+                f"{exc.raw} The model is PHOTOCOMIC_IMAGE_MODEL={name}, photocomic's default "
+                "for every comic: change or remove that setting."
+            ) from None
         coming = coming_shutdown(model)
         if coming:
             notes.append(coming)

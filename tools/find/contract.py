@@ -76,6 +76,7 @@ class DuplicateGroup(BaseModel):
     """Photos of one shot; the first is the one to keep (most pixels, then the oldest file)."""
 
     photos: list[DuplicatePhoto]
+    size: int = Field(0, description="photos in the group (an answer lists the first 20)")
 
 
 class DuplicateReport(BaseModel):
@@ -321,7 +322,8 @@ class PhotoInfo(BaseModel):
     categories: dict[str, float] = Field(description="broad categories (dog, beach), scored")
     subjects: list[PhotoSubject] = Field(description="remembered subjects it shows, surest first")
     duplicates: list[DuplicatePhoto] = Field(description="near-identical photos, closest first")
-    comics: list[PhotoComic] = Field(description="comics drawn from it, newest first")
+    comics: list[PhotoComic] = Field(description="comics drawn from it, newest first (20 at most)")
+    comics_total: int = Field(0, description="how many comics were drawn from it in all")
 
 
 class PhotoInfoRequest(Ask[PhotoInfo]):

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 # Score above which two photos count as the same shot: above every pair of different photos
 # measured (0.876 aligned pixels, 0.851 cosine), below the edited copies (see module doc).
 DUPLICATE_THRESHOLD = 0.88
+GROUP_SHOWN = 20  # photos of one group an answer lists (its size counts them all)
 # Which pairs get the pixel check: any two photos this close, and a photo with its nearest
 # NEAREST_CHECKED neighbours down to CANDIDATE_FLOOR (an edited copy's original is nearly
 # always its nearest photo, however far the edit moved it: a 25% thumbnail, crop+grey+q20).
@@ -251,8 +252,13 @@ def find_duplicates(call: Call, request: DuplicatesRequest) -> DuplicatesAnswer:
     report = call.library.searcher.duplicates(request.threshold, filters)
     start = request.offset
     end = len(report.groups) if request.every else start + request.limit
+    groups = [
+        g.model_copy(update={"size": len(g.photos),
+                             "photos": g.photos if request.every else g.photos[:GROUP_SHOWN]})
+        for g in report.groups[start:end]
+    ]  # fmt: skip
     return DuplicatesAnswer(
-        threshold=report.threshold, checked=report.checked, groups=report.groups[start:end],
+        threshold=report.threshold, checked=report.checked, groups=groups,
         total_groups=len(report.groups), offset=start,
         next_offset=end if end < len(report.groups) else None,
     )  # fmt: skip

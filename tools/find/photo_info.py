@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from photocomic.tools.owner.calls import Call
 
 
+COMICS_SHOWN = 20  # the newest comics of a photo listed; comics_total counts them all
+
+
 def photo_info(call: Call, request: PhotoInfoRequest) -> PhotoInfo:
     require_roots(call.scope)
     row = _row(call, photo_items([request.photo])[0])
@@ -46,7 +49,7 @@ def photo_info(call: Call, request: PhotoInfoRequest) -> PhotoInfo:
         labels=_scored(row.labels, row.label_scores),
         categories=_scored(row.categories, row.category_scores),
         subjects=_subjects(call, row), duplicates=_duplicates(call, row),
-        comics=_comics(call, row),
+        comics=(drawn := _comics(call, row))[:COMICS_SHOWN], comics_total=len(drawn),
     )  # fmt: skip
 
 
@@ -109,6 +112,8 @@ def _duplicates(call: Call, row: PhotoRow) -> list[DuplicatePhoto]:
 
 
 def _comics(call: Call, row: PhotoRow) -> list[PhotoComic]:
+    """The comics drawn from it, newest first (all of them: photo_info pages nothing, so the
+    answer says how many and lists the newest)."""
     real = os.path.realpath(row.path)
     return [
         PhotoComic(comic_id=r.comic_id, created_at=r.created_at, style=r.style, path=r.path)

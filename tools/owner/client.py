@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -106,6 +107,7 @@ class Door:
         self._spawned: list[subprocess.Popen[bytes]] = []
         self._door: dict[str, Any] | None = None
         self._connections = threading.local()  # one kept-alive connection per thread
+        self.on_start: Callable[[str], None] | None = None  # told when an engine is started
 
     @property
     def in_process(self) -> bool:
@@ -223,6 +225,8 @@ class Door:
         until it answers; EngineUnreachable with the reason from its log if it does not."""
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         log = log_path(self.data_dir)
+        if self.on_start is not None:
+            self.on_start(f"starting the engine for {self.data_dir} (it opens the store)")
         deadline = time.monotonic() + START_TIMEOUT
         process = self._spawn(log)
         killed_once = False

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from photocomic.tools.comics.contract import (
+    IMAGE_MODEL,
     BackendArg,
     ComicId,
     ComicRecord,
@@ -230,6 +231,6 @@ class DrawSheet(Ask[JobSnapshot]):
     )
     variants: Variants = 1
     quality: QualityArg = "auto"
-    model: ImageModel = "auto"
+    model: ImageModel | None = Field(None, description=IMAGE_MODEL)
     backend: BackendArg = "openai"
     dry_run: DryRun = False
