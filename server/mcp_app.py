@@ -87,7 +87,7 @@ def describe_invalid(tool: str, error: ValidationError, allowed: Sequence[str] =
         if item.get("type") == "extra_forbidden":
             unknown.append(where[:60])
         elif len(parts) < 5:
-            parts.append(f"{where}: {str(item.get('msg', 'invalid'))[:300]}")
+            parts.append(f"{where}: {_said(item)}")
     if unknown:
         parts.insert(0, f"{tool} has no argument {', '.join(unknown[:5])}")
         if allowed:
@@ -96,6 +96,16 @@ def describe_invalid(tool: str, error: ValidationError, allowed: Sequence[str] =
         f"invalid arguments for {tool}: " + "; ".join(parts)
         + ". Fix them and call again; the tool's input schema lists the allowed values."
     )  # fmt: skip
+
+
+def _said(item: Any) -> str:
+    """One validation error's words; a value too long is measured, never echoed."""
+    message = str(item.get("msg", "invalid"))[:300]
+    value, limit = item.get("input"), (item.get("ctx") or {}).get("max_length")
+    if item.get("type") in ("string_too_long", "too_long") and limit is not None:
+        what = "characters" if isinstance(value, str) else "items"
+        return f"{len(value):,} {what} given, at most {int(limit):,} allowed"
+    return message
 
 
 def refuse_unknown_arguments(mcp: MCPServer) -> None:

@@ -81,9 +81,13 @@ async def with_progress(ctx: Context, message: str, request: Ask[T]) -> T:
     notification every few seconds until it answers, so the person sees it is alive and
     clients that reset their time-out on progress keep waiting."""
     answer: list[T] = []
+    failed: list[BaseException] = []
 
     async def ask() -> None:
-        answer.append(await door_of(ctx).call(request))
+        try:
+            answer.append(await door_of(ctx).call(request))
+        except Exception as exc:  # raised as it is below, not inside an exception group
+            failed.append(exc)
         group.cancel_scope.cancel()
 
     async with anyio.create_task_group() as group:
@@ -93,6 +97,8 @@ async def with_progress(ctx: Context, message: str, request: Ask[T]) -> T:
             await quietly(lambda done=beats: ctx.report_progress(done, None, message))
             beats += 1.0
             await anyio.sleep(BEAT)
+    if failed:
+        raise failed[0]
     return answer[0]
 
 

@@ -415,7 +415,7 @@ HOSTILE: list[tuple[str, str, dict[str, Any], str]] = [
         "comic-long",
         "generate_comic",
         {"prompt": "x" * 100_000, "photos": ["{root}/photo_0001.jpg"]},
-        "at most 4000 characters",
+        "100,000 characters given, at most 4,000",
     ),
     ("comic-backend", "generate_comic", {"prompt": "x", "backend": "dalle"}, "backend"),
 ]

@@ -146,7 +146,7 @@ HOSTILE: list[tuple[str, str, dict[str, Any], str]] = [
         "unknown photo id",
     ),
     ("comic-outside-path", "generate_comic", {"prompt": "x", "photos": ["escape.jpg"]}, "outside"),
-    ("comic-digits", "generate_comic", {"prompt": "x", "photos": ["0" * 5000]}, "4096 characters"),
+    ("comic-digits", "generate_comic", {"prompt": "x", "photos": ["0" * 5000]}, "at most 4,096"),
     ("comic-unknown", "generate_comic", {"prompt": "x", "refine": "c0123456789"}, "no comic"),
     (
         "comic-traversal",
@@ -160,7 +160,7 @@ HOSTILE: list[tuple[str, str, dict[str, Any], str]] = [
         {"prompt": "y" * 100_000, "photos": ["photo_0001.jpg"]},
         "100,000 characters",
     ),
-    ("path-10k", "search_similar", {"image": "a/" * 5000 + "x.jpg"}, "4096 characters"),
+    ("path-10k", "search_similar", {"image": "a/" * 5000 + "x.jpg"}, "10,005 characters"),
     ("name-300", "search_similar", {"image": "x" * 300 + ".jpg"}, "too long"),
     ("link-loop", "search_similar", {"image": "loop.jpg"}, "loop"),
     ("fifo", "search_similar", {"image": "pipe.jpg"}, "not a file"),
