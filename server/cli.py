@@ -22,7 +22,7 @@ from photocomic.tools.errors import PhotocomicError
 from pydantic import ValidationError
 
 from . import cli_comics, cli_library, cli_search, cli_subjects  # noqa: F401  (they declare)
-from .cli_common import COMMANDS, flag_of
+from .cli_common import COMMANDS, flag_of, shown
 
 EXIT_ERROR = 1
 
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except PhotocomicError as exc:
-        print(f"photocomic: {exc.for_door('cli')}", file=sys.stderr)
+        print(f"photocomic: {shown(exc.for_door('cli'))}", file=sys.stderr)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))

@@ -28,6 +28,7 @@ from .cli_common import (
     option,
     photo_items,
     print_json,
+    shown,
     store_flags,
 )
 
@@ -105,13 +106,14 @@ def show_comic(args: argparse.Namespace, door: Door, job: JobSnapshot) -> int:
         parent = f" (refines {result.parent_id})" if result.parent_id else ""
         cost = f", about ${result.cost_usd:.3f}" if result.cost_usd is not None else ""
         print(
-            f"comic {result.comic_id}{parent}: {result.path} ({result.model}, {result.size}{cost})"
+            f"comic {result.comic_id}{parent}: {shown(result.path)} "
+            f"({result.model}, {result.size}{cost})"
         )
         others = [c for c in result.variants if c != result.comic_id]
         if others:
             print(f"  variants of the same request: {', '.join(others)} (photocomic comics)")
         for note in result.notes:
-            print(f"  note: {note}", file=sys.stderr)
+            print(f"  note: {shown(note)}", file=sys.stderr)
     else:
         _print_dry_run(result)
     return 0
@@ -140,7 +142,7 @@ def _print_dry_run(result: DryRunResult) -> None:
     print("dry run: nothing was sent.")
     print(f"model {result.model}, size {result.size}, quality {result.quality}, {result.layout}")
     for image in result.images:
-        print(f"  image {image.source} {image.width}x{image.height} {image.format}")
+        print(f"  image {shown(image.source)} {image.width}x{image.height} {image.format}")
     if result.overlay is not None:
         print(f"  {result.overlay.source} {result.overlay.width}x{result.overlay.height} PNG")
     if result.drawings > 1:
@@ -164,5 +166,5 @@ def cmd_comics(args: argparse.Namespace) -> int:
         what = f"  panel {record.panel}" if record.panel else ""
         what += f"  variant {record.variant}" if record.variant else ""
         print(f"{branch}{record.comic_id}  {record.created_at[:16]}  {record.style}{what}  "
-              f"{record.path}")  # fmt: skip
+              f"{shown(record.path)}")  # fmt: skip
     return EXIT_OK

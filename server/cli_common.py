@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,6 +94,18 @@ def _plain(annotation: Any) -> Any:
 def flag_of(where: str) -> str:
     """How the command line names a request field in an error: its flag."""
     return FLAGS.get(where, f"--{where.replace('_', '-')}") if where else "the arguments"
+
+
+# C0 and C1 controls (escape sequences, CR, LF, BEL) and the bidi controls that reorder a line
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: object) -> str:
+    """Text from files (names, messages that quote them) as a terminal may print it: every
+    control character as an escape (``\\x1b``, ``\\n``, ``\\u202e``), as ``ls`` does, so a
+    planted name cannot move the cursor, retitle the window or reverse a line. JSON output is
+    not passed through this: it stays exact."""
+    return _CONTROLS.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), str(text))
 
 
 def day(text: str) -> date:

@@ -12,6 +12,7 @@ from typing import Any, get_args
 from photocomic.tools.config import Settings
 from photocomic.tools.contract import Transport
 from photocomic.tools.errors import PhotocomicError
+from photocomic.tools.folders import make_private
 from photocomic.tools.owner.client import job_error
 from photocomic.tools.owner.contract import (
     IndexRequest,
@@ -35,6 +36,7 @@ from .cli_common import (
     option,
     print_json,
     settings_of,
+    shown,
     store_flags,
 )
 
@@ -93,7 +95,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             f"{len(total.failed)} failed ({total.seconds:.1f} s)"
         )
         for failure in total.failed:
-            print(f"  failed: {failure.path}: {failure.error}", file=sys.stderr)
+            print(f"  failed: {shown(failure.path)}: {shown(failure.error)}", file=sys.stderr)
     return EXIT_SOME_FAILED if total.failed else EXIT_OK
 
 
@@ -129,7 +131,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"data:    {status.data_dir}")
     print(f"engine:  pid {status.engine_pid}" + (", model loaded" if status.model_loaded else ""))
     for job in status.jobs:
-        print(f"running: {job.job_id} {job.kind} {job.folder or ''}: {job.message}")
+        print(f"running: {job.job_id} {job.kind} {shown(job.folder or '')}: {shown(job.message)}")
     if status.finished_jobs:
         print(f"earlier: {plural(status.finished_jobs, 'run')} ended (photocomic jobs lists them)")
     return EXIT_OK
@@ -149,7 +151,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         print_json(listed)
         return EXIT_OK
     for job in listed.jobs:
-        print(f"{job.job_id}  {job.kind:<7} {job.state:<9} {job.started_at[:16]}  {job.message}")
+        when = job.started_at[:16]
+        print(f"{job.job_id}  {job.kind:<7} {job.state:<9} {when}  {shown(job.message)}")
     if listed.next_offset is not None:
         print(f"(more: photocomic jobs --offset {listed.next_offset})")
     return EXIT_OK
@@ -271,8 +274,9 @@ def _scratch_in_data_dir(settings: Settings) -> None:
     """
     import tempfile
 
+    make_private(Path(settings.data_dir))  # judged before anything is made in it
     scratch = settings.cache_dir / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
+    scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
     tempfile.tempdir = str(scratch)
     os.environ["TMPDIR"] = str(scratch)
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(settings.cache_dir / "torchinductor"))

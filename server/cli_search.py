@@ -28,6 +28,7 @@ from .cli_common import (
     model_flags,
     option,
     print_json,
+    shown,
     store_flags,
 )
 
@@ -99,7 +100,7 @@ def cmd_find(args: argparse.Namespace) -> int:
     )  # fmt: skip
     result = door_of(args).call(request).results[0]
     if result.note:
-        print(f"note: {result.note}", file=sys.stderr)
+        print(f"note: {shown(result.note)}", file=sys.stderr)
     if args.json:
         print_json(_result_json(result))
     else:
@@ -124,7 +125,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     for n, group in enumerate(report.groups, start=1):
         print(f"group {n}:")
         for photo in group.photos:
-            print(f"  {photo.score:.3f}  {photo.photo_id:>16}  {photo.path}")
+            print(f"  {photo.score:.3f}  {photo.photo_id:>16}  {shown(photo.path)}")
     return EXIT_OK
 
 
@@ -133,11 +134,11 @@ def _result_json(result: SearchResult) -> dict[str, Any]:
 
 
 def _print_result(result: SearchResult) -> None:
-    print(f"{result.query}:")
+    print(f"{shown(result.query)}:")
     if not result.hits:
         print("  (no photos)")
     for hit in result.hits:
-        print(f"  #{hit.rank:<3} {hit.score:.3f}  {hit.photo_id:>16}  {hit.path}")
+        print(f"  #{hit.rank:<3} {hit.score:.3f}  {hit.photo_id:>16}  {shown(hit.path)}")
 
 
 def _info_arguments(p: argparse.ArgumentParser) -> None:
@@ -163,16 +164,16 @@ def _info_lines(info: PhotoInfo) -> list[str]:
         return ", ".join(f"{name} {score:.2f}" for name, score in values.items()) or "none"
 
     lines = [
-        f"photo {info.photo_id}: {info.path}",
+        f"photo {info.photo_id}: {shown(info.path)}",
         f"  size:       {info.width}x{info.height}, {info.bytes:,} bytes",
         f"  taken:      {info.taken_at}",
         f"  labels:     {scored(info.labels)}",
         f"  categories: {scored(info.categories)}",
     ]
     for s in info.subjects:
-        lines.append(f"  subject:    {s.name} ({s.marked}, confidence {s.confidence:.2f})")
+        lines.append(f"  subject:    {shown(s.name)} ({s.marked}, confidence {s.confidence:.2f})")
     for d in info.duplicates:
-        lines.append(f"  duplicate:  {d.score:.3f}  {d.photo_id}  {d.path}")
+        lines.append(f"  duplicate:  {d.score:.3f}  {d.photo_id}  {shown(d.path)}")
     for c in info.comics:
-        lines.append(f"  comic:      {c.comic_id}  {c.created_at[:16]}  {c.style}  {c.path}")
+        lines.append(f"  comic:      {c.comic_id}  {c.created_at[:16]}  {c.style}  {shown(c.path)}")
     return lines

@@ -20,7 +20,7 @@ from photocomic.tools.words import plural
 from pydantic import BaseModel
 
 from .cli_comics import show_comic
-from .cli_common import command, door_of, json_flag, option, photo_items, store_flags
+from .cli_common import command, door_of, json_flag, option, photo_items, shown, store_flags
 
 
 def _subject_arguments(p: argparse.ArgumentParser) -> None:
@@ -106,12 +106,12 @@ def _line(info: SubjectInfo) -> str:
 def _taught(answer: SubjectAnswer) -> str:
     lines = [_line(answer.subject), "its best photos now:"]
     for hit in answer.photos.results[0].hits:
-        lines.append(f"  #{hit.rank:<3} {hit.score:.3f}  {hit.photo_id:>16}  {hit.path}")
+        lines.append(f"  #{hit.rank:<3} {hit.score:.3f}  {hit.photo_id:>16}  {shown(hit.path)}")
     return "\n".join(lines + [f"note: {n}" for n in answer.subject.notes])
 
 
 def _details(info: SubjectInfo) -> str:
     lines = [_line(info), f"trained: {info.trained_at or 'never'}", "examples:"]
-    lines += [f"  {p.photo_id:>16}  {p.path}" for p in info.examples]
+    lines += [f"  {p.photo_id:>16}  {shown(p.path)}" for p in info.examples]
     lines += [f"character sheet ({s.style}): {s.comic_id}" for s in info.sheets]
     return "\n".join(lines + [f"note: {n}" for n in info.notes])

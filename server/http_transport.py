@@ -112,21 +112,27 @@ def choose_token(
     text = token_text(given)
     if text:
         return text, "the given token"
-    return _kept_token(data_dir), f"the token kept in {data_dir / TOKEN_FILE}"
+    text, made = _kept_token(data_dir)
+    where = data_dir / TOKEN_FILE
+    return text, (f"{MADE_NOW} and kept in {where}" if made else f"the token kept in {where}")
 
 
-def _kept_token(data_dir: Path) -> str:
+MADE_NOW = "a token made now"
+
+
+def _kept_token(data_dir: Path) -> tuple[str, bool]:
+    """The kept token, and whether it was made by this call (only then is it shown)."""
     path = data_dir / TOKEN_FILE
     make_private(data_dir)
     with contextlib.suppress(FileNotFoundError):
         text = path.read_text(encoding="utf-8").strip()
         if text:
-            return text
+            return text, False
     text = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text + "\n")
-    return text
+    return text, True
 
 
 def http_app(server: Any, host: str, upload_limit: int) -> ASGIApp:
@@ -171,11 +177,14 @@ def run_http(starlette_app: ASGIApp, host: str, port: int, token: str | None, ho
         redact_handlers(logging.getLogger(name))
     shown = f"[{host}]" if ":" in host else host
     print(f"photocomic: MCP server at http://{shown}:{port}/mcp", file=sys.stderr)
-    if token and how.startswith("the token kept in"):  # made here: shown once, like Jupyter
-        print(
-            f"photocomic: clients send the header 'Authorization: Bearer {token}' ({how})",
-            file=sys.stderr,
-        )
-    elif token:  # the person chose it and knows it: never echoed
-        print(f"photocomic: clients send 'Authorization: Bearer <{how}>'", file=sys.stderr)
+    if token:
+        print(token_line(token, how), file=sys.stderr)
     server.run()
+
+
+def token_line(token: str, how: str) -> str:
+    """What a start says about the token: the token itself only when it was made now (the
+    person has to learn it once); else where it is, so it never lands in a service's log."""
+    if how.startswith(MADE_NOW):
+        return f"photocomic: clients send the header 'Authorization: Bearer {token}' ({how})"
+    return f"photocomic: clients send 'Authorization: Bearer <{how}>'"

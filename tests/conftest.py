@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,6 +70,33 @@ def stop_engine(data_dir: Path) -> None:
              "--data-dir", str(data_dir)],
             capture_output=True, timeout=60, check=False,
         )  # fmt: skip
+
+
+HOSTILE = "pc-hostile"  # a second local user, for the tests that play another user
+
+
+@pytest.fixture(scope="module")
+def hostile_user() -> str | None:
+    """A second, unprivileged local user (only root can make one; None otherwise)."""
+    if os.getuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(HOSTILE)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/false",
+                        HOSTILE], check=True, capture_output=True)  # fmt: skip
+    return HOSTILE
+
+
+@pytest.fixture
+def spy() -> Iterator[Path]:
+    """A folder the other user can reach (pytest's own are this user's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="pc-spy-"))
+    os.chmod(folder, 0o777)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -10,12 +10,10 @@ from __future__ import annotations
 import errno
 import json
 import os
-import pwd
 import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +28,6 @@ from photocomic.tools.owner.client import socket_path
 from photocomic.tools.sockets import check_peer
 from photocomic.tools.store.milvus import unavailable
 
-HOSTILE = "pc-hostile"
 PRIVATE = Path("/tmp") / f"photocomic-{os.getuid()}"
 
 LISTENER = r"""
@@ -88,30 +85,6 @@ def private_folder_aside() -> Iterator[None]:
             shutil.rmtree(PRIVATE, ignore_errors=True)
         if moved:
             os.replace(backup, PRIVATE)
-
-
-@pytest.fixture(scope="module")
-def hostile_user() -> str | None:
-    """A second, unprivileged local user (only root can make one; None otherwise)."""
-    if os.getuid() != 0:
-        return None
-    try:
-        pwd.getpwnam(HOSTILE)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/false",
-                        HOSTILE], check=True, capture_output=True)  # fmt: skip
-    return HOSTILE
-
-
-@pytest.fixture
-def spy() -> Iterator[Path]:
-    """A folder the other user can reach (pytest's own are this user's alone)."""
-    folder = Path(tempfile.mkdtemp(prefix="pc-spy-"))
-    os.chmod(folder, 0o777)
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def start_listener(user: str | None, sock: Path, record: Path) -> subprocess.Popen[bytes]:
@@ -315,15 +288,19 @@ def test_dns_rebinding_is_refused_on_any_loopback_address(http_server: dict[str,
 def test_the_token_can_come_from_a_file_and_is_never_needed_on_the_command_line(
     tmp_path: Path,
 ) -> None:
-    from photocomic.server.http_transport import choose_token
+    from photocomic.server.http_transport import choose_token, token_line
 
     secret = tmp_path / "token"
     secret.write_text("from-a-file\n")
     assert choose_token(None, str(secret), tmp_path / "d", False)[0] == "from-a-file"
     assert choose_token("given", None, tmp_path / "d", False)[0] == "given"
     made, how = choose_token(None, None, tmp_path / "d", False)
-    assert made == choose_token(None, None, tmp_path / "d", False)[0]  # the same every start
-    assert "http_token" in how
+    assert "made now" in how
+    assert made in token_line(made, how)
+    again, how = choose_token(None, None, tmp_path / "d", False)
+    assert made == again  # the same every start
+    assert again not in token_line(again, how) and "http_token" in token_line(again, how)
+    assert "http_token" in how and "made now" not in how, "only the first start shows it"
     assert choose_token("given", None, tmp_path / "d", True)[0] is None
     with pytest.raises(ConfigError, match="cannot read the token file"):
         choose_token(None, str(tmp_path / "missing"), tmp_path / "d", False)

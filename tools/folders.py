@@ -12,6 +12,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from photocomic.tools.errors import ConfigError, NotFound, PathRefused
 
@@ -238,6 +239,44 @@ def _stat_reason(exc: OSError, is_link: bool) -> str:
     if exc.errno == errno.ENAMETOOLONG:
         return "file name too long"
     return f"cannot read file: {exc.strerror}"
+
+
+def open_own(path: Path, mode: str = "a") -> IO[str]:
+    """A file of photocomic's own (a lock, a log), opened for writing without following a
+    link and created 0600 from the start; refused when it is a link, not a plain file, or
+    someone else's. Why: in a folder others can write, a planted ``x.lock -> ~/.bashrc``
+    would otherwise have photocomic truncate and write the victim's file."""
+    flags = os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_RDWR if "+" in mode else os.O_WRONLY)
+    flags |= os.O_APPEND if mode.startswith("a") else 0
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ConfigError(
+                f"{path} is a link; photocomic writes its own files only, never through a "
+                "link: remove the link (and check who made it)"
+            ) from None
+        raise ConfigError(f"cannot open {path}: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+        os.close(fd)
+        whose = (
+            "is not a plain file" if not stat.S_ISREG(info.st_mode) else "belongs to another user"
+        )
+        raise ConfigError(f"{path} {whose}; photocomic will not write to it: remove it")
+    return os.fdopen(fd, mode, encoding="utf-8")
+
+
+def check_store_folder(folder: Path) -> None:
+    """A Milvus Lite store lives in a folder only its owner can write: in a shared folder
+    (a team share, /tmp) another user could swap its lock or its socket for a link."""
+    info = os.stat(folder)
+    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"the store's folder {folder} can be written by other users, so they could plant "
+            "links in place of its lock and socket; keep the store (--db, PHOTOCOMIC_DB) in a "
+            "folder only you can write, such as the data folder (the default)"
+        )
 
 
 def make_private(data_dir: Path) -> None:

@@ -29,6 +29,7 @@ from photocomic.tools import errors
 from photocomic.tools.config import Settings
 from photocomic.tools.contract import Ask
 from photocomic.tools.errors import Audience, PhotocomicError, for_door
+from photocomic.tools.folders import make_private, open_own
 from photocomic.tools.owner.contract import Hello, JobSnapshot
 from photocomic.tools.sockets import check_peer, socket_for
 from pydantic import BaseModel
@@ -223,7 +224,7 @@ class Door:
     def start_engine(self) -> None:
         """Start ``photocomic engine`` for this data folder (unless one is starting) and wait
         until it answers; EngineUnreachable with the reason from its log if it does not."""
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private(self.data_dir)  # judged (and 0700) before anything is created in it
         log = log_path(self.data_dir)
         if self.on_start is not None:
             self.on_start(f"starting the engine for {self.data_dir} (it opens the store)")
@@ -255,7 +256,7 @@ class Door:
     def _spawn(self, log: Path) -> subprocess.Popen[bytes]:
         env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
         env["PHOTOCOMIC_DATA_DIR"] = str(self.data_dir)
-        with open(log, "ab") as log_file:
+        with open_own(log, "a") as log_file:
             process = subprocess.Popen(
                 [sys.executable, "-m", "photocomic.server.cli", "engine",
                  "--data-dir", str(self.data_dir), "--idle", f"{self.settings.engine_idle:g}"],

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from photocomic.tools.errors import PhotocomicError
-from photocomic.tools.folders import make_private
+from photocomic.tools.folders import make_private, open_own
 from photocomic.tools.logs import redact_handlers
 from photocomic.tools.owner.client import lock_path, log_path, socket_path
 from photocomic.tools.owner.contract import Envelope
@@ -106,7 +106,7 @@ def _take_lock(data_dir: Path) -> Any | None:
     """The engine lock of ``data_dir``, or None when another engine holds it."""
     import fcntl
 
-    handle = open(lock_path(data_dir), "a+", encoding="utf-8")  # noqa: SIM115 (held for life)
+    handle = open_own(lock_path(data_dir), "a+")  # held for life
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -18,6 +18,7 @@ from typing import Any
 
 from photocomic.tools.config import is_remote_uri
 from photocomic.tools.errors import PhotocomicError, StoreBusy, StoreUnavailable
+from photocomic.tools.folders import check_store_folder, open_own
 from photocomic.tools.sockets import socket_for
 
 
@@ -33,8 +34,9 @@ class StoreLock:
             import fcntl
         except ImportError:  # Windows: Milvus Lite does not run there either
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        check_store_folder(self.path.parent)
+        handle = open_own(self.path, "a+")  # held until release
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
