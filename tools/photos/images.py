@@ -12,6 +12,7 @@ import io
 import math
 import os
 import stat
+import threading
 from calendar import timegm
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,18 @@ pillow_heif.register_heif_opener()
 # 4.8 GB. 200 MP still admits phone panoramas and medium-format scans.
 MAX_PIXELS = 200_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# Pixels are not the cost: bands x depth x pixels is. A 371 KB PNG of 196 MP 16-bit grey
+# decodes to 392 MB; the decoded size is judged before decoding, and the decodes above
+# LARGE_DECODE take turns, so two such files at once cost one at a time.
+MAX_DECODED_BYTES = 640 << 20  # a 200 MP RGB photo decoded in full (600 MB) still passes
+LARGE_DECODE = 64 << 20
+_LARGE_DECODES = threading.BoundedSemaphore(1)
+_BYTES_PER_PIXEL = {
+    "1": 1, "L": 1, "P": 1, "LA": 2, "La": 2, "PA": 2, "I;16": 2, "I;16B": 2, "I;16L": 2,
+    "I;16N": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4, "CMYK": 4,
+    "I": 4, "F": 4,
+}  # fmt: skip
+STRIP_ROWS = 512  # rows converted at a time from a high bit depth
 
 _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL = 36867
@@ -177,16 +190,25 @@ def _decode(img: Image.Image, min_side: int | None) -> Photo:
         img.seek(0)
     if min_side and img.format == "JPEG":
         img.draft("RGB", (min_side, min_side))
-    img.load()
-    rgb = to_rgb(img)
+    need = img.width * img.height * _BYTES_PER_PIXEL.get(img.mode, 8)
+    if need > MAX_DECODED_BYTES:
+        raise DecodeError(
+            f"image too large to decode safely: {img.width}x{img.height} {img.mode} pixels "
+            f"take {need >> 20:,} MB decoded, over the limit of {MAX_DECODED_BYTES >> 20:,} MB"
+        )
+    with _LARGE_DECODES if need > LARGE_DECODE else contextlib.nullcontext():
+        img.load()
+        rgb = to_rgb(img, min_side)
     method = _ORIENTATION_FIX.get(orientation)
     if method is not None:
         rgb = rgb.transpose(method)
     return Photo(image=rgb, width=width, height=height, taken_at=taken_at)
 
 
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Palette, CMYK, 16-bit, greyscale and alpha pictures become 8-bit RGB (alpha on white)."""
+def to_rgb(img: Image.Image, min_side: int | None = None) -> Image.Image:
+    """Palette, CMYK, 16-bit, greyscale and alpha pictures become 8-bit RGB (alpha on white).
+    High bit depths become 8-bit a strip at a time and, with ``min_side``, are reduced before
+    they become RGB, so no full-size wide array is ever made."""
     mode = img.mode
     if mode == "RGB":
         return img
@@ -199,11 +221,24 @@ def to_rgb(img: Image.Image) -> Image.Image:
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     if mode.startswith("I;16") or mode in ("I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
-        arr = np.clip(arr / top * 255.0, 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, "L").convert("RGB")
+        grey = _eight_bit(img)
+        factor = min(grey.size) // min_side if min_side else 1
+        return (grey.reduce(factor) if factor > 1 else grey).convert("RGB")
     return img.convert("RGB")
+
+
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """A 16-bit or 32-bit greyscale picture as 8-bit grey, STRIP_ROWS rows at a time."""
+    width, height = img.size
+    deep = img.mode.startswith("I;16")
+    top = 65535.0 if deep else 255.0
+    if not deep:  # 32-bit: scaled to 16 bits' range only when it uses more than 8
+        top = 65535.0 if img.getextrema()[1] > 255 else 255.0  # type: ignore[index,operator]
+    out = np.empty((height, width), dtype=np.uint8)
+    for y in range(0, height, STRIP_ROWS):
+        strip = np.asarray(img.crop((0, y, width, min(height, y + STRIP_ROWS))), dtype=np.float32)
+        out[y : y + strip.shape[0]] = np.clip(strip * (255.0 / top), 0, 255).astype(np.uint8)
+    return Image.fromarray(out, "L")
 
 
 def _taken_at(exif: Image.Exif) -> int | None:
