@@ -169,9 +169,11 @@ def run_http(starlette_app: ASGIApp, host: str, port: int, token: str | None, ho
             "your photos, read them and draw with your OpenAI key.",
             file=sys.stderr,
         )
+    raise_file_limit()
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
-    )
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
+        http=guarded_protocol(), timeout_keep_alive=5,
+    )  # fmt: skip
     server = uvicorn.Server(config)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         redact_handlers(logging.getLogger(name))
@@ -180,6 +182,56 @@ def run_http(starlette_app: ASGIApp, host: str, port: int, token: str | None, ho
     if token:
         print(token_line(token, how), file=sys.stderr)
     server.run()
+
+
+HEADER_TIMEOUT = 10.0  # seconds a connection has to send a whole request's headers
+MAX_CONNECTIONS = 256  # held at once; past that the oldest one still waiting is closed
+
+
+def raise_file_limit() -> None:
+    """As many open files as the system lets this user have: each connection is one."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def guarded_protocol() -> type[Any]:
+    """uvicorn's HTTP/1.1 protocol that no idle or slow client can starve: a connection that
+    has not sent a whole request's headers within HEADER_TIMEOUT is closed, and past
+    MAX_CONNECTIONS the oldest connection still waiting for its headers (or idle between
+    requests) makes room for the new one. Why: any local user, with no token, could hold a
+    thousand half-sent requests open and use up the server's file descriptors before any
+    token is checked; a client with a token sends its headers at once and is never waiting."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11(H11Protocol):
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self.opened_at = self.loop.time()
+            self.slow = self.loop.call_later(HEADER_TIMEOUT, self._close_if_waiting)
+            staying = [c for c in self.connections if not c.transport.is_closing()]
+            if len(staying) > MAX_CONNECTIONS:
+                waiting = [c for c in staying if c is not self and _waiting(c)]
+                if waiting:
+                    min(waiting, key=lambda c: c.opened_at).transport.close()
+
+        def _close_if_waiting(self) -> None:
+            if self.cycle is None:
+                self.transport.close()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.slow.cancel()
+            super().connection_lost(exc)
+
+    return GuardedH11
+
+
+def _waiting(connection: Any) -> bool:
+    """Not in the middle of a request: still sending headers, or idle between requests."""
+    cycle = getattr(connection, "cycle", None)
+    return cycle is None or bool(cycle.response_complete)
 
 
 def token_line(token: str, how: str) -> str:

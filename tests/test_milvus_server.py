@@ -58,7 +58,8 @@ def cli_json(*args: str, env: dict[str, str]) -> object:
 
 
 def hits(*args: str, env: dict[str, str]) -> list[dict[str, object]]:
-    found = cli_json("search", *args, env=env)
+    """Every hit, near-identical copies included (the default skips them for variety)."""
+    found = cli_json("search", *args, "--no-diversify", env=env)
     assert isinstance(found, list)
     return found[0]["hits"]  # type: ignore[no-any-return]
 

@@ -144,6 +144,38 @@ def test_http_listens_on_loopback_only_and_refuses_requests_without_the_token(
     assert right.status_code == 200
 
 
+HELD = 1_100
+
+
+def test_held_open_half_requests_do_not_lock_out_the_token_holder(
+    http_server: dict[str, Any],
+) -> None:
+    """Any local user, with no token, opens 1,100 connections that each send a few bytes of
+    headers and wait; the person with the token is still answered at once."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, HELD + 200)), hard))
+    held: list[socket.socket] = []
+    try:
+        for _ in range(HELD):
+            half = socket.create_connection(("127.0.0.1", http_server["port"]), timeout=5)
+            half.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Wait")
+            held.append(half)
+        started = time.monotonic()
+        right = httpx.post(
+            http_server["url"], json=HTTP_INITIALIZE, timeout=10,
+            headers={**HTTP_HEADERS, "Authorization": f"Bearer {TOKEN}"},
+        )  # fmt: skip
+        assert right.status_code == 200 and time.monotonic() - started < 1.0
+        server_files = psutil.Process(http_server["pid"]).num_fds()
+        assert server_files < 600, f"the server holds {server_files} files open"
+    finally:
+        for half in held:
+            half.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_50_concurrent_searches_over_http_while_an_index_job_runs(
     http_server: dict[str, Any],
 ) -> None:
