@@ -284,3 +284,73 @@ def test_bad_job_files_are_set_aside_and_the_engine_serves(tmp_path: Path) -> No
         assert (os.stat(data).st_mode & 0o777) == 0o700
     finally:
         engine.close()
+
+
+def test_outside_the_roots_answers_as_if_it_did_not_exist(two_folders: dict[str, Any]) -> None:
+    """A photo, comic or job of folder B is, to a door rooted at A, the same unknown thing as
+    a made-up one (ids are a hash of the path: a guess must not be testable), and counts
+    are A's alone."""
+    engine, data = two_folders["engine"], two_folders["data"]
+    door_a = door(data, [two_folders["a"][0].parent])
+    everyone = two_folders["everyone"]
+    of_b = ids_of(engine, everyone, two_folders["b"][:1])[0]
+    made_up = 12345
+    said = []
+    for photo_id in (of_b, made_up):
+        for op, body in (
+            ("photo_info", {"photo": photo_id}),
+            ("search_similar", {"photo_id": photo_id}),
+        ):
+            with pytest.raises(NotFound) as refused:
+                call(engine, door_a, op, **body)
+            said.append(str(refused.value).replace(str(photo_id), "N"))
+    assert len(set(said)) <= 2 and said[:2] == said[2:], said
+    assert call(engine, door_a, "library_status").photos == len(two_folders["a"])
+    assert call(engine, everyone, "library_status").photos >= 8
+    b_comic = storyboard(engine, door(data, [two_folders["b"][0].parent]),
+                         photos=[str(two_folders["b"][1])])  # fmt: skip
+    words = []
+    for comic_id in (b_comic.comic_id, "c0000000000"):
+        with pytest.raises(NotFound) as refused:
+            call(engine, door_a, "app_comic_lineage", comic_id=comic_id)
+        words.append(str(refused.value).replace(comic_id, "ID"))
+    assert words[0] == words[1], words
+
+
+def test_a_link_in_a_that_leads_to_b_shows_nothing_of_b(tmp_path: Path) -> None:
+    """The command line indexed A with a link inside it that leads to B; a door rooted at A
+    judges what it answers by the real path, so none of B's photos, counts or pixels reach it,
+    and the indexer run for that door refuses a file swapped for such a link."""
+    a = write_photos(tmp_path / "a", 3, 600)
+    b = write_photos(tmp_path / "b", 3, 600)  # the same pictures: near-duplicates of A's
+    (a[0].parent / "link").symlink_to(b[0].parent, target_is_directory=True)
+    engine = Engine(tmp_path / "data")
+    try:
+        everyone = door(tmp_path / "data", None)
+        finish(engine, everyone, call(engine, everyone, "index_folder", path=str(a[0].parent)))
+        door_a = door(tmp_path / "data", [a[0].parent])
+        real_b = os.path.realpath(b[0].parent)
+        found = call(engine, door_a, "search_similar", images=[str(a[0])], limit=20).results[0]
+        assert found.hits and all(
+            not os.path.realpath(h.path).startswith(real_b) for h in found.hits
+        )
+        groups = call(engine, door_a, "find_duplicates").groups
+        assert all(
+            not os.path.realpath(p.path).startswith(real_b) for g in groups for p in g.photos
+        )
+        info = call(engine, door_a, "photo_info", photo=str(a[0]))
+        assert all(not os.path.realpath(d.path).startswith(real_b) for d in info.duplicates)
+    finally:
+        engine.close()
+    from photocomic.tools.folders import FileEntry
+    from photocomic.tools.photos.indexer import _Decoder
+
+    swapped = a[1].parent / "swapped.jpg"
+    swapped.symlink_to(b[1])
+    from types import SimpleNamespace
+
+    embedder = SimpleNamespace(decode_side=224)  # the file is refused before any embedding
+    decoder = _Decoder(embedder, None, [Path(os.path.realpath(a[0].parent))])  # type: ignore[arg-type]
+    entry = FileEntry(path=str(swapped), size=0, mtime=0.0)
+    refused = decoder.decode(entry)
+    assert "outside the allowed folders" in str(refused)

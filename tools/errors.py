@@ -146,3 +146,20 @@ class BadResponse(GenerationError):
 
 class Cancelled(Exception):
     """Raised inside a run when its cancel event is set; the work done so far stays."""
+
+
+def unknown_photo(photo_id: int, more: int = 0) -> NotFound:
+    """A photo id that does not exist, or that the caller may not see: the same words, so an
+    answer never tells the two apart (ids are a hash of the path: a guess could be tested)."""
+    also = f" (and {more} more)" if more else ""
+    return NotFound(f"unknown photo id {photo_id}{also}: use an id from a search result")
+
+
+def unknown_comic(comic_id: str) -> NotFound:
+    return NotFound(f"no comic {comic_id.strip()[:40]!r} ([[list_comics]])")
+
+
+def unknown_job(job_id: str) -> NotFound:
+    return NotFound(
+        f"no job {job_id.strip()[:40]!r} ([[list_jobs]]; finished comics: [[list_comics]])"
+    )

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from photocomic.tools.contract import MAX_LIMIT, MAX_OFFSET, MAX_PHOTOS, MAX_WAIT
-from photocomic.tools.errors import ConfigError, DecodeError, InvalidInput, NotFound, PathRefused
+from photocomic.tools.errors import (
+    ConfigError,
+    DecodeError,
+    InvalidInput,
+    NotFound,
+    PathRefused,
+    unknown_photo,
+)
 from photocomic.tools.folders import Roots, display_path, is_within
 
 __all__ = ["MAX_LIMIT", "MAX_OFFSET", "MAX_PHOTOS", "MAX_WAIT"]
@@ -74,10 +81,7 @@ class Scope:
         if self.allows(path):
             return
         if photo_id is not None:
-            raise NotFound(
-                f"unknown photo id {photo_id}: use an id from this server's searches, or index "
-                "the photo first"
-            )
+            raise unknown_photo(photo_id)
         raise PathRefused(
             f"{display_path(path)} is outside the allowed photo folders; choose photos from "
             "this server's searches"

@@ -24,7 +24,7 @@ from photocomic.tools.comics.contract import (
 from photocomic.tools.comics.previews import preview_jpeg
 from photocomic.tools.comics.studio import ComicStudio
 from photocomic.tools.contract import ImageData
-from photocomic.tools.errors import NotFound, PathRefused
+from photocomic.tools.errors import NotFound, PathRefused, unknown_comic
 from photocomic.tools.policy import Scope
 
 if TYPE_CHECKING:
@@ -60,10 +60,7 @@ def visible_comic(call: Call, comic_id: str) -> ComicRecord:
     studio = call.library.studio
     record = studio.get(comic_id)
     if not Seen(call.scope, studio)(record):
-        raise NotFound(
-            f"no comic {comic_id.strip()[:40]!r}: list_comics shows the comics made from "
-            "this server's photo folders"
-        )
+        raise unknown_comic(comic_id)
     return record
 
 

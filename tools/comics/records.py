@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from photocomic.tools.comics.contract import ComicRecord
-from photocomic.tools.errors import NotFound, PhotocomicError
+from photocomic.tools.errors import NotFound, PhotocomicError, unknown_comic
 from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,7 @@ class ComicShelf:
         try:
             raw = record_path.read_bytes()
         except FileNotFoundError:
-            raise NotFound(
-                f"no comic with id {comic_id!r} in {self.folder} ([[list_comics]])"
-            ) from None
+            raise unknown_comic(comic_id) from None
         except OSError as exc:
             raise PhotocomicError(
                 f"cannot read the record of comic {comic_id}: {exc.strerror or exc}"

@@ -17,10 +17,12 @@ A pair's score is the larger of the two. Each photo's nearest neighbours come fr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from photocomic.tools.errors import DecodeError, InvalidInput
+from photocomic.tools.errors import DecodeError, InvalidInput, PathRefused
 from photocomic.tools.find.contract import (
     DuplicateGroup,
     DuplicatePhoto,
@@ -102,7 +104,8 @@ def _sample(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 class PixelMatcher:
     """Aligned-thumbnail correlation between photos, each decoded once per run."""
 
-    def __init__(self) -> None:
+    def __init__(self, within: Sequence[Path] | None = None) -> None:
+        self.within = within  # the folders each file must really lie in (None: any)
         self._thumbs: dict[str, np.ndarray | None] = {}
         self._crops: dict[tuple[str, int], np.ndarray] = {}
         self._wholes: dict[str, np.ndarray] = {}
@@ -111,12 +114,12 @@ class PixelMatcher:
         """The equalised greyscale thumbnail, lightly blurred so resampling does not alias."""
         if path not in self._thumbs:
             try:
-                image = open_photo(path, min_side=_THUMB).image.convert("L")
+                image = open_photo(path, min_side=_THUMB, within=self.within).image.convert("L")
                 image.thumbnail((_THUMB, _THUMB), Image.Resampling.BILINEAR)
                 image = ImageOps.equalize(image).filter(ImageFilter.GaussianBlur(0.8))
                 self._thumbs[path] = np.asarray(image, dtype=np.float32)
-            except DecodeError:
-                self._thumbs[path] = None  # moved or unreadable: the embedding decides alone
+            except (DecodeError, PathRefused):
+                self._thumbs[path] = None  # moved, unreadable or outside: the embedding decides
         return self._thumbs[path]
 
     def _whole(self, path: str, image: np.ndarray) -> np.ndarray:
@@ -159,7 +162,10 @@ class PixelMatcher:
 
 
 def duplicate_groups(
-    store: PhotoStore, threshold: float = DUPLICATE_THRESHOLD, expr: str = ""
+    store: PhotoStore,
+    threshold: float = DUPLICATE_THRESHOLD,
+    expr: str = "",
+    within: Sequence[Path] | None = None,
 ) -> DuplicateReport:
     """Groups of near-identical photos among those matching ``expr``, largest group first."""
     if not 0.0 < threshold <= 1.0:
@@ -176,7 +182,7 @@ def duplicate_groups(
         return DuplicateReport(threshold=threshold, checked=len(rows), groups=[])
     vectors = np.stack(found_vectors)
     del found_vectors
-    pixels = PixelMatcher()
+    pixels = PixelMatcher(within)
 
     def score(a: int, b: int, checked_from: float = CANDIDATE_FLOOR) -> float:
         """The pair's score; pixels are compared only when the embedding leaves it open."""
@@ -250,6 +256,8 @@ def find_duplicates(call: Call, request: DuplicatesRequest) -> DuplicatesAnswer:
     """The operation: groups among the photos the caller may see, the largest first."""
     filters = call.filters(Filters(folder=request.folder))
     report = call.library.searcher.duplicates(request.threshold, filters)
+    if call.scope.restricted:  # by the real path: a photo reached through a link is not here
+        report.groups = [g for g in (_seen(call, g) for g in report.groups) if len(g.photos) > 1]
     start = request.offset
     end = len(report.groups) if request.every else start + request.limit
     groups = [
@@ -262,3 +270,9 @@ def find_duplicates(call: Call, request: DuplicatesRequest) -> DuplicatesAnswer:
         total_groups=len(report.groups), offset=start,
         next_offset=end if end < len(report.groups) else None,
     )  # fmt: skip
+
+
+def _seen(call: Call, group: DuplicateGroup) -> DuplicateGroup:
+    return group.model_copy(
+        update={"photos": [p for p in group.photos if call.scope.allows(p.path)]}
+    )

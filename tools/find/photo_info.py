@@ -94,8 +94,10 @@ def _duplicates(call: Call, row: PhotoRow) -> list[DuplicatePhoto]:
     embedding leaves it open."""
     expr = call.filters(Filters()).expression()
     hits = call.library.store.search(np.asarray([row.vector]), NEIGHBOURS + 1, expr)[0]
-    others = [h for h in hits if h.row.photo_id != row.photo_id]
-    pixels = PixelMatcher()
+    others = [
+        h for h in hits if h.row.photo_id != row.photo_id and call.scope.allows(h.row.path)
+    ]  # by the real path: a copy reached through a link that leaves the roots is not here
+    pixels = PixelMatcher(call.scope.within())
     found = []
     for rank, hit in enumerate(others):
         floor = CANDIDATE_FLOOR if rank < NEAREST_CHECKED else PIXEL_FLOOR

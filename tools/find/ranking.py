@@ -127,9 +127,26 @@ def diversified(
 def answer_of(scope: Scope, results: list[SearchResult], sheet: bool) -> SearchAnswer:
     """The answer a door shows; with ``sheet``, a numbered contact sheet of the first result
     (cells of photos outside the caller's roots stay blank)."""
+    for result in results:
+        seen_only(scope, result)
     answer = SearchAnswer(results=results)
     if sheet and results and results[0].hits:
         paths = [h.local_path() for h in results[0].hits]
         allowed = [p if scope.allows(p) else None for p in paths]
         answer.sheet_jpeg = base64.b64encode(hit_sheet(allowed, scope.within())).decode()
     return answer
+
+
+def seen_only(scope: Scope, result: SearchResult) -> None:
+    """Hits whose file really lies (links resolved) inside the caller's roots: a photo the
+    command line indexed through a link in A that leads to B is not A's. The store judges
+    the stored path; this judges the real one, and counts the dropped ones out of ``total``."""
+    if not scope.restricted or not result.hits:
+        return
+    kept = [h for h in result.hits if scope.allows(h.local_path())]
+    if len(kept) == len(result.hits):
+        return
+    dropped, first = len(result.hits) - len(kept), result.hits[0].rank
+    result.hits = [h.model_copy(update={"rank": first + n}) for n, h in enumerate(kept)]
+    if result.total is not None:
+        result.total -= dropped

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -279,4 +280,6 @@ class Searcher:
         """
         self.store.require()
         chosen = DUPLICATE_THRESHOLD if threshold is None else threshold
-        return duplicate_groups(self.store, chosen, filters.expression() if filters else "")
+        within = None if filters is None or filters.within is None else filters.within
+        expr = filters.expression() if filters else ""
+        return duplicate_groups(self.store, chosen, expr, [Path(r) for r in within or []] or None)

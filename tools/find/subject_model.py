@@ -254,18 +254,22 @@ class Subjects:
         offset: int = 0,
         expr: str = "",
         diversify: bool = False,
+        seen: Callable[[str], bool] | None = None,
     ) -> Ranked:
         """The photos of ``subject`` under ``expr``, best first, from ``offset``.
 
         One count: the model's estimate under ``expr`` is how many photos show it, and they
         are exactly the first that many of its ranking, so ``total`` equals the estimate and
         paging ends there. ``diversify`` reorders them (near-identical shots later), so it
-        changes no count.
+        changes no count. ``seen``: whether the caller may see a file (its real path).
         """
         estimate, floor = self.estimate(subject, expr)
         candidates = self._candidates(subject, estimate + POOL, expr)
         judged_out = set(subject.negatives)
-        scored = self._score(subject, [c for c in candidates if c.row.photo_id not in judged_out])
+        kept = [c for c in candidates if c.row.photo_id not in judged_out]
+        if seen is not None:
+            kept = [c for c in kept if seen(c.row.path)]
+        scored = self._score(subject, kept)
         shown = scored[:estimate]
         if diversify:
             shown = diversified(shown, len(shown))

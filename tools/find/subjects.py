@@ -95,8 +95,9 @@ def subject_photos(
     library = call.library
     library.store.require()
     ranked = library.subjects.rank(
-        subject, request.limit, request.offset, filters.expression(), request.diversify
-    )
+        subject, request.limit, request.offset, filters.expression(), request.diversify,
+        call.scope.allows if call.scope.restricted else None,
+    )  # fmt: skip
     end = request.offset + len(ranked.hits)
     result = SearchResult(
         query=subject.name, hits=to_hits(ranked.hits, start=request.offset + 1),
@@ -120,7 +121,8 @@ def subject_info(call: Call, subject: Subject) -> SubjectInfo:
         rows[i].ref() for i in subject.positives[:12] if i in rows and scope.allows(rows[i].path)
     ]
     expr = call.filters(Filters()).expression()
-    counted = library.subjects.rank(subject, 0, 0, expr)  # the count find_photos pages through
+    seen = scope.allows if scope.restricted else None
+    counted = library.subjects.rank(subject, 0, 0, expr, seen=seen)  # find_photos' own count
     estimate, floor = counted.total, counted.estimate_is_floor
     sheets = [
         SheetRef(subject=subject.name, style=style, comic_id=comic_id)

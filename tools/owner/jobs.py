@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from photocomic.tools.errors import Cancelled, NotFound, PhotocomicError
+from photocomic.tools.errors import Cancelled, PhotocomicError, unknown_job
 from photocomic.tools.owner.contract import JobSnapshot, JobState
 from photocomic.tools.photos.contract import IndexSummary
 from pydantic import BaseModel, Field
@@ -223,10 +223,7 @@ class Jobs:
     def get(self, job_id: str) -> Job:
         job = self._jobs.get(job_id.strip())
         if job is None:
-            raise NotFound(
-                f"no job {job_id[:40]!r} in this library: the last {KEEP_JOBS} are kept "
-                "([[list_jobs]]). Finished comics: [[list_comics]]."
-            )
+            raise unknown_job(job_id)
         return job
 
     def all(self) -> list[Job]:

@@ -22,7 +22,7 @@ from photocomic.tools.comics.studio import ComicStudio, PartialFn
 from photocomic.tools.comics.styles import DEFAULT_STYLE, normalise_style
 from photocomic.tools.config import Settings, version
 from photocomic.tools.contract import Empty, PhotoRef
-from photocomic.tools.errors import InvalidInput, NotFound
+from photocomic.tools.errors import InvalidInput, NotFound, unknown_job
 from photocomic.tools.find.contract import Filters
 from photocomic.tools.find.subjects import (
     cast_in_photos,
@@ -81,7 +81,8 @@ def library_status(call: Call, request: StatusRequest) -> LibraryStatus:
         db=library.store.uri, collection=library.store.collection,
         model=info.model if info else None, dim=info.dim if info else None,
         precision=str(info.precision.get("precision")) if info and info.precision else None,
-        photos=library.store.count() if info else 0, data_dir=str(library.settings.data_dir),
+        photos=library.store.count(call.filters(Filters()).expression()) if info else 0,
+        data_dir=str(library.settings.data_dir),
         roots=list(scope.roots or []), comics=len(comics_seen(call)),
         model_loaded=engine.model_loaded(), engine_pid=os.getpid(),
     )  # fmt: skip
@@ -138,7 +139,7 @@ def cancel_job(call: Call, request: CancelJob) -> JobSnapshot:
 def _job(call: Call, job_id: str) -> Job:
     job = call.engine.jobs.get(job_id)
     if not call.engine.visible(job, call.scope):
-        raise NotFound(f"no job {job_id[:40]!r} among this server's folders")
+        raise unknown_job(job_id)
     return job
 
 

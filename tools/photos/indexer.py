@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from photocomic.tools.errors import Cancelled, ConfigError, DecodeError, ModelMismatch
+from photocomic.tools.errors import Cancelled, ConfigError, DecodeError, ModelMismatch, PathRefused
 from photocomic.tools.folders import FileEntry, Scan, display_path, real_folder, scan_folder
 from photocomic.tools.photos.contract import FailedFile, IndexSummary
 from photocomic.tools.photos.images import open_photo
@@ -187,7 +187,8 @@ class Indexer:
                 batch.clear()
 
         processed = 0
-        for entry, outcome in self._decoded(todo, _Decoder(embedder, tagger), cancel):
+        decoder = _Decoder(embedder, tagger, self.roots)
+        for entry, outcome in self._decoded(todo, decoder, cancel):
             processed += 1
             if isinstance(outcome, DecodeError):
                 summary.failed.append(FailedFile(path=display_path(entry.path), error=str(outcome)))
@@ -287,15 +288,21 @@ class _Writer:
 class _Decoder:
     """Decodes a few files in a worker thread (and on a CPU embeds and tags them there)."""
 
-    def __init__(self, embedder: Embedder, tagger: Tagger) -> None:
-        self.embedder, self.tagger = embedder, tagger
+    def __init__(
+        self, embedder: Embedder, tagger: Tagger, within: Sequence[Path] | None = None
+    ) -> None:
+        self.embedder, self.tagger, self.within = embedder, tagger, within
 
     def decode(self, entry: FileEntry) -> _Prepared | DecodeError:
+        """The file the scan found, judged again as it is opened: one swapped for a link
+        that leaves the roots since the scan is refused, not embedded."""
         try:
-            photo = open_photo(entry.path, min_side=self.embedder.decode_side)
+            photo = open_photo(entry.path, min_side=self.embedder.decode_side, within=self.within)
             pixels = self.embedder.prepare(photo.image)
         except DecodeError as exc:
             return exc
+        except PathRefused:
+            return DecodeError("now lies outside the allowed folders (replaced by a link?)")
         except Exception as exc:  # a decoder bug must not end the whole run
             return DecodeError(f"could not decode: {type(exc).__name__}: {exc}")
         taken = photo.taken_at if photo.taken_at is not None else int(entry.mtime)

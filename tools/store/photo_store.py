@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from photocomic.tools.config import Settings
-from photocomic.tools.errors import ModelMismatch, NotFound, PhotocomicError
+from photocomic.tools.errors import ModelMismatch, NotFound, PhotocomicError, unknown_photo
 from photocomic.tools.store.milvus import Connection, unavailable
 from photocomic.tools.store.rows import (
     ID_MASK,
@@ -263,11 +263,7 @@ class PhotoStore:
         found = self.get_some(photo_ids, with_vectors)
         missing = [pid for pid in photo_ids if pid not in found]
         if missing:
-            raise NotFound(
-                f"unknown photo id {missing[0]}"
-                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                + ": use an id from a search result, or index the photo first"
-            )
+            raise unknown_photo(missing[0], len(missing) - 1)
         return [found[pid] for pid in photo_ids]
 
     def get_some(self, photo_ids: Sequence[int], with_vectors: bool = False) -> dict[int, PhotoRow]:
