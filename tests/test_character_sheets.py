@@ -59,7 +59,9 @@ def test_without_a_sheet_a_comic_works_as_before_and_suggests_one(world: dict[st
     assert record["sheets"] == [] and record["subjects"] == ["Cola"]
     assert set(sources(record)) <= world["cola"]
     assert api.requests[-1].images[0].format == "JPEG"
-    assert any("draw_character_sheet(subject='Cola', style='ghibli')" in n for n in record["notes"])
+    said = " ".join(record["notes"])  # to a person at the terminal, in its own words
+    assert "photocomic subject sheet 'Cola' --style ghibli" in said, said
+    assert "draw_character_sheet" not in said and "[[" not in said
 
 
 def test_a_sheet_is_drawn_kept_and_sent_first_by_later_comics(world: dict[str, Any]) -> None:

@@ -1,9 +1,10 @@
 """Errors a user can act on. Each message says what went wrong, with which file, and what to do.
 
 What to do depends on who asked: an assistant calls MCP tools with arguments, a person at the
-terminal types commands and flags. A message names a remedy as ``[[name]]``; each door renders
-it in its own words (:func:`for_door`), from the one table :data:`REMEDIES`. An environment
-variable is named only where nothing else can help, and then plainly.
+terminal types commands and flags. A message names a remedy as ``[[name]]`` (with values:
+``[[name|a|b]]``); each door renders it in its own words (:func:`for_door`), from the one
+table :data:`REMEDIES`. An environment variable is named only where nothing else can help,
+and then plainly.
 """
 
 from __future__ import annotations
@@ -35,8 +36,17 @@ REMEDIES: dict[str, tuple[str, str]] = {
         "run the move again: it resumes",
         "run `photocomic migrate` again: it resumes",
     ),
+    "teach_subject": (
+        "remember_subject(name=..., photos=[ids])",
+        "`photocomic subject add NAME --photo ID`",
+    ),
+    "index_first": ("index_folder(path=...) first", "`photocomic index FOLDER` first"),
+    "draw_sheet": (  # [[draw_sheet|Cola|ghibli]]
+        "draw_character_sheet(subject={0!r}, style={1!r})",
+        "`photocomic subject sheet {0!r} --style {1}`",
+    ),
 }
-_REMEDY = re.compile(r"\[\[(\w+)\]\]")
+_REMEDY = re.compile(r"\[\[(\w+)((?:\|[^|\]]*)*)\]\]")
 
 
 def for_door(text: str, door: Audience) -> str:
@@ -44,6 +54,8 @@ def for_door(text: str, door: Audience) -> str:
 
     def words(match: re.Match[str]) -> str:
         mcp, cli = REMEDIES.get(match[1], (match[1], match[1]))
+        values = match[2].split("|")[1:]
+        mcp, cli = mcp.format(*values), cli.format(*values)
         if door == "any":
             return mcp if mcp == cli else f"{mcp} (command line: {cli})"
         return mcp if door == "mcp" else cli

@@ -152,10 +152,7 @@ def photo_items(items: Sequence[int | str]) -> list[int | str]:
 
 def require_roots(scope: Scope) -> None:
     if scope.restricted and not scope.roots:
-        raise ConfigError(
-            "no photo folders are allowed yet: start the server with --root DIR (repeatable) "
-            "or set PHOTOCOMIC_ROOTS to your photo folders"
-        )
+        raise ConfigError("no photo folders are allowed yet: [[roots]]")
 
 
 def decode_upload(text: str, limit: int) -> bytes:

@@ -92,7 +92,7 @@ class Subjects:
             known = ", ".join(s.name for s in self.all(sees)) or "none yet"
             raise NotFound(
                 f"no subject named {name.strip()[:60]!r}; known subjects: {known}. Teach one "
-                "with remember_subject (CLI: photocomic subject add NAME --photo ...)"
+                "with [[teach_subject]]"
             )
         return found
 

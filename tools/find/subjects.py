@@ -234,9 +234,8 @@ def sheet_of(call: Call, subject: Subject, style: str, notes: list[str]) -> Comi
             return visible_comic(call, comic_id)
         notes.append(f"{subject.name}'s character sheet in {style} ({comic_id}) is gone")
     notes.append(
-        f"{subject.name} has no character sheet in {style} yet: draw_character_sheet("
-        f"subject={subject.name!r}, style={style!r}) (CLI: photocomic subject sheet "
-        f"{subject.name!r} --style {style}) keeps {subject.name} the same in every comic"
+        f"{subject.name} has no character sheet in {style} yet: "
+        f"[[draw_sheet|{subject.name}|{style}]] keeps {subject.name} the same in every comic"
     )
     return None
 

@@ -295,10 +295,16 @@ def in_words(answer: BaseModel, kind: str) -> BaseModel:
     same when they are shown): a job's message is written once, for every door."""
     door: Audience = "cli" if kind == "cli" else "mcp"
     jobs = [answer] if isinstance(answer, JobSnapshot) else getattr(answer, "jobs", None) or []
+    listed = getattr(answer, "comics", None)
+    records = list(listed) if isinstance(listed, list) else []  # a ComicList's records
     for job in jobs:
         if isinstance(job, JobSnapshot):
             job.message = for_door(job.message, door)
             job.error = for_door(job.error, door) if job.error else job.error
+            records.append(job.record)
+    for record in records:
+        if isinstance(getattr(record, "notes", None), list):
+            record.notes = [for_door(note, door) for note in record.notes]  # type: ignore[union-attr]
     return answer
 
 

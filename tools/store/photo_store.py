@@ -204,9 +204,7 @@ class PhotoStore:
         """The model info of an existing collection, loaded for search; NotFound if empty."""
         info = self.model_info()
         if info is None:
-            raise NotFound(
-                f"no photos indexed yet in {self.uri}; run 'photocomic index FOLDER' first"
-            )
+            raise NotFound(f"no photos indexed yet in {self.uri}: [[index_first]]")
         self._load()
         return info
 
