@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
+from photocomic.tools.contract import MAX_UPLOAD
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -61,7 +62,7 @@ class Settings(BaseSettings):
     image_timeout: float = Field(default=180.0, gt=0)
     image_retries: int = Field(default=3, ge=0, le=10)
 
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=MAX_UPLOAD)
     http_token: SecretStr | None = None
 
     engine: Literal["auto", "off"] = Field(

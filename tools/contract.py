@@ -32,6 +32,8 @@ MAX_NAME = 100  # a subject's name, a tag, a style, an id
 MAX_TEXT = 500  # words to search for
 MAX_PROMPT = 4_000  # a story or a change to a comic
 MAX_PATH = 4_096  # a path, as Linux allows it
+MAX_UPLOAD = 64 << 20  # bytes an uploaded picture may have at most (a setting may lower it)
+MAX_UPLOAD_TEXT = MAX_UPLOAD * 4 // 3 + 1_024  # its base64, with room for a data: prefix
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 PathText = Annotated[str, Field(min_length=1, max_length=MAX_PATH)]

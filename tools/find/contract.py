@@ -10,6 +10,7 @@ from photocomic.tools.comics.contract import SheetRef
 from photocomic.tools.contract import (
     MAX_PHOTOS,
     MAX_TEXT,
+    MAX_UPLOAD_TEXT,
     Ask,
     IdOrPath,
     ImageData,
@@ -158,7 +159,7 @@ class SimilarRequest(Filters, Ask[SearchAnswer]):
         None, description="a photo's path inside the allowed roots (or relative)"
     )
     photo_id: int | None = Field(None, description="an indexed photo's id")
-    image_base64: str | None = Field(
+    image_base64: Annotated[str, Field(max_length=MAX_UPLOAD_TEXT)] | None = Field(
         None, description="an image file's bytes, base64 (size-limited; prefer a path)"
     )
     like: PHOTO_IDS = Field(
@@ -266,6 +267,12 @@ class SubjectRequest(Ask[SubjectAnswer]):
     )
     limit: int = limit_field(12, "of its photos to show back")
     sheet: bool = Field(False, description="also make a numbered contact sheet of them")
+
+    @model_validator(mode="after")
+    def _some_example(self) -> SubjectRequest:
+        if not (self.photos or self.not_photos):
+            raise ValueError("give photos that show it (ids or paths), or not_photos to correct it")
+        return self
 
 
 class SubjectName(BaseModel):

@@ -147,16 +147,12 @@ class Subjects:
         info = self.store.require()
         subject = self.kept.get(name) or Subject(name=name)
         if not sees(subject):
-            raise InvalidInput(
-                f"the name {name!r} is taken by a subject taught from photos outside this "
-                "server's folders; choose another name"
-            )
+            raise InvalidInput(f"the name {name!r} cannot be used here; choose another name")
         subject.positives = _merge(subject.positives, positives, drop=negatives)
         subject.negatives = _merge(subject.negatives, negatives, drop=positives)
         if not subject.positives:
             raise InvalidInput(
-                f"{name!r} needs at least one photo that shows it (photos=[...]), not only "
-                "photos that do not"
+                f"{name!r} needs at least one photo that shows it, not only photos that do not"
             )
         self.train(subject)
         self.kept.save(subject, info.dim)

@@ -62,8 +62,8 @@ def remember_subject(call: Call, request: SubjectRequest) -> SubjectAnswer:
     require_roots(call.scope)
     positives = _example_ids(call, request.photos)
     negatives = _example_ids(call, request.not_photos)
-    if not (positives or negatives):
-        raise InvalidInput("give photos=[ids or paths] that show it (or not_photos=[...])")
+    if not (positives or negatives):  # every one given lay outside the roots or was unknown
+        raise InvalidInput("none of the photos given can be used as an example")
     library = call.library
     with library.writing:
         subject = library.subjects.teach(request.name, positives, negatives, subject_sees(call))
