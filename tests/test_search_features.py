@@ -269,6 +269,31 @@ def test_duplicates_group_each_edited_copy_with_its_original_only(lib: Lib) -> N
         lib.searcher.duplicates(threshold=1.5)
 
 
+COPIES = 60
+
+
+def test_sixty_copies_of_each_photo_make_groups_of_exactly_sixty(
+    tmp_path: Path, lite0: object
+) -> None:
+    """Copies tie for every photo's nearest neighbours; eight neighbours a photo could leave a
+    large group split. Each group holds all its copies, and none mixes two photos."""
+    originals = write_photos(tmp_path / "originals", 2, start=700, size=(320, 240))
+    for n in range(COPIES - 1):
+        for path in originals:
+            copy = tmp_path / f"copy_{n:02d}" / path.name
+            copy.parent.mkdir(exist_ok=True)
+            copy.write_bytes(path.read_bytes())
+    library = PhotoLibrary(Settings(data_dir=tmp_path / "data"), lambda: lite0)  # type: ignore[arg-type,return-value]
+    try:
+        assert not library.index(Scope(), str(tmp_path)).failed
+        report = library.searcher.duplicates()
+        assert sorted(len(g.photos) for g in report.groups) == [COPIES, COPIES]
+        for group in report.groups:
+            assert len({Path(p.path).name for p in group.photos}) == 1, "one photo per group"
+    finally:
+        library.close()
+
+
 def test_an_edited_copy_finds_its_original_first(lib: Lib) -> None:
     home = SearchFilters(folder=str(lib.root / "home"))
     copy = str(lib.root / "edits/brighten_0008.jpg")

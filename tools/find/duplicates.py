@@ -51,6 +51,7 @@ PIXEL_FLOOR = 0.5
 CANDIDATE_FLOOR = 0.25
 NEAREST_CHECKED = 2
 NEIGHBOURS = 8  # nearest photos looked at per photo: a group larger than this still joins up
+DENSE_NEIGHBOURS = 64  # looked at again for a photo whose eight nearest are all duplicates
 _BATCH = 256
 _THUMB = 96  # long side of the decoded greyscale thumbnail
 _SIDE = 32  # compared at 32x32
@@ -193,7 +194,8 @@ def duplicate_groups(
         return max(cosine, aligned if aligned is not None else -1.0)
 
     groups = _Groups(len(rows))
-    for (a, b), floor in _candidate_pairs(store, vectors, rows, expr):
+    _join_identical(groups, vectors)
+    for (a, b), floor in _candidate_pairs(store, vectors, rows, expr, threshold):
         if groups.find(a) != groups.find(b) and score(a, b, floor) >= threshold:
             groups.join(a, b)
     members: dict[int, list[int]] = {}
@@ -228,28 +230,66 @@ def _keep_first(row: dict[str, Any]) -> tuple[int, float, int, str]:
     )
 
 
+def _join_identical(groups: _Groups, vectors: np.ndarray) -> None:
+    """Files whose embeddings are the same to five decimals (copies of one file) join at once:
+    twenty copies tie for every photo's nearest neighbours, and eight of them each need not
+    join all twenty."""
+    first: dict[bytes, int] = {}
+    for n, key in enumerate(np.round(vectors, 5)):
+        groups.join(first.setdefault(key.tobytes(), n), n)
+
+
 def _candidate_pairs(
-    store: PhotoStore, vectors: np.ndarray, rows: list[dict[str, Any]], expr: str
+    store: PhotoStore,
+    vectors: np.ndarray,
+    rows: list[dict[str, Any]],
+    expr: str,
+    threshold: float = DUPLICATE_THRESHOLD,
 ) -> list[tuple[tuple[int, int], float]]:
     """Pairs of near neighbours, closest first, each with the cosine from which its pixels
-    are worth comparing (CANDIDATE_FLOOR for a photo's nearest ones, else PIXEL_FLOOR).
+    are worth comparing (CANDIDATE_FLOOR for a photo's nearest ones, else PIXEL_FLOOR). A photo
+    whose every neighbour looked at is already a duplicate sits in a larger cluster: it is
+    asked again for DENSE_NEIGHBOURS, so the cluster joins up whatever its size.
     """
     position = {int(r["id"]): n for n, r in enumerate(rows)}
     pairs: dict[tuple[int, int], tuple[float, float]] = {}
+    dense: list[int] = []
     for start in range(0, len(rows), _BATCH):
-        batch = vectors[start : start + _BATCH]
-        for offset, hits in enumerate(store.search(batch, NEIGHBOURS + 1, expr)):
-            me = start + offset
-            others = [(position.get(h.row.photo_id), h.score) for h in hits]
-            ranked = [(o, sim) for o, sim in others if o is not None and o != me]
-            for rank, (other, sim) in enumerate(ranked):
-                if sim < CANDIDATE_FLOOR:
-                    break
-                key = (min(me, other), max(me, other))
-                floor = CANDIDATE_FLOOR if rank < NEAREST_CHECKED else PIXEL_FLOOR
-                pairs[key] = (sim, min(floor, pairs.get(key, (sim, floor))[1]))
+        _add_neighbours(store, vectors, position, start, NEIGHBOURS, expr, pairs, dense, threshold)
+    for n in range(0, len(dense), _BATCH):
+        again = dense[n : n + _BATCH]
+        _add_neighbours(store, vectors[again], position, 0, DENSE_NEIGHBOURS, expr, pairs, [],
+                        threshold, again)  # fmt: skip
     ordered = sorted(pairs.items(), key=lambda item: -item[1][0])
     return [(pair, floor) for pair, (_, floor) in ordered]
+
+
+def _add_neighbours(
+    store: PhotoStore,
+    vectors: np.ndarray,
+    position: dict[int, int],
+    start: int,
+    neighbours: int,
+    expr: str,
+    pairs: dict[tuple[int, int], tuple[float, float]],
+    dense: list[int],
+    threshold: float,
+    who: list[int] | None = None,
+) -> None:
+    """The pairs of one batch of photos (``who``: their rows, else ``start`` onwards)."""
+    batch = vectors if who is not None else vectors[start : start + _BATCH]
+    for offset, hits in enumerate(store.search(batch, neighbours + 1, expr)):
+        me = who[offset] if who is not None else start + offset
+        others = [(position.get(h.row.photo_id), h.score) for h in hits]
+        ranked = [(o, sim) for o, sim in others if o is not None and o != me]
+        for rank, (other, sim) in enumerate(ranked):
+            if sim < CANDIDATE_FLOOR:
+                break
+            key = (min(me, other), max(me, other))
+            floor = CANDIDATE_FLOOR if rank < NEAREST_CHECKED else PIXEL_FLOOR
+            pairs[key] = (sim, min(floor, pairs.get(key, (sim, floor))[1]))
+        if len(ranked) >= neighbours and ranked[-1][1] >= threshold:
+            dense.append(me)
 
 
 def find_duplicates(call: Call, request: DuplicatesRequest) -> DuplicatesAnswer:
