@@ -86,15 +86,15 @@ def cmd_comic(args: argparse.Namespace) -> int:
 
 def show_comic(args: argparse.Namespace, door: Door, job: JobSnapshot) -> int:
     """Follow a drawing job to its end and print the comic (or the dry run)."""
-    shown = {"last": ""}
+    said = {"last": ""}
 
     def show(job: JobSnapshot) -> None:
-        if sys.stderr.isatty() and job.message != shown["last"]:
+        if sys.stderr.isatty() and job.message != said["last"]:
             print(f"\rphotocomic: {job.message}   ", end="", file=sys.stderr, flush=True)
-            shown["last"] = job.message
+            said["last"] = job.message
 
     job = follow(door, job, show)
-    if shown["last"]:
+    if said["last"]:
         print(file=sys.stderr)
     if job.state != "done" or job.record is None:
         raise job_error(job)

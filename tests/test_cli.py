@@ -176,6 +176,14 @@ def test_storyboard_comic_from_a_path_and_an_id_then_listed(indexed: dict[str, s
     assert record["photos"][1]["photo_id"] == photo_id
     listed = json.loads(run_cli("comics", "--json", env=env).stdout)
     assert record["comic_id"] in [c["comic_id"] for c in listed]
+    # exactly as the README's main job runs it: for a person, no --json
+    said = run_cli(
+        "comic", "--backend", "storyboard", "--prompt", "a day out",
+        "--photo", str(photos / "photo_0001.jpg"), env=env,
+    )  # fmt: skip
+    assert said.returncode == 0 and said.stdout.startswith("comic c"), said.stderr
+    listing = run_cli("comics", "--limit", "1", env=env)
+    assert listing.returncode == 0 and listing.stdout.count("\n") == 1, listing.stdout
 
 
 def test_comic_without_a_key_names_the_variable_and_the_storyboard(indexed: dict[str, str]) -> None:
