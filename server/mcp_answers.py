@@ -298,7 +298,7 @@ def duplicates_answer(report: DuplicatesAnswer) -> CallToolResult:
 
 
 def status_answer(status: out.LibraryStatus) -> CallToolResult:
-    roots_text = ", ".join(status.roots) or "none (start the server with --root DIR)"
+    roots_text = ", ".join(status.roots) or "none (the person who set up this server gives them)"
     text = (
         f"{plural(status.photos, 'photo')} indexed with {status.model or 'no model yet'}; "
         f"{plural(status.comics, 'comic')}. Allowed folders: {roots_text}. Store: {status.db}."

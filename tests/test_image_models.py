@@ -275,7 +275,10 @@ def test_an_unknown_model_goes_out_and_its_404_is_explained(
     ):
         draw(photos, prompt="Hi.", model="gpt-image-9-preview")
     message = str(caught.value)
-    assert "gpt-image-9-preview" in message and "PHOTOCOMIC_IMAGE_MODEL" in message
+    assert "gpt-image-9-preview" in message and "--model" in message  # it was asked for
+    assert "model='auto'" in caught.value.for_door("mcp") and "--" not in caught.value.for_door(
+        "mcp"
+    )
     sent = api.requests[-1]
     # the safe subset: a standard size, no input_fidelity
     assert sent.fields["size"] == "1024x1024" and "input_fidelity" not in sent.fields

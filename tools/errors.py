@@ -28,8 +28,8 @@ REMEDIES: dict[str, tuple[str, str]] = {
         "--backend storyboard for an offline layout preview that needs no key",
     ),
     "roots": (
-        "this server has no photo folders: the person who set it up gives them as --root DIR "
-        "in the server's command (the client's configuration) or PHOTOCOMIC_ROOTS",
+        "this server was started without photo folders: the person who set it up gives them "
+        "in the client's configuration of photocomic (its root folders, or PHOTOCOMIC_ROOTS)",
         "give photo folders with --root DIR (repeatable) or PHOTOCOMIC_ROOTS",
     ),
     "migrate_again": (

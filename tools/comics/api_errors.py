@@ -123,9 +123,8 @@ def _model_error(
         )
     return ModelNotFound(
         f"the image API at {access.shown_url()} does not know the model {model!r} "
-        f"(HTTP {status}): check the name given with [[pick_model]] (or "
-        "PHOTOCOMIC_IMAGE_MODEL, the server's default), and OPENAI_BASE_URL, or use "
-        "[[auto_model]]." + told
+        f"(HTTP {status}): check the name given with [[pick_model]], or use [[auto_model]]; "
+        "an OpenAI-compatible server other than OpenAI's may name its models otherwise." + told
     )
 
 
