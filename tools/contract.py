@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
@@ -46,6 +47,16 @@ WaitSeconds = Annotated[
     float,
     Field(ge=0, le=MAX_WAIT, description=f"how long to wait before answering (0-{MAX_WAIT:g} s)"),
 ]
+
+
+T = TypeVar("T")
+
+
+def page_of(items: Sequence[T], offset: int, limit: int | None) -> tuple[list[T], int | None]:
+    """One page of a listing and the ``next_offset`` that gets the next (None: the last page;
+    ``limit`` None: everything from ``offset``)."""
+    end = len(items) if limit is None else offset + limit
+    return list(items[offset:end]), end if end < len(items) else None
 
 
 def limit_field(default: int, what: str = "photos", most: int = MAX_LIMIT) -> Any:

@@ -212,24 +212,3 @@ def _identify(data: bytes) -> None:
             "image_base64 does not hold a picture photocomic can read (JPEG, PNG, WebP, GIF, "
             "BMP, TIFF or HEIC): check that it is the image file's bytes, base64-encoded"
         ) from None
-
-
-def check_one_source(
-    image: str | None, photo_id: int | None, upload: str | None, like: Sequence[int] | None
-) -> None:
-    """One query source (plus like/unlike) per search by example, named in the refusal."""
-    given = [
-        name
-        for name, value in (("image", image), ("photo_id", photo_id), ("image_base64", upload))
-        if value is not None
-    ]
-    if len(given) > 1:
-        raise InvalidInput(
-            f"give exactly one query source, not {' and '.join(given)}: image (a path), "
-            "photo_id, or image_base64; add like/unlike to steer it"
-        )
-    if not given and not like:
-        raise InvalidInput(
-            "nothing to search with: give image (a path inside the photo folders), photo_id, "
-            "or image_base64, or like=[photo ids] from an earlier search"
-        )

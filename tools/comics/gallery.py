@@ -23,7 +23,7 @@ from photocomic.tools.comics.contract import (
 )
 from photocomic.tools.comics.previews import preview_jpeg
 from photocomic.tools.comics.studio import ComicStudio
-from photocomic.tools.contract import ImageData
+from photocomic.tools.contract import ImageData, page_of
 from photocomic.tools.errors import NotFound, PathRefused, unknown_comic
 from photocomic.tools.policy import Scope
 
@@ -72,12 +72,8 @@ def comics_seen(call: Call) -> list[ComicRecord]:
 
 def list_comics(call: Call, request: ComicsRequest) -> ComicList:
     records = comics_seen(call)
-    start = request.offset
-    end = len(records) if request.every else start + request.limit
-    return ComicList(
-        comics=records[start:end], total=len(records),
-        next_offset=end if end < len(records) else None,
-    )  # fmt: skip
+    shown, after = page_of(records, request.offset, None if request.every else request.limit)
+    return ComicList(comics=shown, total=len(records), next_offset=after)
 
 
 def app_comic_lineage(call: Call, request: LineageRequest) -> Lineage:

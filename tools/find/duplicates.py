@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from photocomic.tools.contract import page_of
 from photocomic.tools.errors import DecodeError, InvalidInput, PathRefused
 from photocomic.tools.find.contract import (
     DuplicateGroup,
@@ -255,11 +256,11 @@ def _candidate_pairs(
     pairs: dict[tuple[int, int], tuple[float, float]] = {}
     dense: list[int] = []
     for start in range(0, len(rows), _BATCH):
-        _add_neighbours(store, vectors, position, start, NEIGHBOURS, expr, pairs, dense, threshold)
-    for n in range(0, len(dense), _BATCH):
-        again = dense[n : n + _BATCH]
-        _add_neighbours(store, vectors[again], position, 0, DENSE_NEIGHBOURS, expr, pairs, [],
-                        threshold, again)  # fmt: skip
+        who = list(range(start, min(len(rows), start + _BATCH)))
+        dense += _add_neighbours(store, vectors, position, who, NEIGHBOURS, expr, pairs, threshold)
+    for start in range(0, len(dense), _BATCH):
+        who = dense[start : start + _BATCH]
+        _add_neighbours(store, vectors, position, who, DENSE_NEIGHBOURS, expr, pairs, threshold)
     ordered = sorted(pairs.items(), key=lambda item: -item[1][0])
     return [(pair, floor) for pair, (_, floor) in ordered]
 
@@ -268,18 +269,16 @@ def _add_neighbours(
     store: PhotoStore,
     vectors: np.ndarray,
     position: dict[int, int],
-    start: int,
+    who: list[int],
     neighbours: int,
     expr: str,
     pairs: dict[tuple[int, int], tuple[float, float]],
-    dense: list[int],
     threshold: float,
-    who: list[int] | None = None,
-) -> None:
-    """The pairs of one batch of photos (``who``: their rows, else ``start`` onwards)."""
-    batch = vectors if who is not None else vectors[start : start + _BATCH]
-    for offset, hits in enumerate(store.search(batch, neighbours + 1, expr)):
-        me = who[offset] if who is not None else start + offset
+) -> list[int]:
+    """The pairs of the photos ``who`` (row numbers) with their nearest ``neighbours``, added
+    to ``pairs``; the photos whose every neighbour looked at is a duplicate (dense ones)."""
+    dense = []
+    for me, hits in zip(who, store.search(vectors[who], neighbours + 1, expr), strict=True):
         others = [(position.get(h.row.photo_id), h.score) for h in hits]
         ranked = [(o, sim) for o, sim in others if o is not None and o != me]
         for rank, (other, sim) in enumerate(ranked):
@@ -290,6 +289,7 @@ def _add_neighbours(
             pairs[key] = (sim, min(floor, pairs.get(key, (sim, floor))[1]))
         if len(ranked) >= neighbours and ranked[-1][1] >= threshold:
             dense.append(me)
+    return dense
 
 
 def find_duplicates(call: Call, request: DuplicatesRequest) -> DuplicatesAnswer:
@@ -298,17 +298,15 @@ def find_duplicates(call: Call, request: DuplicatesRequest) -> DuplicatesAnswer:
     report = call.library.searcher.duplicates(request.threshold, filters)
     if call.scope.restricted:  # by the real path: a photo reached through a link is not here
         report.groups = [g for g in (_seen(call, g) for g in report.groups) if len(g.photos) > 1]
-    start = request.offset
-    end = len(report.groups) if request.every else start + request.limit
+    shown, after = page_of(report.groups, request.offset, None if request.every else request.limit)
     groups = [
         g.model_copy(update={"size": len(g.photos),
                              "photos": g.photos if request.every else g.photos[:GROUP_SHOWN]})
-        for g in report.groups[start:end]
+        for g in shown
     ]  # fmt: skip
     return DuplicatesAnswer(
         threshold=report.threshold, checked=report.checked, groups=groups,
-        total_groups=len(report.groups), offset=start,
-        next_offset=end if end < len(report.groups) else None,
+        total_groups=len(report.groups), offset=request.offset, next_offset=after,
     )  # fmt: skip
 
 

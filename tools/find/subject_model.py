@@ -307,12 +307,6 @@ class Subjects:
         scored.sort(key=lambda h: (-(h.row.photo_id in positives), -h.score, h.row.photo_id))
         return scored
 
-    def cached_estimate(self, subject: Subject) -> tuple[int, bool]:
-        """The library-wide estimate made when the subject was last trained."""
-        if "estimate" not in subject.info:
-            return self.estimate(subject)
-        return int(subject.info["estimate"]), bool(subject.info.get("estimate_is_floor"))
-
     def estimate(self, subject: Subject, expr: str = "") -> tuple[int, bool]:
         """How many photos the model thinks show the subject: (count, only a lower bound?)."""
         if subject.weights is None:

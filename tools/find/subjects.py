@@ -109,9 +109,8 @@ def subject_photos(
 
 def shown_note(name: str, count: int, floor: bool) -> str:
     """How many photos show a subject, in the words every answer about it uses."""
-    photos = "photo" if count == 1 else "photos"
     verb = "shows" if count == 1 else "show"
-    return f"{'at least ' if floor else ''}{count} {photos} in the library {verb} {name}"
+    return f"{'at least ' if floor else ''}{plural(count, 'photo')} in the library {verb} {name}"
 
 
 def subject_info(call: Call, subject: Subject) -> SubjectInfo:

@@ -21,7 +21,7 @@ from photocomic.tools.comics.previews import preview_jpeg
 from photocomic.tools.comics.studio import ComicStudio, PartialFn
 from photocomic.tools.comics.styles import DEFAULT_STYLE, normalise_style
 from photocomic.tools.config import Settings, version
-from photocomic.tools.contract import Empty, PhotoRef
+from photocomic.tools.contract import Empty, PhotoRef, page_of
 from photocomic.tools.errors import InvalidInput, NotFound, unknown_job
 from photocomic.tools.find.contract import Filters
 from photocomic.tools.find.subjects import (
@@ -95,9 +95,8 @@ def library_status(call: Call, request: StatusRequest) -> LibraryStatus:
 def list_jobs(call: Call, request: ListJobs) -> JobList:
     engine, scope = call.engine, call.scope
     seen = [j for j in engine.jobs.all() if engine.visible(j, scope)]
-    end = request.offset + request.limit
-    page = [_brief(j.snapshot()) for j in seen[request.offset : end]]
-    return JobList(jobs=page, total=len(seen), next_offset=end if end < len(seen) else None)
+    shown, after = page_of(seen, request.offset, request.limit)
+    return JobList(jobs=[_brief(j.snapshot()) for j in shown], total=len(seen), next_offset=after)
 
 
 def _brief(job: JobSnapshot) -> JobSnapshot:
