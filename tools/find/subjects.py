@@ -33,7 +33,7 @@ from photocomic.tools.find.contract import (
 )
 from photocomic.tools.find.filters import SearchFilters
 from photocomic.tools.find.ranking import answer_of, to_hits
-from photocomic.tools.find.subject_model import SHOWS
+from photocomic.tools.find.subject_model import SHOWS, Ranked
 from photocomic.tools.policy import check_limit, check_offset, require_roots
 from photocomic.tools.store.rows import PhotoRow
 from photocomic.tools.store.subject_store import Subject
@@ -68,8 +68,9 @@ def remember_subject(call: Call, request: SubjectRequest) -> SubjectAnswer:
     with library.writing:
         subject = library.subjects.teach(request.name, positives, negatives, subject_sees(call))
     found = FindRequest(text=subject.name, limit=request.limit, sheet=request.sheet)
-    photos = subject_photos(call, subject, found, call.filters(Filters()))
-    return SubjectAnswer(subject=subject_info(call, subject), photos=photos)
+    photos, ranked = _ranked_photos(call, subject, found, call.filters(Filters()))
+    counted = (ranked.total, ranked.estimate_is_floor)  # ranked once for both
+    return SubjectAnswer(subject=subject_info(call, subject, counted), photos=photos)
 
 
 def _example_ids(call: Call, items: Sequence[int | str]) -> list[int]:
@@ -90,6 +91,12 @@ def subject_photos(
     call: Call, subject: Subject, request: FindRequest, filters: SearchFilters
 ) -> SearchAnswer:
     """A subject's photos, best first, from place ``offset`` on, under the filters."""
+    return _ranked_photos(call, subject, request, filters)[0]
+
+
+def _ranked_photos(
+    call: Call, subject: Subject, request: FindRequest, filters: SearchFilters
+) -> tuple[SearchAnswer, Ranked]:
     check_limit(request.limit)
     check_offset(request.offset)
     library = call.library
@@ -104,7 +111,7 @@ def subject_photos(
         note=shown_note(subject.name, ranked.total, ranked.estimate_is_floor), total=ranked.total,
         subject=subject.name, next_offset=end if end < ranked.total else None,
     )  # fmt: skip
-    return answer_of(call.scope, [result], request.sheet)
+    return answer_of(call.scope, [result], request.sheet), ranked
 
 
 def shown_note(name: str, count: int, floor: bool) -> str:
@@ -113,16 +120,20 @@ def shown_note(name: str, count: int, floor: bool) -> str:
     return f"{'at least ' if floor else ''}{plural(count, 'photo')} in the library {verb} {name}"
 
 
-def subject_info(call: Call, subject: Subject) -> SubjectInfo:
+def subject_info(
+    call: Call, subject: Subject, counted: tuple[int, bool] | None = None
+) -> SubjectInfo:
+    """A subject as the caller sees it; ``counted``: its count when the caller ranked it."""
     library, scope = call.library, call.scope
     rows = library.store.get_some(subject.positives[:12])
     examples = [
         rows[i].ref() for i in subject.positives[:12] if i in rows and scope.allows(rows[i].path)
     ]
-    expr = call.filters(Filters()).expression()
-    seen = scope.allows if scope.restricted else None
-    counted = library.subjects.rank(subject, 0, 0, expr, seen=seen)  # find_photos' own count
-    estimate, floor = counted.total, counted.estimate_is_floor
+    if counted is None:
+        seen = scope.allows if scope.restricted else None
+        expr = call.filters(Filters()).expression()
+        ranked = library.subjects.rank(subject, 0, 0, expr, seen=seen)  # find_photos' count
+        counted = (ranked.total, ranked.estimate_is_floor)
     sheets = [
         SheetRef(subject=subject.name, style=style, comic_id=comic_id)
         for style, comic_id in sorted(subject.sheets().items())
@@ -130,8 +141,8 @@ def subject_info(call: Call, subject: Subject) -> SubjectInfo:
     return SubjectInfo(
         name=subject.name, positives=len(subject.positives),
         negatives=len(subject.negatives), examples=examples,
-        trained_at=subject.info.get("trained_at"), estimate=estimate,
-        estimate_is_floor=floor, notes=list(subject.info.get("notes") or []), sheets=sheets,
+        trained_at=subject.info.get("trained_at"), estimate=counted[0],
+        estimate_is_floor=counted[1], notes=list(subject.info.get("notes") or []), sheets=sheets,
     )  # fmt: skip
 
 
