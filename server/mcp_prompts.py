@@ -24,7 +24,9 @@ kept, find_photos(name) lists its photos and generate_comic(prompt, subject=name
 draw_character_sheet(subject, style) once: every later comic of it in that style sends the
 sheet first, so it looks the same from comic to comic. Paths must lie inside the folders
 library_status lists as roots. Refer to photos by photo_id, never by contact-sheet number
-alone."""
+alone. A refinement needs only the change: the comic keeps its story and earlier changes.
+Listings page: call again with offset=<next_offset> while it is not null; list_jobs shows the
+runs that have ended. Every tool refuses an argument its input schema does not list."""
 
 
 def photo_comic(subject: str, story: str = "", style: str = "ghibli") -> str:
