@@ -14,7 +14,7 @@ from photocomic.tools.comics.contract import (
     DryRunResult,
     Region,
 )
-from photocomic.tools.comics.records import as_tree
+from photocomic.tools.comics.comic_store import as_tree
 from photocomic.tools.errors import InvalidInput
 from photocomic.tools.owner.client import Door, job_error
 from photocomic.tools.owner.contract import GenerateComic, JobSnapshot

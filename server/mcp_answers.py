@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from photocomic.tools.comics.contract import ComicList, ComicRecord
-from photocomic.tools.comics.records import as_tree
+from photocomic.tools.comics.comic_store import as_tree
 from photocomic.tools.errors import PhotocomicError
 from photocomic.tools.find.contract import (
     DuplicatesAnswer,

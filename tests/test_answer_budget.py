@@ -17,7 +17,7 @@ import pytest
 from mcp_types import CallToolResult
 from photocomic.server.mcp_answers import comics_answer
 from photocomic.tools.comics.contract import ComicRecord
-from photocomic.tools.comics.records import ComicShelf
+from photocomic.tools.comics.comic_store import ComicStore
 from photocomic.tools.contract import MAX_PROMPT
 from photocomic.tools.errors import InvalidInput
 from photocomic.tools.owner.engine import Engine
@@ -40,7 +40,7 @@ def _png() -> bytes:
 @pytest.fixture(scope="module")
 def busy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data = tmp_path_factory.mktemp("busy") / "data"
-    shelf, png, long = ComicShelf(data / "comics"), _png(), "x" * MAX_PROMPT
+    shelf, png, long = ComicStore(data / "comics"), _png(), "x" * MAX_PROMPT
     parent: str | None = None
     for n in range(COMICS):
         in_chain = n < CHAIN

@@ -17,7 +17,7 @@ import pytest
 from photocomic.tools.comics.contract import ComicRecord, ComicRequest, DryRunResult, Region
 from photocomic.tools.comics.edits import STROKE_MARGIN
 from photocomic.tools.comics.layouts import panel_box
-from photocomic.tools.comics.records import as_tree
+from photocomic.tools.comics.comic_store import as_tree
 from photocomic.tools.comics.studio import ComicStudio
 from photocomic.tools.config import Settings
 from photocomic.tools.contract import PhotoRef
@@ -141,7 +141,7 @@ def test_variants_are_siblings_each_a_record_shown_side_by_side(
     assert sent.fields["n"] == "3" and "stream" not in sent.fields
     assert isinstance(chosen, ComicRecord) and len(chosen.variants) == 3
     studio = ComicStudio(Settings())
-    siblings = [studio.get(cid) for cid in chosen.variants]
+    siblings = [studio.comics.get(cid) for cid in chosen.variants]
     assert {s.parent_id for s in siblings} == {earlier.comic_id}
     assert [s.variant for s in siblings] == [1, 2, 3]
     pictures = {Path(s.path).read_bytes() for s in siblings}
@@ -149,7 +149,7 @@ def test_variants_are_siblings_each_a_record_shown_side_by_side(
     # any of them, not only the latest, goes on: a branch
     branch = draw(prompt="At Hogwarts.", refine=chosen.variants[1])
     assert isinstance(branch, ComicRecord) and branch.parent_id == chosen.variants[1]
-    tree = as_tree(list(reversed(studio.list())))
+    tree = as_tree(list(reversed(studio.comics.list())))
     depth = {c.comic_id: d for d, c in tree}
     assert depth[earlier.comic_id] == 0 and depth[branch.comic_id] == 2
     assert all(depth[cid] == 1 for cid in chosen.variants)

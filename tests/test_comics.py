@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import write_photos
-from photocomic.tools.comics import records as comic_records
+from photocomic.tools.comics import comic_store as comic_records
 from photocomic.tools.comics.contract import ComicRecord, ComicRequest, DryRunResult
 from photocomic.tools.comics.storyboard import split_captions
 from photocomic.tools.comics.studio import ComicStudio
@@ -263,7 +263,7 @@ def test_refine_sends_earlier_comic_first_and_links_parent(
         ("JPEG", 640, 480),
     ]
     assert third.style == "noir" and third.photos == photos[1:2]
-    assert [r.comic_id for r in studio.lineage(third.comic_id)] == [
+    assert [r.comic_id for r in studio.comics.lineage(third.comic_id)] == [
         third.comic_id,
         second.comic_id,
         first.comic_id,
@@ -290,28 +290,28 @@ def test_records_survive_a_new_studio_and_list_only_complete_comics(
     third = comic(studio, prompt="Three.", photos=photos[:2])
 
     reopened = make_studio()
-    assert [r.comic_id for r in reopened.list()] == [
+    assert [r.comic_id for r in reopened.comics.list()] == [
         third.comic_id,
         second.comic_id,
         first.comic_id,
     ]
-    assert reopened.get(second.comic_id) == second
-    assert reopened.get(second.comic_id).parent_id == first.comic_id
+    assert reopened.comics.get(second.comic_id) == second
+    assert reopened.comics.get(second.comic_id).parent_id == first.comic_id
 
     folder = data_dir / "comics"
     Image.new("RGB", (8, 8)).save(folder / "c0123456789.png")  # orphan image: no record
     Path(third.path).unlink()  # record whose image is gone
     (folder / "cabcdefabcd.json").write_text("{not json")
     (folder / "cabcdefabcd.png").write_bytes(Path(first.path).read_bytes())
-    assert [r.comic_id for r in make_studio().list()] == [second.comic_id, first.comic_id]
+    assert [r.comic_id for r in make_studio().comics.list()] == [second.comic_id, first.comic_id]
     with pytest.raises(NotFound, match="missing"):
-        reopened.get(third.comic_id)
+        reopened.comics.get(third.comic_id)
 
 
 @pytest.mark.parametrize("bad_id", ["c0000000000", "../../etc/passwd", "", "C1234"])
 def test_unknown_comic_id_is_not_found(studio: ComicStudio, bad_id: str, api: OpenAIDouble) -> None:
     with pytest.raises(NotFound, match="photocomic comics"):
-        studio.get(bad_id)
+        studio.comics.get(bad_id)
     with pytest.raises(NotFound):
         ask(studio, prompt="More.", refine=bad_id or "x")
     assert api.requests == []
@@ -489,7 +489,7 @@ def test_transient_faults_are_retried_until_success(
     api.script(*script)
     record = comic(studio, prompt="Hi.", photos=photos)
     assert len(api.requests) == sent
-    assert Path(record.path).is_file() and studio.list() == [record]
+    assert Path(record.path).is_file() and studio.comics.list() == [record]
 
 
 ATTEMPTS = RETRIES + 1
@@ -538,7 +538,7 @@ def test_api_faults_give_clear_errors_and_leave_no_files(
     for word in words:
         assert word in message
     assert len(api.requests) == sent
-    assert files_in(data_dir / "comics") == [] and studio.list() == []
+    assert files_in(data_dir / "comics") == [] and studio.comics.list() == []
     assert_key_absent(message, repr(caught.value), caplog.text, folder=data_dir)
 
 
@@ -590,7 +590,7 @@ def test_a_failed_save_leaves_no_image_behind(
     monkeypatch.setattr(comic_records, "atomic_write", failing_write)
     with pytest.raises(PhotocomicError, match="No space left on device"):
         ask(studio, prompt="Hi.", photos=photos)
-    assert files_in(data_dir / "comics") == [] and studio.list() == []
+    assert files_in(data_dir / "comics") == [] and studio.comics.list() == []
 
 
 def test_record_file_is_plain_json_a_person_can_read(

@@ -407,7 +407,7 @@ def test_a_comic_of_a_shut_down_model_lists_and_refines_with_todays_model(
     }  # fmt: skip
     (folder / "c00000000aa.json").write_text(json.dumps(old))
     studio = ComicStudio(Settings())
-    assert [r.comic_id for r in studio.list()] == ["c00000000aa"]
+    assert [r.comic_id for r in studio.comics.list()] == ["c00000000aa"]
     record = draw([], prompt="Now at Hogwarts.", refine="c00000000aa")
     sent = api.requests[-1]
     assert sent.model == "gpt-image-2.6-sunburst" and sent.images[0].format == "PNG"

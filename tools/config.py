@@ -117,8 +117,17 @@ class Settings(BaseSettings):
         return not is_remote_uri(self.db_uri)
 
     @property
+    def library_key(self) -> str:
+        """The library a job belongs to: one index run or migration per store and collection."""
+        return f"{self.db_uri}#{self.collection}"
+
+    @property
     def comics_dir(self) -> Path:
         return self.data_dir / "comics"
+
+    @property
+    def books_dir(self) -> Path:
+        return self.data_dir / "books"
 
     @property
     def cache_dir(self) -> Path:

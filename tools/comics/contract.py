@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from photocomic.tools.contract import (
     MAX_NAME,
+    MAX_TEXT,
     Ask,
     IdOrPath,
     ImageData,
@@ -72,6 +73,55 @@ class Region(BaseModel):
     h: int = Field(gt=0)
 
 
+LineKind = Literal["speech", "thought", "caption", "sound"]
+MAX_LINE = 300  # characters of one line of lettering: a balloon, not a paragraph
+MAX_LINES = 6  # lines in one panel
+
+
+class ScriptLine(BaseModel):
+    """One thing a reader reads in a panel: what someone says or thinks, a caption, a sound."""
+
+    who: Name | None = Field(
+        None, description="who says or thinks it ('Biscuit'); null for captions and sounds"
+    )
+    text: Annotated[str, Field(min_length=1, max_length=MAX_LINE)] = Field(
+        description="the words, in any language and script"
+    )
+    kind: LineKind = Field("speech", description="speech, thought, caption or sound")
+
+
+class ScriptPanel(BaseModel):
+    """One panel of a script: what it shows (sent to the image model) and its lines (lettered
+    by photocomic, never sent)."""
+
+    scene: Annotated[str, Field(max_length=MAX_TEXT)] = Field(
+        "", description="what the panel shows, for the image model"
+    )
+    lines: Annotated[list[ScriptLine], Field(max_length=MAX_LINES)] = Field(
+        default_factory=list, description="what a reader reads in it, in reading order"
+    )
+
+
+Script = Annotated[list[ScriptPanel], Field(min_length=1, max_length=6)]
+SCRIPT = (
+    "one entry per panel: {scene, lines: [{who, text, kind}]}; photocomic letters the lines "
+    "itself (any language) and the image model draws the scenes without text"
+)
+
+
+class Letter(BaseModel):
+    """One line as photocomic lettered it: ``box`` is everything it paints (the balloon or
+    caption with its tail), left, top, right, bottom in the comic's pixels."""
+
+    panel: int
+    kind: LineKind
+    who: str | None = None
+    text: str
+    font: str = Field(description="the font the line is set in")
+    direction: Literal["ltr", "rtl"] = "ltr"
+    box: list[int]
+
+
 class ComicRequest(BaseModel):
     """What to draw. Unset ``style``, ``panels`` and ``layout`` mean: the earlier comic's on a
     refinement, else ghibli, 4 panels, a grid. ``panel``, ``region`` and ``markup_png`` edit
@@ -122,6 +172,7 @@ class ComicRequest(BaseModel):
     sheet_for: Name | None = Field(
         None, description="draw the character sheet of this subject (draw_character_sheet)"
     )
+    script: Script | None = Field(None, description=SCRIPT)
 
     def subject_names(self) -> list[str]:
         """The subjects asked for, ``subject`` and ``subjects`` together, each once."""
@@ -179,7 +230,9 @@ class ComicRecord(BaseModel):
     input_images: list[str] = Field(default_factory=list)
     subject: str | None = None
     notes: list[str] = Field(default_factory=list)
-    edit: str | None = Field(None, description="panel, region or markup: what part changed")
+    edit: str | None = Field(
+        None, description="panel, region, markup or letters: what part changed"
+    )
     panel: int | None = Field(None, description="the panel redrawn (1-based)")
     edit_box: list[int] | None = Field(
         None, description="the part that changed: left, top, right, bottom in the parent's pixels"
@@ -193,11 +246,22 @@ class ComicRecord(BaseModel):
         default_factory=list, description="the character sheets sent first, with their versions"
     )
     sheet_for: str | None = Field(None, description="this is the character sheet of a subject")
+    art_path: str | None = Field(
+        None, description="a lettered comic's drawing without its letters (path is with them)"
+    )
+    script: list[ScriptPanel] | None = Field(None, description="the script it was lettered from")
+    letters: list[Letter] = Field(
+        default_factory=list, description="each line lettered: its panel, font and box"
+    )
 
-    @computed_field(description="sheet, panel redo, edit, variant, refinement or comic")
+    @computed_field(
+        description="sheet, relettering, panel redo, edit, variant, refinement or comic"
+    )
     def kind(self) -> str:
         if self.sheet_for:
             return "sheet"
+        if self.edit == "letters":
+            return "relettering"
         if self.panel:
             return "panel redo"
         if self.edit:
@@ -232,6 +296,9 @@ class DryRunResult(BaseModel):
     subjects: list[str] = Field(default_factory=list)
     sheets: list[SheetRef] = Field(default_factory=list)
     sheet_for: str | None = None
+    script: list[ScriptPanel] | None = Field(
+        None, description="the lines photocomic would letter (never sent)"
+    )
     estimated_cost_usd: float | None = Field(
         None,
         description="all variants, from what drawings of this model, size and quality cost "
@@ -262,6 +329,9 @@ class LineageStep(BaseModel):
     panel: int | None = None
     panels: int | None = None
     edit: str | None = None
+    letters: list[Letter] = Field(
+        default_factory=list, description="its lettered lines (the viewer edits them in place)"
+    )
 
 
 class Lineage(BaseModel):

@@ -93,9 +93,10 @@ def encode_photo(ref: PhotoRef, within: Sequence[Path] | None = None) -> Input:
 
 
 def encode_comic(record: ComicRecord) -> Input:
-    """The earlier comic as PNG (lossless, so its line art and lettering stay crisp)."""
+    """The earlier comic as PNG (lossless, so its line art stays crisp); a comic photocomic
+    lettered is sent as its drawing without the letters, which are lettered again after."""
     try:
-        photo = open_photo(record.path)
+        photo = open_photo(record.art_path or record.path)
     except DecodeError as exc:
         raise DecodeError(f"cannot read comic {record.comic_id} ({record.path}): {exc}") from None
     picture = fit_within(photo.image, MAX_INPUT_SIDE)

@@ -82,10 +82,27 @@ def panel_box(
     )  # fmt: skip
 
 
-def panel_instructions(panels: int, layout: str, width: int, height: int) -> str:
-    """How the picture is divided, phrased for the image model."""
+LETTERED = (
+    "Draw no text at all: no speech balloons, thought bubbles, captions, sound words, signs or "
+    "lettering of any kind; the lettering is added afterwards. Keep the upper third of every "
+    "panel calm (sky, a wall, open floor) so there is room for it."
+)
+
+
+def panel_instructions(
+    panels: int, layout: str, width: int, height: int, lettered: bool = False
+) -> str:
+    """How the picture is divided, phrased for the image model; ``lettered``: photocomic adds
+    the text afterwards, so the model draws none."""
+    words = LETTERED if lettered else (
+        "The panels tell the story in order; keep any speech balloons and captions short, "
+        "legible and spelled correctly."
+    )  # fmt: skip
     if panels == 1:
-        return "Layout: a single full-page illustration (one panel), no panel borders needed."
+        return (
+            "Layout: a single full-page illustration (one panel), no panel borders needed. "
+            + (LETTERED if lettered else "")
+        ).strip()
     rows, cols = arrangement(panels, layout, width, height)
     word = _WORDS[panels]
     if layout == "strip":
@@ -106,6 +123,5 @@ def panel_instructions(panels: int, layout: str, width: int, height: int) -> str
         )
     return (
         f"Layout: {shape}, separated by clean white gutters, filling the whole {width}x{height} "
-        "picture. The panels tell the story in order; keep any speech balloons and captions "
-        "short, legible and spelled correctly."
+        f"picture. {words}"
     )

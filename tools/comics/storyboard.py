@@ -81,11 +81,7 @@ def render_storyboard(
     width, height = size
     page = Image.new("RGB", (width, height), _PAGE_BACKGROUND)
     draw = ImageDraw.Draw(page)
-    short = min(width, height)
-    margin = max(12, short // 40)
-    gutter = max(8, short // 64)
-
-    band_height = max(28, short // 16)
+    margin, gutter, band_height = _spacing(size)
     draw.rectangle((0, 0, width, band_height), fill=_BAND)
     label_font, unicode_ok = _font(int(band_height * 0.45), bold=True)
     label = PREVIEW_LABEL if unicode_ok else PREVIEW_LABEL.replace("—", "-")
@@ -100,19 +96,12 @@ def render_storyboard(
             sub_y = (band_height - _text_height(small)) // 2
             draw.text((width - margin - sub_w, sub_y), subtitle, fill=(220, 220, 220), font=small)
 
-    rows, cols = arrangement(panels, layout, width, height)
-    top = band_height + margin
-    area_w = width - 2 * margin
-    area_h = height - top - margin
-    cell_w = (area_w - (cols - 1) * gutter) // cols
-    cell_h = (area_h - (rows - 1) * gutter) // rows
+    cells = storyboard_cells(panels, layout, size)
+    cell_w, cell_h = cells[0][2] - cells[0][0], cells[0][3] - cells[0][1]
     caption_font, unicode_ok = _font(max(14, min(cell_w, cell_h) // 18))
     border = max(2, width // 400)
 
-    for index in range(panels):
-        row, col = divmod(index, cols)
-        x0 = margin + col * (cell_w + gutter)
-        y0 = top + row * (cell_h + gutter)
+    for index, (x0, y0, _, _) in enumerate(cells):
         picture = pictures[index % len(pictures)].convert("RGB")
         fitted = ImageOps.fit(picture, (cell_w, cell_h), Image.Resampling.LANCZOS, 0, (0.5, 0.4))
         page.paste(fitted, (x0, y0))
@@ -122,6 +111,31 @@ def render_storyboard(
             caption = _ascii(caption)
         _caption_box(draw, caption, caption_font, x0, y0, cell_w, cell_h, border)
     return page
+
+
+def _spacing(size: tuple[int, int]) -> tuple[int, int, int]:
+    """The page's margin, the gutter between panels and the label band's height."""
+    short = min(size)
+    return max(12, short // 40), max(8, short // 64), max(28, short // 16)
+
+
+def storyboard_cells(
+    panels: int, layout: str, size: tuple[int, int]
+) -> list[tuple[int, int, int, int]]:
+    """Where each panel lies on the page (left, top, right, bottom), in reading order: the
+    boxes the pictures are pasted into, and the lettering's panels."""
+    width, height = size
+    margin, gutter, band_height = _spacing(size)
+    rows, cols = arrangement(panels, layout, width, height)
+    top = band_height + margin
+    cell_w = (width - 2 * margin - (cols - 1) * gutter) // cols
+    cell_h = (height - top - margin - (rows - 1) * gutter) // rows
+    cells = []
+    for index in range(panels):
+        row, col = divmod(index, cols)
+        x0, y0 = margin + col * (cell_w + gutter), top + row * (cell_h + gutter)
+        cells.append((x0, y0, x0 + cell_w, y0 + cell_h))
+    return cells
 
 
 def _caption_box(

@@ -1,118 +1,49 @@
-"""Comics from photos: planning a request against the model's rules, drawing it (or laying it
-out offline), refinement lineage.
-
-Every check that can be made locally (the model, its sizes and quality tiers, the layout, the
-prompt, the photos) is made while planning, before anything is sent, so a bad request costs
-nothing. The comics are kept by :class:`~.comic_records.ComicShelf`.
-"""
+"""Drawing a planned comic (by the image model, or laid out offline), lettering it, and saving
+it in the :class:`~.comic_store.ComicStore`; re-lettering a saved one without drawing."""
 
 from __future__ import annotations
 
 import io
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from photocomic.tools.comics.cast import pictures, sheet_prompt
+from photocomic.tools.comics.comic_store import ComicStore
 from photocomic.tools.comics.contract import (
     CastMember,
     ComicRecord,
     ComicRequest,
     DryRunResult,
-    InputImage,
-    SheetRef,
+    Letter,
+    ScriptPanel,
 )
-from photocomic.tools.comics.edits import Edit, plan_edit
 from photocomic.tools.comics.image_api import ApiAccess, ImageApi, ImageCall, safety_identifier
-from photocomic.tools.comics.image_catalog import catalog, choose
-from photocomic.tools.comics.image_models import (
-    AUTO,
-    PRICES_AS_OF,
-    ModelRules,
-    check_quality,
-    choose_size,
-    coming_shutdown,
-    estimate_cost,
-    retirement_notice,
-    rules_for,
-)
-from photocomic.tools.comics.inputs import (
-    AllowFn,
-    Input,
-    dedupe,
-)
-from photocomic.tools.comics.layouts import check_layout
-from photocomic.tools.comics.records import ComicShelf, iter_lineage
-from photocomic.tools.comics.story import Story, story_of, story_words
-from photocomic.tools.comics.storyboard import render_storyboard, split_captions
-from photocomic.tools.comics.styles import (
-    DEFAULT_STYLE,
-    MAX_PROMPT_CHARS,
-    build_prompt,
-    normalise_style,
-)
+from photocomic.tools.comics.image_models import PRICES_AS_OF, estimate_cost
+from photocomic.tools.comics.inputs import AllowFn
+from photocomic.tools.comics.layouts import panel_box
+from photocomic.tools.comics.lettering import Box, letter
+from photocomic.tools.comics.planning import Plan, dry_run, plan_comic
+from photocomic.tools.comics.storyboard import render_storyboard, split_captions, storyboard_cells
 from photocomic.tools.config import Settings
 from photocomic.tools.contract import PhotoRef
-from photocomic.tools.errors import InvalidInput, ModelNotFound, ModelRetired
+from photocomic.tools.errors import DecodeError
 from photocomic.tools.photos.images import encode_png
 from PIL import Image
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PANELS = 4
-STORYBOARD_MODEL = "storyboard"
-_COMIC_ID = re.compile(r"^c[0-9a-f]{10}$")
-
 PartialFn = Callable[[int, bytes], None]
 
 
-@dataclass
-class _Plan:
-    """A validated request with its pictures decoded and encoded, ready to send or lay out."""
-
-    user_prompt: str
-    prompt: str
-    style: str
-    panels: int
-    layout: str
-    model: str
-    rules: ModelRules | None
-    size: str
-    width: int
-    height: int
-    quality: str
-    backend: str
-    parent: ComicRecord | None
-    photos: list[PhotoRef]
-    inputs: list[Input]
-    input_fidelity: str | None
-    subject: str | None
-    notes: list[str] = field(default_factory=list)
-    edit: Edit | None = None
-    variants: int = 1
-    subjects: list[str] = field(default_factory=list)
-    sheets: list[SheetRef] = field(default_factory=list)
-    sheet_for: str | None = None
-    story: Story = field(default_factory=lambda: Story(""))
-
-
 class ComicStudio:
-    """Makes, saves and lists comics. Stateless apart from the files, so any number of
-    instances (CLI runs, server restarts) see the same comics."""
+    """Makes comics. Stateless apart from the files, so any number of instances (CLI runs,
+    server restarts) see the same comics."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.shelf = ComicShelf(settings.comics_dir)
-
-    @property
-    def comics_dir(self) -> Path:
-        return self.settings.comics_dir
-
-    # -- public API ---------------------------------------------------------------------------
+        self.comics = ComicStore(settings.comics_dir)
 
     def generate(
         self,
@@ -125,7 +56,7 @@ class ComicStudio:
         cast: Sequence[CastMember] = (),
         notes: Sequence[str] = (),
     ) -> ComicRecord | DryRunResult:
-        """Plan, then (unless a dry run) draw and save a comic.
+        """Plan, then (unless a dry run) draw, letter and save a comic.
 
         ``photos`` are already resolved and allowed by the caller; ``allow`` checks the photos
         a refinement inherits from the earlier comic, which the caller has not seen;
@@ -137,7 +68,7 @@ class ComicStudio:
         plan = self.plan(request, photos, allow, within, access, cast)
         plan.notes[:0] = notes
         if request.dry_run:
-            return _dry_run(plan, self.estimate(plan))
+            return dry_run(plan, self.estimate(plan))
         started = time.monotonic()
         if plan.backend == "storyboard":
             pngs, usage = [self._storyboard(plan)], None
@@ -150,35 +81,6 @@ class ComicStudio:
         )  # fmt: skip
         return records[0]
 
-    def estimate(self, plan: _Plan) -> float | None:
-        """What drawing ``plan`` may cost, all variants: the mean of what drawings of the same
-        model, size and quality cost before (from their reported usage); None without such
-        drawings or a known price, never a guess."""
-        if plan.backend != "openai":
-            return 0.0
-        costs = [
-            r.cost_usd for r in self.shelf.list()
-            if (r.model, r.size, r.quality) == (plan.model, plan.size, plan.quality)
-            and r.cost_usd is not None
-        ]  # fmt: skip
-        if not costs:
-            return None
-        return round(sum(costs) / len(costs) * plan.variants, 4)
-
-    def list(self) -> list[ComicRecord]:
-        """Every saved comic whose image is present, newest first."""
-        return self.shelf.list()
-
-    def get(self, comic_id: str) -> ComicRecord:
-        """The record of one comic; NotFound if there is no such comic or its image is gone."""
-        return self.shelf.get(comic_id)
-
-    def lineage(self, comic_id: str) -> list[ComicRecord]:
-        """The comic, then the one it refines, and so on back to the first."""
-        return list(iter_lineage(self.shelf, comic_id))
-
-    # -- planning -----------------------------------------------------------------------------
-
     def plan(
         self,
         request: ComicRequest,
@@ -187,105 +89,68 @@ class ComicStudio:
         within: Sequence[Path] | None = None,
         access: ApiAccess | None = None,
         cast: Sequence[CastMember] = (),
-    ) -> _Plan:
-        user_prompt = _check_prompt(request.prompt)
-        refine = (request.refine or "").strip() or None
-        parent = self.get(refine) if refine else None
-        style = normalise_style(request.style or (parent.style if parent else DEFAULT_STYLE))
-        panels = request.panels or (parent.panels if parent else DEFAULT_PANELS)
-        layout = check_layout(panels, request.layout or (parent.layout if parent else "grid"))
-        notes: list[str] = []
-        model, rules = self._model(request, parent, notes, access)
-        size, width, height = choose_size(rules, model, request.size, panels, layout)
-        quality = check_quality(rules, model, request.quality) if rules else request.quality
+    ) -> Plan:
+        return plan_comic(self.settings, self.comics, request, photos, allow, within, access, cast)
 
-        if request.variants > 1 and request.backend != "openai":
-            raise InvalidInput("variants need the image model: the storyboard lays out one page")
-        chosen, inputs, who = pictures(parent, dedupe(list(photos)), cast, allow, within, notes)
-        first = inputs[0].image if parent is not None else None
-        edit = plan_edit(request, parent, first, bool(rules and rules.markup))
-        told = story_of(parent, self.lineage) if parent else Story(user_prompt)
-        if request.sheet_for and parent is None:
-            kind = cast[0].kind if cast else None
-            prompt = sheet_prompt(request.sheet_for, kind, style, user_prompt, len(chosen))
-        else:
-            prompt = build_prompt(
-                user_prompt=user_prompt, style=style, panels=panels, layout=layout,
-                width=width, height=height, photo_count=len(chosen),
-                story=story_words(told) if parent else None,
-                refining=parent is not None, cast_words=who.words if who else None,
-            )  # fmt: skip
-        if edit is not None:
-            prompt = f"{prompt}\n\n{edit.words}"
-        return _Plan(
-            user_prompt=user_prompt, prompt=prompt, style=style, panels=panels, layout=layout,
-            model=model, rules=rules, size=size, width=width, height=height, quality=quality,
-            backend=request.backend, parent=parent, photos=chosen, inputs=inputs,
-            input_fidelity=rules.fidelity_to_send if rules else None,
-            subject=request.subject, notes=notes, edit=edit, variants=request.variants,
-            subjects=[m.name for m in cast] if parent is None else list(parent.subjects),
-            sheets=who.sheets if who else [],
-            sheet_for=request.sheet_for or (parent.sheet_for if parent else None),
-            story=told if parent is None else told.then(user_prompt),
-        )  # fmt: skip
+    def estimate(self, plan: Plan) -> float | None:
+        """What drawing ``plan`` may cost, all variants: the mean of what drawings of the same
+        model, size and quality cost before (from their reported usage); None without such
+        drawings or a known price, never a guess."""
+        if plan.backend != "openai":
+            return 0.0
+        costs = [
+            r.cost_usd for r in self.comics.list()
+            if (r.model, r.size, r.quality) == (plan.model, plan.size, plan.quality)
+            and r.cost_usd is not None and r.edit != "letters"
+        ]  # fmt: skip
+        if not costs:
+            return None
+        return round(sum(costs) / len(costs) * plan.variants, 4)
 
-    def _model(
-        self,
-        request: ComicRequest,
-        parent: ComicRecord | None,
-        notes: list[str],
-        access: ApiAccess | None,
-    ) -> tuple[str, ModelRules | None]:
-        """The image model and its rules (None for the storyboard), chosen against the models
-        the key can use; ModelRetired / ModelNotFound before anything is sent."""
-        if request.backend == "storyboard":
-            return STORYBOARD_MODEL, None
-        found = catalog(access, self.settings.cache_dir)
-        if found.note:
-            notes.append(found.note)
-        asked = (request.model or "").strip()
-        name = asked or self.settings.image_model
+    def reletter(self, parent: ComicRecord, script: list[ScriptPanel]) -> ComicRecord:
+        """The same drawing with other lines, as a new version of ``parent``: no image model,
+        no cost."""
+        source = parent.art_path or parent.path
         try:
-            model = choose(name, found)
-            rules = rules_for(model)
-        except (ModelRetired, ModelNotFound) as exc:
-            if asked or name.lower() == AUTO:
-                raise
-            raise type(exc)(  # only the setting can change the default: say so plainly
-                f"{exc.raw} The model is PHOTOCOMIC_IMAGE_MODEL={name}, photocomic's default "
-                "for every comic: change or remove that setting."
+            with Image.open(source) as opened:
+                art = opened.convert("RGB")
+        except OSError as exc:
+            raise DecodeError(
+                f"cannot read comic {parent.comic_id}'s drawing {source}: {exc}"
             ) from None
-        coming = coming_shutdown(model)
-        if coming:
-            notes.append(coming)
-        if parent is not None and parent.backend == "openai" and parent.model != model:
-            gone = " (no longer available)" if retirement_notice(parent.model) else ""
-            notes.append(
-                f"the earlier comic was drawn with {parent.model}{gone}; this refinement uses "
-                f"{model}"
-            )
-        if not rules.known:
-            notes.append(
-                f"{model} is not in photocomic's table of image models: sent with the sizes "
-                "and quality tiers every GPT image model takes"
-            )
-        return model, rules
+        boxes = _panels(parent.backend, parent.panels, parent.layout, art.size)
+        lettered, letters = letter(art, script, boxes)
+        comic_id = self.comics.new_id()
+        record = parent.model_copy(
+            update={
+                "comic_id": comic_id, "parent_id": parent.comic_id,
+                "path": str(self.comics.image_path(comic_id).absolute()),
+                "art_path": str(self.comics.art_path(comic_id).absolute()),
+                "user_prompt": "lettered again (the drawing is kept)", "script": script,
+                "letters": letters, "edit": "letters", "panel": None, "edit_box": None,
+                "variant": None, "variants": [], "usage": None, "cost_usd": 0.0,
+                "prices_as_of": None, "created_at": _now(),
+                "notes": [f"the lines of {parent.comic_id} set again on its drawing: no image "
+                          "model call, no cost"],
+            }
+        )  # fmt: skip
+        self.comics.write(record, encode_png(lettered), encode_png(art))
+        return record
 
     # -- backends -----------------------------------------------------------------------------
 
-    def _storyboard(self, plan: _Plan) -> bytes:
+    def _storyboard(self, plan: Plan) -> bytes:
+        captions = (
+            [""] * plan.panels if plan.script else split_captions(plan.user_prompt, plan.panels)
+        )  # a script's lines are lettered instead
         page = render_storyboard(
-            [item.image for item in plan.inputs],
-            split_captions(plan.user_prompt, plan.panels),
-            plan.panels,
-            plan.layout,
-            (plan.width, plan.height),
-            subtitle=f"photocomic · {plan.style} · {plan.panels} panels",
-        )
+            [item.image for item in plan.inputs], captions, plan.panels, plan.layout,
+            (plan.width, plan.height), subtitle=f"photocomic · {plan.style} · {plan.panels} panels",
+        )  # fmt: skip
         return encode_png(page)
 
     def _draw(
-        self, plan: _Plan, access: ApiAccess, on_partial: PartialFn | None
+        self, plan: Plan, access: ApiAccess, on_partial: PartialFn | None
     ) -> tuple[list[bytes], dict[str, object] | None]:
         api = ImageApi(access, self.settings.image_timeout, self.settings.image_retries)
         call = ImageCall(
@@ -308,11 +173,12 @@ class ComicStudio:
     # -- files --------------------------------------------------------------------------------
 
     def _save(
-        self, plan: _Plan, pngs: list[bytes], usage: dict[str, object] | None
+        self, plan: Plan, pngs: list[bytes], usage: dict[str, object] | None
     ) -> list[ComicRecord]:
         """One record per drawing; several drawings of one request are siblings (one parent)
-        that list each other, each charged its share of the request's usage."""
-        ids = [self.shelf.new_id() for _ in pngs]
+        that list each other, each charged its share of the request's usage. With a script,
+        each drawing is kept as the art and lettered."""
+        ids = [self.comics.new_id() for _ in pngs]
         cost = estimate_cost(plan.model, usage) if plan.backend == "openai" else None
         share = round(cost / len(pngs), 4) if cost is not None else None
         notes = list(plan.notes)
@@ -323,17 +189,18 @@ class ComicStudio:
         edit = plan.edit
         records = []
         for index, (comic_id, png) in enumerate(zip(ids, pngs, strict=True)):
+            shown, art, letters = self._lettered(plan, png)
             with Image.open(io.BytesIO(png)) as picture:
                 width, height = picture.size
             record = ComicRecord(
                 comic_id=comic_id,
                 parent_id=plan.parent.comic_id if plan.parent else None,
-                path=str(self.shelf.image_path(comic_id).absolute()),
+                path=str(self.comics.image_path(comic_id).absolute()),
                 prompt=plan.prompt, user_prompt=plan.user_prompt, style=plan.style,
                 panels=plan.panels, layout=plan.layout, photos=plan.photos, model=plan.model,
                 size=plan.size, quality=plan.quality, backend=plan.backend, usage=usage,
                 cost_usd=share, prices_as_of=PRICES_AS_OF if share is not None else None,
-                created_at=datetime.now(timezone.utc).isoformat(), width=width, height=height,
+                created_at=_now(), width=width, height=height,
                 input_fidelity=plan.input_fidelity,
                 input_images=[item.source for item in plan.inputs],
                 subject=plan.subject, notes=notes,
@@ -342,52 +209,33 @@ class ComicStudio:
                 variant=index + 1 if len(pngs) > 1 else None,
                 variants=ids if len(pngs) > 1 else [],
                 subjects=plan.subjects, sheets=plan.sheets, sheet_for=plan.sheet_for,
-                story=plan.story.story, changes=plan.story.changes,
+                story=plan.story.story, changes=plan.story.changes, script=plan.script,
+                letters=letters,
+                art_path=str(self.comics.art_path(comic_id).absolute()) if art else None,
             )  # fmt: skip
-            self.shelf.write(record, png)
+            self.comics.write(record, shown, art)
             records.append(record)
         return records
 
-
-# -- helpers ------------------------------------------------------------------------------------
-
-
-def _dry_run(plan: _Plan, estimate: float | None) -> DryRunResult:
-    edit = plan.edit
-    overlay = None
-    if edit is not None:
-        with Image.open(io.BytesIO(edit.overlay.data)) as picture:
-            overlay = InputImage(
-                source=edit.field, width=picture.width, height=picture.height, format="PNG",
-                bytes=len(edit.overlay.data),
-            )  # fmt: skip
-    return DryRunResult(
-        edit=edit.kind if edit else None, panel=edit.panel if edit else None,
-        edit_box=list(edit.box) if edit else None, overlay=overlay, drawings=plan.variants,
-        estimated_cost_usd=estimate,
-        prompt=plan.prompt,
-        images=[
-            InputImage(
-                source=item.source, width=item.image.width, height=item.image.height,
-                format=item.format, bytes=len(item.data),
-            )
-            for item in plan.inputs
-        ],
-        model=plan.model, size=plan.size, quality=plan.quality, backend=plan.backend,
-        style=plan.style, panels=plan.panels, layout=plan.layout,
-        parent_id=plan.parent.comic_id if plan.parent else None, photos=plan.photos,
-        input_fidelity=plan.input_fidelity, subject=plan.subject, notes=plan.notes,
-        subjects=plan.subjects, sheets=plan.sheets, sheet_for=plan.sheet_for,
-    )  # fmt: skip
+    def _lettered(self, plan: Plan, png: bytes) -> tuple[bytes, bytes | None, list[Letter]]:
+        """(what the reader sees, the drawing without letters or None, the letters)."""
+        if plan.script is None:
+            return png, None, []
+        with Image.open(io.BytesIO(png)) as opened:
+            art = opened.convert("RGB")
+        boxes = _panels(plan.backend, plan.panels, plan.layout, art.size)
+        lettered, letters = letter(art, plan.script, boxes)
+        return encode_png(lettered), png, letters
 
 
-def _check_prompt(prompt: str) -> str:
-    text = (prompt or "").strip()
-    if not text:
-        raise InvalidInput("the prompt is empty: say what the comic should show or change")
-    if len(text) > MAX_PROMPT_CHARS:
-        raise InvalidInput(
-            f"the prompt is {len(text):,} characters long; the limit is {MAX_PROMPT_CHARS:,}. "
-            "Describe the story in a few sentences; nothing was sent."
-        )
-    return text
+def _panels(backend: str, panels: int, layout: str, size: tuple[int, int]) -> list[Box]:
+    """Where the panels of a drawing lie: the storyboard's own cells, or the equal shares the
+    layout asked the image model for."""
+    if backend == "storyboard":
+        return storyboard_cells(panels, layout, size)
+    width, height = size
+    return [panel_box(panels, layout, width, height, n) for n in range(1, panels + 1)]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()

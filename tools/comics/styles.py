@@ -86,6 +86,7 @@ def build_prompt(
     story: str | None = None,
     refining: bool = False,
     cast_words: str | None = None,
+    lettered: bool = False,
 ) -> str:
     """The full prompt: style preset, layout, the story (or the change), identity guidance
     (or, with ``cast_words``, which input images show whom).
@@ -96,7 +97,7 @@ def build_prompt(
     """
     parts = [
         f"Create a comic in this art style: {STYLES[style]}",
-        panel_instructions(panels, layout, width, height),
+        panel_instructions(panels, layout, width, height, lettered),
     ]
     if refining:
         parts.append(

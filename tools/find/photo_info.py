@@ -8,7 +8,6 @@ import os
 from typing import TYPE_CHECKING
 
 import numpy as np
-from photocomic.tools.comics.gallery import comics_seen
 from photocomic.tools.errors import NotFound
 from photocomic.tools.find.contract import (
     DuplicatePhoto,
@@ -119,7 +118,7 @@ def _comics(call: Call, row: PhotoRow) -> list[PhotoComic]:
     real = os.path.realpath(row.path)
     return [
         PhotoComic(comic_id=r.comic_id, created_at=r.created_at, style=r.style, path=r.path)
-        for r in comics_seen(call)
+        for r in call.comics.list()
         if any(
             ref.photo_id == row.photo_id or os.path.realpath(ref.local_path()) == real
             for ref in r.photos

@@ -7,16 +7,11 @@ lies inside the caller's roots; to it the others do not exist.
 
 from __future__ import annotations
 
-import contextlib
-from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from photocomic.tools.comics.cast import PHOTOS_WITHOUT_SHEET, SHEET_PHOTOS
-from photocomic.tools.comics.contract import CastMember, ComicRecord, SheetRef
-from photocomic.tools.comics.gallery import visible_comic
-from photocomic.tools.contract import PhotoRef
-from photocomic.tools.errors import DecodeError, InvalidInput, NotFound
+from photocomic.tools.comics.contract import SheetRef
+from photocomic.tools.errors import DecodeError, InvalidInput
 from photocomic.tools.find.contract import (
     Filters,
     FindRequest,
@@ -33,9 +28,8 @@ from photocomic.tools.find.contract import (
 )
 from photocomic.tools.find.filters import SearchFilters
 from photocomic.tools.find.ranking import answer_of, to_hits
-from photocomic.tools.find.subject_model import SHOWS, Ranked
+from photocomic.tools.find.subject_model import Ranked
 from photocomic.tools.policy import check_limit, check_offset, require_roots
-from photocomic.tools.store.rows import PhotoRow
 from photocomic.tools.store.subject_store import Subject
 from photocomic.tools.words import plural
 
@@ -167,103 +161,3 @@ def rename_subject(call: Call, request: RenameSubject) -> SubjectInfo:
     with library.writing:
         subject = library.subjects.rename(request.name, request.new_name, subject_sees(call))
     return subject_info(call, subject)
-
-
-# -- subjects in comics --------------------------------------------------------------------------
-
-
-def cast_of(
-    call: Call, names: Sequence[str], style: str, room: int
-) -> tuple[list[CastMember], list[str]]:
-    """The named subjects (each one the caller may see) with their character sheets in
-    ``style`` and their best photos, within ``room`` pictures; and notes for the answer."""
-    library, sees = call.library, subject_sees(call)
-    subjects = [library.subjects.get(name, sees) for name in names]
-    expr = call.filters(Filters()).expression()
-    notes: list[str] = []
-    sheets = [sheet_of(call, s, style, notes) for s in subjects]
-    per = (room - sum(sheet is not None for sheet in sheets)) // max(1, len(subjects))
-    if per < 1:
-        raise InvalidInput(
-            f"{plural(len(subjects), 'subject')} do not fit in the {room} pictures the image model "
-            "takes (each sends its character sheet and at least one photo): draw fewer at once"
-        )
-    cast = []
-    for subject, sheet in zip(subjects, sheets, strict=True):
-        most = min(SHEET_PHOTOS if sheet is not None else PHOTOS_WITHOUT_SHEET, per)
-        rows = library.subjects.references(subject, expr, most=most)
-        if not rows:
-            raise NotFound(f"no photo of {subject.name} lies inside the allowed folders")
-        photos = [row.ref() for row in rows]
-        cast.append(CastMember(name=subject.name, kind=kind_of(call, subject), sheet=sheet,
-                               photos=photos))  # fmt: skip
-    return cast, notes
-
-
-def cast_in_photos(
-    call: Call, refs: Sequence[PhotoRef], style: str
-) -> tuple[list[CastMember], list[PhotoRef]]:
-    """Photos a caller chose that show a subject with a sheet in ``style``: that subject
-    (its sheet first, then those photos), and the photos of no such subject."""
-    library = call.library
-    sees = subject_sees(call)
-    drawn = library.subjects.all(lambda s: style in s.sheets() and sees(s))
-    ids = [r.photo_id for r in refs if r.photo_id is not None]
-    if not drawn or not ids:  # the common case: nothing more to read
-        return [], list(refs)
-    rows = {row.photo_id: row for row in library.store.get(ids, with_vectors=True)}
-    cast: list[CastMember] = []
-    left = list(refs)
-    for subject in drawn:
-        shows = [r for r in left if _shows(subject, r, rows)]
-        sheet = sheet_of(call, subject, style, []) if shows else None
-        if sheet is not None:
-            cast.append(CastMember(name=subject.name, kind=kind_of(call, subject), sheet=sheet,
-                                   photos=shows))  # fmt: skip
-            left = [r for r in left if r not in shows]
-    return cast, left
-
-
-def _shows(subject: Subject, ref: PhotoRef, rows: dict[int, PhotoRow]) -> bool:
-    if ref.photo_id is None:
-        return False
-    if ref.photo_id in subject.positives:
-        return True
-    row = rows.get(ref.photo_id)
-    if row is None or row.vector is None:
-        return False
-    return float(subject.probability(row.vector[None, :], [row.tags()])[0]) >= SHOWS
-
-
-def sheet_of(call: Call, subject: Subject, style: str, notes: list[str]) -> ComicRecord | None:
-    """The subject's character sheet in ``style``, if it has one the caller may see; else a
-    note that says how to draw one."""
-    comic_id = subject.sheets().get(style)
-    if comic_id is not None:
-        with contextlib.suppress(NotFound):
-            return visible_comic(call, comic_id)
-        notes.append(f"{subject.name}'s character sheet in {style} ({comic_id}) is gone")
-    notes.append(
-        f"{subject.name} has no character sheet in {style} yet: "
-        f"[[draw_sheet|{subject.name}|{style}]] keeps {subject.name} the same in every comic"
-    )
-    return None
-
-
-def keep_sheet(call: Call, record: ComicRecord) -> None:
-    """A drawn character sheet (or a refinement of one) becomes its subject's sheet in its
-    style; the subject may have been forgotten meanwhile (then nothing is kept)."""
-    if not record.sheet_for:
-        return
-    library = call.library
-    subject = library.subjects.find(record.sheet_for, subject_sees(call))
-    if subject is not None:
-        with library.writing:
-            library.subjects.set_sheet(subject, record.style, record.comic_id)
-
-
-def kind_of(call: Call, subject: Subject) -> str | None:
-    """What the subject is ('dog'): the category its examples share most."""
-    rows = call.library.store.get_some(subject.positives[:12]).values()
-    firsts = Counter(row.categories[0] for row in rows if row.categories)
-    return firsts.most_common(1)[0][0] if firsts else None

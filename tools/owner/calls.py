@@ -20,6 +20,7 @@ from photocomic.tools.owner.contract import DoorInfo
 from photocomic.tools.policy import Scope, photo_items, require_roots
 
 if TYPE_CHECKING:
+    from photocomic.tools.comics.comic_store import ComicsSeen
     from photocomic.tools.find.search import SearchFilters
     from photocomic.tools.owner.engine import Engine
     from photocomic.tools.owner.library import Library
@@ -43,6 +44,11 @@ class Call:
     @cached_property
     def library(self) -> Library:
         return self.engine.library(self.settings)
+
+    @cached_property
+    def comics(self) -> ComicsSeen:
+        """The comics the caller sees (the others do not exist for it)."""
+        return self.library.comics.seen_by(self.scope)
 
     def filters(self, given: Filters) -> SearchFilters:
         """The caller's filters with its folder checked and its roots applied in Milvus."""

@@ -15,6 +15,7 @@ from photocomic.tools.comics.contract import (
     DryRunResult,
     ImageModel,
     QualityArg,
+    Script,
     StyleName,
     Variants,
 )
@@ -198,6 +199,18 @@ class GenerateComic(ComicRequest, Ask[JobSnapshot]):
 
     op = "generate_comic"
     sent_once = True
+
+
+class LetterComic(Ask[JobSnapshot]):
+    """Letter a comic's drawing again with other lines: no image model, no cost."""
+
+    op = "letter_comic"
+
+    comic_id: ComicId = Field(description="the comic_id of the comic to letter again")
+    script: Script = Field(
+        description="one entry per panel, as generate_comic's script: {scene, lines: [{who, "
+        "text, kind}]}; the scenes are kept as they were drawn"
+    )
 
 
 class Hello(Ask[EngineInfo]):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from photocomic.tools.comics.contract import ComicFileRequest, ComicsRequest, LineageRequest
+from photocomic.tools.comics.drawing import draw_character_sheet, generate_comic, letter_comic
 from photocomic.tools.comics.gallery import app_comic_lineage, comic_file, list_comics
 from photocomic.tools.find.contract import (
     DuplicatesRequest,
@@ -42,6 +43,7 @@ from photocomic.tools.owner.contract import (
     IndexRequest,
     IndexStatus,
     JobStatus,
+    LetterComic,
     ListJobs,
     MigrateRequest,
     Shutdown,
@@ -49,8 +51,6 @@ from photocomic.tools.owner.contract import (
 )
 from photocomic.tools.owner.operations import (
     cancel_job,
-    draw_character_sheet,
-    generate_comic,
     hello,
     index_folder,
     job_status,
@@ -79,6 +79,7 @@ HANDLERS: dict[type[Ask[Any]], Handler] = {
     ComicStatus: job_status,
     CancelJob: cancel_job,
     GenerateComic: generate_comic,
+    LetterComic: letter_comic,
     Hello: hello,
     Shutdown: shutdown,
     StatusRequest: library_status,

@@ -1,5 +1,5 @@
-"""One photo store and what works on it: the model, the searcher, the subjects and the comic
-studio, shared by every door that asks for that store.
+"""One photo store and what works on it: the model, the searcher, the subjects and the
+comics, shared by every door that asks for that store.
 
 Not an operation list: operations are functions in their steps' packages (their requests name
 them) that reach these parts through their :class:`~photocomic.tools.owner.calls.Call`.
@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from photocomic.tools.comics.comic_store import ComicStore
 from photocomic.tools.comics.contract import ComicRecord
 from photocomic.tools.comics.previews import side_by_side
-from photocomic.tools.comics.studio import ComicStudio
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import ModelMismatch
 from photocomic.tools.find.search import Searcher
@@ -47,7 +47,7 @@ class Library:
         self._lock = threading.Lock()
         self._load_embedder = embedder or self._own_embedder
         self.searcher = Searcher(self.store, self.embedder)
-        self.studio = ComicStudio(settings)
+        self.comics = ComicStore(settings.comics_dir)
         self.subjects = Subjects(self.store)
         self.writing = threading.Lock()  # one index run (or migration) writes at a time
 
@@ -110,5 +110,5 @@ class Library:
 
     def variants_sheet(self, record: ComicRecord) -> bytes:
         """The drawings of one request side by side, numbered as the answer lists them."""
-        paths = [self.studio.get(comic_id).path for comic_id in record.variants]
+        paths = [self.comics.get(comic_id).path for comic_id in record.variants]
         return side_by_side(paths)

@@ -9,34 +9,16 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from typing import Any
 
-from photocomic.tools.comics.cast import SHEET_WISH
-from photocomic.tools.comics.contract import CastMember, ComicRecord, ComicRequest, DryRunResult
-from photocomic.tools.comics.gallery import comics_seen, visible_comic
-from photocomic.tools.comics.image_api import ApiAccess
-from photocomic.tools.comics.image_models import MAX_INPUT_IMAGES
-from photocomic.tools.comics.previews import preview_jpeg
-from photocomic.tools.comics.studio import ComicStudio, PartialFn
-from photocomic.tools.comics.styles import DEFAULT_STYLE, normalise_style
-from photocomic.tools.config import Settings, version
-from photocomic.tools.contract import Empty, PhotoRef, page_of
-from photocomic.tools.errors import InvalidInput, NotFound, unknown_job
+from photocomic.tools.config import version
+from photocomic.tools.contract import Empty, page_of
+from photocomic.tools.errors import unknown_job
 from photocomic.tools.find.contract import Filters
-from photocomic.tools.find.subjects import (
-    cast_in_photos,
-    cast_of,
-    keep_sheet,
-    kind_of,
-    subject_sees,
-)
 from photocomic.tools.owner.calls import Call
 from photocomic.tools.owner.contract import (
     CancelJob,
-    DrawSheet,
     EngineInfo,
-    GenerateComic,
     Hello,
     IndexRequest,
     JobList,
@@ -51,7 +33,6 @@ from photocomic.tools.owner.contract import (
 from photocomic.tools.owner.jobs import Job
 from photocomic.tools.owner.migrate import move_library
 from photocomic.tools.policy import MAX_WAIT, check_wait, require_roots
-from photocomic.tools.store.subject_store import subject_key
 from pydantic import SecretStr
 
 
@@ -83,7 +64,7 @@ def library_status(call: Call, request: StatusRequest) -> LibraryStatus:
         precision=str(info.precision.get("precision")) if info and info.precision else None,
         photos=library.store.count(call.filters(Filters()).expression()) if info else 0,
         data_dir=str(library.settings.data_dir),
-        roots=list(scope.roots or []), comics=len(comics_seen(call)),
+        roots=list(scope.roots or []), comics=len(call.comics.list()),
         model_loaded=engine.model_loaded(), engine_pid=os.getpid(),
     )  # fmt: skip
     seen = [j.snapshot() for j in engine.jobs.all() if engine.visible(j, scope)]
@@ -113,7 +94,8 @@ def index_folder(call: Call, request: IndexRequest) -> JobSnapshot:
     call.library  # noqa: B018  (a store that cannot open fails this call, not the job)
     origin = {"settings": settings.payload(secrets=False), "roots": door.roots}
     run = call.engine.index_runner(settings, call.scope, folder)
-    job = call.engine.jobs.start_index(_key(call.settings), folder, request.recursive, origin, run)
+    key = call.settings.library_key
+    job = call.engine.jobs.start_index(key, folder, request.recursive, origin, run)
     snapshot = job.snapshot()
     snapshot.joined = job.origin is not origin
     return snapshot
@@ -142,106 +124,6 @@ def _job(call: Call, job_id: str) -> Job:
     return job
 
 
-def _key(settings: Settings) -> str:
-    """The library a job belongs to: one index run or migration per store and collection."""
-    return f"{settings.db_uri}#{settings.collection}"
-
-
-def generate_comic(call: Call, request: GenerateComic) -> JobSnapshot:
-    """Draw (or dry-run) a comic as a job; the preview follows the model's partial images."""
-    return _drawing(call, lambda access, partial: draw(call, request, access, partial))
-
-
-def draw_character_sheet(call: Call, request: DrawSheet) -> JobSnapshot:
-    """Draw a subject's character sheet (a comic job like any other), or keep one already
-    drawn (``use``) as the subject's sheet for its style."""
-    library = call.library
-    subject = library.subjects.get(request.subject, subject_sees(call))
-    if request.use:
-        record = visible_comic(call, request.use)
-        if not record.sheet_for or subject_key(record.sheet_for) != subject.key:
-            raise InvalidInput(
-                f"comic {record.comic_id} is not a character sheet of {subject.name}: give a "
-                "comic_id that draw_character_sheet (or a refinement of one) made for it"
-            )
-        return _drawing(call, lambda access, partial: record)
-    style = normalise_style(request.style)
-    expr = call.filters(Filters()).expression()
-    rows = library.subjects.references(subject, expr, most=MAX_INPUT_IMAGES)
-    if not rows:
-        raise NotFound(f"no photo of {subject.name} lies inside the allowed folders")
-    member = CastMember(name=subject.name, kind=kind_of(call, subject),
-                        photos=[row.ref() for row in rows])  # fmt: skip
-    comic = ComicRequest(
-        prompt=request.prompt.strip() or SHEET_WISH, subject=subject.name, style=style,
-        panels=1, quality=request.quality, model=request.model, backend=request.backend,
-        dry_run=request.dry_run, variants=request.variants, sheet_for=subject.name,
-    )  # fmt: skip
-
-    def run(access: ApiAccess, partial: PartialFn) -> ComicRecord | DryRunResult:
-        studio = ComicStudio(call.settings)
-        return studio.generate(comic, [], access, None, partial, call.scope.within(), [member])
-
-    return _drawing(call, run)
-
-
-Drawing = Callable[[ApiAccess, PartialFn], "ComicRecord | DryRunResult"]
-
-
-def _drawing(call: Call, drawing: Drawing) -> JobSnapshot:
-    """A drawing as a job of the library: partial images become its preview, a drawn sheet
-    becomes its subject's sheet."""
-    library = call.library
-    access = ApiAccess(call.door.openai_api_key, call.door.openai_base_url)
-
-    def run(job: Job) -> Any:
-        def partial(index: int, png: bytes) -> None:
-            job.touch(done=index + 1, preview=preview_jpeg(png))
-
-        record = drawing(access, partial)
-        if isinstance(record, ComicRecord):
-            keep_sheet(call, record)
-            job.preview = (
-                library.variants_sheet(record) if record.variants else preview_jpeg(record.path)
-            )
-        return record
-
-    return call.engine.jobs.start_comic(
-        _key(call.settings), {"roots": call.door.roots}, run
-    ).snapshot()
-
-
-def draw(
-    call: Call, request: GenerateComic, access: ApiAccess | None, on_partial: PartialFn | None
-) -> ComicRecord | DryRunResult:
-    """The drawing itself: the caller's photos, or its subjects' sheets and best photos, all
-    inside its roots."""
-    scope = call.scope
-    require_roots(scope)
-    refs = call.photo_refs(request.photos)
-    names = request.subject_names()
-    if names and refs:
-        raise InvalidInput("give subjects or photos, not both: a subject picks its photos")
-    if request.refine:
-        visible_comic(call, request.refine)
-    style = normalise_style(request.style or DEFAULT_STYLE)
-    cast: list[CastMember] = []
-    notes: list[str] = []
-    if names:
-        cast, notes = cast_of(call, names, style, MAX_INPUT_IMAGES - bool(request.refine))
-        request = request.model_copy(update={"subject": cast[0].name if len(cast) == 1 else None})
-    elif refs and not request.refine:
-        cast, refs = cast_in_photos(call, refs, style)
-    if request.refine:  # the earlier comic goes first (no sheets); its subjects' photos follow
-        refs, cast, notes = [*refs, *(p for m in cast for p in m.photos)], [], []
-
-    def allow(ref: PhotoRef) -> None:
-        scope.check_photo(ref.photo_id, ref.local_path())
-
-    studio = ComicStudio(call.settings)  # the asking door's image model and key
-    return studio.generate(request, refs, access, allow, on_partial, scope.within(), cast, notes)
-
-
 def migrate(call: Call, request: MigrateRequest) -> JobSnapshot:
     """Copy this library into another store, as a job (it can take minutes)."""
     settings, engine = call.settings, call.engine
@@ -263,5 +145,5 @@ def migrate(call: Call, request: MigrateRequest) -> JobSnapshot:
             return move_library(source, target, engine.data_dir, job)
 
     return engine.jobs.start_migration(
-        _key(target_settings), {"roots": call.door.roots}, run
+        target_settings.library_key, {"roots": call.door.roots}, run
     ).snapshot()

@@ -1,8 +1,14 @@
-"""Where comics are kept: ``<id>.png`` and ``<id>.json`` in the comics folder.
+"""Where comics are kept, and which of them a caller sees: one facade for every module that
+reads or writes a comic.
 
-The PNG is written first and the JSON record last, each atomically, so the record is the commit
-point: a crash leaves at most an orphan image that :meth:`ComicShelf.list` does not show. Any
-number of processes (doors, engines after a restart) see the same comics.
+A comic is ``<id>.png`` (what a reader sees), ``<id>.art.png`` when photocomic lettered it
+(the drawing without the letters, which re-lettering starts from) and ``<id>.json``, its
+record, in the comics folder. The pictures are written first and the record last, each
+atomically, so the record is the commit point: a crash leaves at most orphan pictures that
+:meth:`ComicStore.list` does not show. Any number of processes see the same comics.
+
+A comic exists for a caller only when every photo it and its earlier versions were drawn from
+lies inside the caller's roots (:meth:`ComicStore.seen_by`); to it the others do not exist.
 """
 
 from __future__ import annotations
@@ -19,13 +25,14 @@ from typing import Any, TypeVar
 
 from photocomic.tools.comics.contract import ComicRecord
 from photocomic.tools.errors import NotFound, PhotocomicError, unknown_comic
+from photocomic.tools.policy import Scope
 from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 COMIC_ID = re.compile(r"^c[0-9a-f]{10}$")
 
 
-class ComicShelf:
+class ComicStore:
     """The comics of one data folder."""
 
     def __init__(self, folder: Path) -> None:
@@ -33,6 +40,10 @@ class ComicShelf:
 
     def image_path(self, comic_id: str) -> Path:
         return self.folder / f"{comic_id}.png"
+
+    def art_path(self, comic_id: str) -> Path:
+        """The drawing of a lettered comic without its letters."""
+        return self.folder / f"{comic_id}.art.png"
 
     def list(self) -> list[ComicRecord]:
         """Every saved comic whose image is present, newest first."""
@@ -59,22 +70,26 @@ class ComicShelf:
             )
         return self.load(comic_id)
 
-    def write(self, record: ComicRecord, png: bytes) -> None:
-        """Image first, record last, both atomic; on any failure neither file remains."""
+    def write(self, record: ComicRecord, png: bytes, art: bytes | None = None) -> None:
+        """Pictures first, record last, all atomic; on any failure none of them remains."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise PhotocomicError(
                 f"cannot create the comics folder {self.folder}: {exc.strerror or exc}"
             ) from None
-        image = self.image_path(record.comic_id)
+        pictures = [(self.image_path(record.comic_id), png)]
+        if art is not None:
+            pictures.append((self.art_path(record.comic_id), art))
         try:
-            atomic_write(image, png)
             try:
+                for path, data in pictures:
+                    atomic_write(path, data)
                 body = record.model_dump_json(indent=2).encode()
                 atomic_write(self.folder / f"{record.comic_id}.json", body)
             except BaseException:
-                image.unlink(missing_ok=True)
+                for path, _ in pictures:
+                    path.unlink(missing_ok=True)
                 raise
         except OSError as exc:
             raise PhotocomicError(
@@ -85,15 +100,14 @@ class ComicShelf:
     def new_id(self) -> str:
         while True:
             comic_id = "c" + secrets.token_hex(5)
-            if (
-                not (self.folder / f"{comic_id}.json").exists()
-                and not (self.folder / f"{comic_id}.png").exists()
+            if not any(
+                (self.folder / f"{comic_id}{end}").exists() for end in (".json", ".png")
             ):
                 return comic_id
 
     def load(self, comic_id: str) -> ComicRecord:
         record_path = self.folder / f"{comic_id}.json"
-        image_path = self.folder / f"{comic_id}.png"
+        image_path = self.image_path(comic_id)
         try:
             raw = record_path.read_bytes()
         except FileNotFoundError:
@@ -111,7 +125,71 @@ class ComicShelf:
         if not image_path.is_file():
             raise NotFound(f"comic {comic_id}'s image {image_path} is missing (deleted?)")
         # The folder may have moved with the data dir: trust where the files are now.
-        return record.model_copy(update={"path": str(image_path.absolute())})
+        art = self.art_path(comic_id)
+        moved = {"path": str(image_path.absolute())}
+        if record.art_path is not None:
+            moved["art_path"] = str(art.absolute())
+        return record.model_copy(update=moved)
+
+    def lineage(self, comic_id: str) -> list[ComicRecord]:
+        """The comic, then the one it refines, and so on back to the first (stops at a missing
+        one)."""
+        return list(_ancestors(self, comic_id))
+
+    def family(self, root: str) -> list[ComicRecord]:
+        """Every comic refined (at any depth) from ``root``, and ``root``, oldest first."""
+        records = list(reversed(self.list()))
+        parents = {r.comic_id: r.parent_id for r in records}
+
+        def first_of(comic_id: str) -> str:
+            seen: set[str] = set()
+            while parents.get(comic_id) and comic_id not in seen:
+                seen.add(comic_id)
+                comic_id = str(parents[comic_id])
+            return comic_id
+
+        return [r for r in records if first_of(r.comic_id) == root]
+
+    def seen_by(self, scope: Scope) -> ComicsSeen:
+        return ComicsSeen(self, scope)
+
+
+class ComicsSeen:
+    """The comics one caller sees: the same questions as :class:`ComicStore`, answered within
+    its roots, each record judged once."""
+
+    def __init__(self, store: ComicStore, scope: Scope) -> None:
+        self.store, self.scope = store, scope
+        self.known: dict[str, bool] = {}
+
+    def sees(self, record: ComicRecord) -> bool:
+        if not self.scope.restricted:
+            return True
+        if record.comic_id in self.known:
+            return self.known[record.comic_id]
+        self.known[record.comic_id] = False  # a loop in damaged records shows nothing
+        seen = all(self.scope.allows(ref.local_path()) for ref in record.photos)
+        if seen and record.parent_id:
+            with contextlib.suppress(NotFound):  # a deleted earlier version hides nothing
+                seen = self.sees(self.store.get(record.parent_id))
+        self.known[record.comic_id] = seen
+        return seen
+
+    def get(self, comic_id: str) -> ComicRecord:
+        """A comic the caller may see and refine; NotFound, as if absent, for the others."""
+        record = self.store.get(comic_id)
+        if not self.sees(record):
+            raise unknown_comic(comic_id)
+        return record
+
+    def list(self) -> list[ComicRecord]:
+        return [r for r in self.store.list() if self.sees(r)]
+
+    def lineage(self, comic_id: str) -> list[ComicRecord]:
+        return [r for r in self.store.lineage(comic_id) if self.sees(r)]
+
+    def family(self, root: str) -> list[ComicRecord]:
+        return [r for r in self.store.family(root) if self.sees(r)]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -129,14 +207,13 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def iter_lineage(shelf: ComicShelf, comic_id: str) -> Iterator[ComicRecord]:
-    """A comic, then its parent, grandparent...: how it came to be (stops at a missing one)."""
+def _ancestors(store: ComicStore, comic_id: str) -> Iterator[ComicRecord]:
     seen: set[str] = set()
     current: str | None = comic_id
     while current and current not in seen:
         seen.add(current)
         try:
-            record = shelf.get(current)
+            record = store.get(current)
         except NotFound:
             return
         yield record
