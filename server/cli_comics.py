@@ -5,19 +5,23 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import shutil
 import sys
 from pathlib import Path
+from typing import get_args
 
+from photocomic.tools.comics.comic_store import as_tree
 from photocomic.tools.comics.contract import (
+    BookFormat,
+    BookRequest,
     ComicRecord,
     ComicsRequest,
     DryRunResult,
     Region,
 )
-from photocomic.tools.comics.comic_store import as_tree
 from photocomic.tools.errors import InvalidInput
 from photocomic.tools.owner.client import Door, job_error
-from photocomic.tools.owner.contract import GenerateComic, JobSnapshot
+from photocomic.tools.owner.contract import GenerateComic, JobSnapshot, LetterComic
 
 from .cli_common import (
     EXIT_OK,
@@ -51,6 +55,7 @@ def _comic_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--markup", metavar="PNG", help="with --refine: strokes on a transparent PNG over the comic"
     )
+    option(p, "--script", GenerateComic, "script", metavar="FILE", type=read_script)
     option(p, "--variants", GenerateComic, "variants")
     option(p, "--size", GenerateComic, "size")
     option(p, "--quality", GenerateComic, "quality")
@@ -79,9 +84,81 @@ def cmd_comic(args: argparse.Namespace) -> int:
         panels=args.panels, layout=args.layout, refine=args.refine, size=args.size,
         quality=args.quality, model=args.model, backend=args.backend, dry_run=args.dry_run,
         panel=args.panel, region=_region(args.region), variants=args.variants,
-        markup_png=_markup(args.markup),
+        markup_png=_markup(args.markup), script=args.script,
     )  # fmt: skip
     return show_comic(args, door, door.call(request))
+
+
+def read_script(path: str) -> list[object]:
+    """A script file: JSON, a list with one entry per panel (the README shows one)."""
+    try:
+        loaded = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInput(f"cannot read --script {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"--script {path} is not JSON text: {exc}") from None
+    if isinstance(loaded, dict) and isinstance(loaded.get("script"), list):
+        loaded = loaded["script"]
+    if not isinstance(loaded, list):
+        raise InvalidInput(
+            f"--script {path} must hold a list with one entry per panel: "
+            '[{"scene": "...", "lines": [{"who": "Cola", "text": "Mine!", "kind": "speech"}]}]'
+        )
+    return loaded
+
+
+def _letter_arguments(p: argparse.ArgumentParser) -> None:
+    option(p, "comic_id", LetterComic, "comic_id")
+    option(p, "--script", LetterComic, "script", metavar="FILE", type=read_script)
+    store_flags(p)
+    json_flag(p, "the new comic record")
+
+
+@command(
+    "letter", "letter a comic's drawing again with other lines (no drawing, no cost)",
+    _letter_arguments,
+)  # fmt: skip
+def cmd_letter(args: argparse.Namespace) -> int:
+    door = door_of(args)
+    job = door.call(LetterComic(comic_id=args.comic_id, script=args.script))
+    return show_comic(args, door, job)
+
+
+def _book_arguments(p: argparse.ArgumentParser) -> None:
+    option(p, "comic_ids", BookRequest, "comic_ids", nargs="+", metavar="COMIC_ID")
+    option(p, "--title", BookRequest, "title")
+    p.add_argument("--out", required=True, metavar="FILE.pdf|FILE.cbz",
+                   help="where to write the book; its ending chooses PDF or CBZ")  # fmt: skip
+    option(p, "--language", BookRequest, "language")
+    store_flags(p)
+    json_flag(p, "the book")
+
+
+@command("book", "collect comics into a PDF or CBZ book", _book_arguments)
+def cmd_book(args: argparse.Namespace) -> int:
+    out = Path(args.out).expanduser()
+    ending = out.suffix.lower().lstrip(".")
+    if ending not in get_args(BookFormat):
+        raise InvalidInput(f"--out {args.out} must end in .pdf or .cbz: the ending is the format")
+    if out.exists():
+        raise InvalidInput(f"--out {args.out} exists: choose another file or remove it first")
+    book = door_of(args).call(
+        BookRequest(comic_ids=args.comic_ids, title=args.title, format=ending,
+                    language=args.language)
+    )  # fmt: skip
+    try:
+        shutil.copyfile(book.path, out)
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot write --out {args.out}: {exc.strerror or exc}; the book is kept at "
+            f"{book.path}"
+        ) from None
+    if args.json:
+        print_json(book.model_dump(mode="json") | {"out": str(out)})
+    else:
+        print(f"book {book.book_id}: {shown(str(out))} ({book.format}, {book.pages} pages, "
+              f"{book.bytes / 1e6:.1f} MB)")  # fmt: skip
+    return EXIT_OK
 
 
 def show_comic(args: argparse.Namespace, door: Door, job: JobSnapshot) -> int:

@@ -11,8 +11,8 @@ import json
 from collections.abc import Sequence
 
 from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
-from photocomic.tools.comics.contract import ComicList, ComicRecord
 from photocomic.tools.comics.comic_store import as_tree
+from photocomic.tools.comics.contract import BOOK_MIME, Book, ComicList, ComicRecord
 from photocomic.tools.errors import PhotocomicError
 from photocomic.tools.find.contract import (
     DuplicatesAnswer,
@@ -190,8 +190,16 @@ def _record_answer(record: ComicRecord, job: JobSnapshot) -> CallToolResult:
     cost = f", about ${record.cost_usd:.3f}" if record.cost_usd is not None else ""
     changed = (
         f" Only panel {record.panel} was redrawn." if record.panel
+        else " Lettered again on the same drawing: nothing was sent, nothing charged."
+        if record.edit == "letters"
         else f" Only the marked part ({record.edit}) was redrawn." if record.edit else ""
     )  # fmt: skip
+    if record.letters:
+        changed += (
+            f" photocomic lettered {plural(len(record.letters), 'line')} on the drawing; "
+            f"letter_comic(comic_id='{record.comic_id}', script=...) letters it again "
+            "(a translation, a fix) without drawing."
+        )
     text = (
         f"Comic {record.comic_id}{refines}: {plural(record.panels, 'panel')} ({record.layout}), "
         f"{record.style}, {record.model} at {record.size}{cost}; saved at {record.path}.{changed}"
@@ -268,7 +276,7 @@ def comic_summary(record: ComicRecord) -> out.ComicSummary:
     fields["user_prompt"] = first_words(record.user_prompt, 120)
     return out.ComicSummary(
         **fields, uri=f"comic://{record.comic_id}", story=first_words(story, 120),
-        changes=len(record.changes),
+        changes=len(record.changes), lettered=bool(record.letters),
     )  # fmt: skip
 
 
@@ -316,3 +324,17 @@ def status_answer(status: out.LibraryStatus) -> CallToolResult:
 
 def tool_error_text(exc: PhotocomicError) -> str:
     return str(exc)
+
+
+def book_answer(book: Book) -> CallToolResult:
+    """The book's place and a link to it, never its bytes: a book is many megabytes."""
+    text = (
+        f"Book {book.book_id}, \"{book.title}\": {book.format.upper()}, "
+        f"{plural(book.pages, 'page')} (the cover, then {plural(len(book.comics), 'comic')}), "
+        f"{book.bytes / 1e6:.1f} MB, saved at {book.path}; the file is the resource {book.uri}."
+    )
+    link = ResourceLink(
+        type="resource_link", uri=book.uri, name=f"{book.title}.{book.format}",
+        mime_type=BOOK_MIME[book.format], size=book.bytes, description="the book",
+    )  # fmt: skip
+    return result(text, book, [link])

@@ -26,7 +26,7 @@ from mcp.server.mcpserver.exceptions import (
     UnexpectedToolError,
 )
 from mcp_types import ListToolsResult
-from photocomic.tools.comics.contract import ComicFileRequest
+from photocomic.tools.comics.contract import BOOK_MIME, BookFileRequest, ComicFileRequest
 from photocomic.tools.config import Settings, version
 from photocomic.tools.errors import NotFound, PhotocomicError
 from photocomic.tools.find.contract import ListSubjects, PhotoRequest
@@ -145,7 +145,9 @@ def description(fn: Callable[..., Any]) -> str:
 # -- resources ---------------------------------------------------------------------------------
 
 
-async def _image(ctx: Context, request: PhotoRequest | ComicFileRequest) -> bytes:
+async def _image(
+    ctx: Context, request: PhotoRequest | ComicFileRequest | BookFileRequest
+) -> bytes:
     try:
         data = await door_of(ctx).call(request)
     except NotFound as exc:
@@ -164,6 +166,14 @@ async def photo_thumbnail(photo_id: str, ctx: Context) -> bytes:
 
 async def comic_image(comic_id: str, ctx: Context) -> bytes:
     return await _image(ctx, ComicFileRequest(comic_id=comic_id))
+
+
+async def book_pdf(book_id: str, ctx: Context) -> bytes:
+    return await _image(ctx, BookFileRequest(book_id=book_id[:100], format="pdf"))
+
+
+async def book_cbz(book_id: str, ctx: Context) -> bytes:
+    return await _image(ctx, BookFileRequest(book_id=book_id[:100], format="cbz"))
 
 
 def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
@@ -210,6 +220,12 @@ def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
         "comic://{comic_id}", name="comic_image", title="Comic",
         description="A comic made by generate_comic, full-size PNG", mime_type="image/png",
     )(comic_image)  # fmt: skip
+    for ending, read in (("pdf", book_pdf), ("cbz", book_cbz)):
+        mcp.resource(
+            f"book://{{book_id}}.{ending}", name=f"book_{ending}", title=f"Book ({ending})",
+            description=f"A book made by make_book, as {ending.upper()}",
+            mime_type=BOOK_MIME[ending],
+        )(read)  # fmt: skip
     mcp.prompt(
         name="photo_comic", title="Make a comic from my photos",
         description="Walks through finding the right photos, choosing them and drawing a comic",

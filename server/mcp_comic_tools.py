@@ -7,8 +7,14 @@ from typing import Annotated
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
-from photocomic.tools.comics.contract import ComicsRequest, Lineage, LineageRequest
-from photocomic.tools.owner.contract import ComicStatus, DrawSheet, GenerateComic
+from photocomic.tools.comics.contract import (
+    Book,
+    BookRequest,
+    ComicsRequest,
+    Lineage,
+    LineageRequest,
+)
+from photocomic.tools.owner.contract import ComicStatus, DrawSheet, GenerateComic, LetterComic
 from photocomic.tools.words import plural
 
 from . import mcp_answers as answers
@@ -16,7 +22,7 @@ from . import mcp_models as out
 from .mcp_apps import VIEWER
 from .mcp_arguments import Wait
 from .mcp_door import door_of, run_job
-from .mcp_listing import DRAWS, READ_ONLY, tool
+from .mcp_listing import DRAWS, MAKES, READ_ONLY, tool
 
 DEFAULT_COMIC_WAIT = 45.0
 
@@ -37,8 +43,34 @@ async def generate_comic(
     saved when it is ready either way. To fix one part: refine=<id> with panel=N ("in panel 3,
     make her jump higher") or region={x, y, w, h}; everything else stays as it was. Any earlier
     version can be refined, which makes a branch. variants=2..4 draws several at once (shown
-    side by side) for the person to pick one to go on from."""
+    side by side) for the person to pick one to go on from. For words a reader reads (speech,
+    thoughts, captions, sound words), give script=[{scene, lines: [{who, text, kind}]}, ...],
+    one entry per panel: the image model draws the scenes without text and photocomic letters
+    the lines itself, spelled exactly, in any language; letter_comic changes them later
+    without drawing."""
     return answers.comic_answer(await run_job(ctx, request, wait_seconds))
+
+
+@tool(LetterComic, "Letter a comic again", MAKES, page=VIEWER)
+async def letter_comic(
+    ctx: Context, request: LetterComic, wait_seconds: Wait = DEFAULT_COMIC_WAIT
+) -> Annotated[CallToolResult, out.ComicOutput]:
+    """Set other lines on a comic's drawing: a translation you wrote, a typo fixed, a line
+    moved to another panel. Give the whole script again, one entry per panel ({scene, lines:
+    [{who, text, kind}]}; kind is speech, thought, caption or sound). No image model call and
+    no cost; the result is a new version (comic_id) refining the old one, and its refinements
+    keep these lines."""
+    return answers.comic_answer(await run_job(ctx, request, wait_seconds))
+
+
+@tool(BookRequest, "Make a book of comics", MAKES)
+async def make_book(ctx: Context, request: BookRequest) -> Annotated[CallToolResult, Book]:
+    """Collect comics, in the order given, into one file to print, send or read on a tablet:
+    format pdf (a cover with the title, then one page per comic at print resolution) or cbz
+    (for comic reader apps, with a ComicInfo.xml). Answers the file's path and its resource
+    book://<book_id>.<format>."""
+    made = await door_of(ctx).call(request)
+    return answers.book_answer(made)
 
 
 @tool(DrawSheet, "Draw a subject's character sheet", DRAWS, page=VIEWER)

@@ -30,6 +30,9 @@ WRITES_STORE = ToolAnnotations(
 FORGETS = ToolAnnotations(
     read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
 )
+MAKES = ToolAnnotations(  # a new file or version of photocomic's own, nothing sent out
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False
+)
 DRAWS = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from photocomic.tools.comics.contract import InputImage, SheetRef
+from photocomic.tools.comics.contract import InputImage, Letter, SheetRef
 from photocomic.tools.contract import PhotoRef
 from photocomic.tools.find.contract import (
     DuplicateGroup,
@@ -78,7 +78,9 @@ class ComicOutput(BaseModel):
         default_factory=list, description="dry run only: the pictures that would be sent"
     )
     notes: list[str] = Field(default_factory=list)
-    edit: str | None = Field(None, description="panel, region or markup: what part changed")
+    edit: str | None = Field(
+        None, description="panel, region, markup or letters: what part changed"
+    )
     panel: int | None = None
     edit_box: list[int] | None = Field(
         None, description="the part that changed: left, top, right, bottom in the parent's pixels"
@@ -96,6 +98,10 @@ class ComicOutput(BaseModel):
     )
     sheet_for: str | None = Field(
         None, description="this comic is that subject's character sheet (in its style)"
+    )
+    letters: list[Letter] = Field(
+        default_factory=list,
+        description="the lines photocomic lettered: panel, kind, text, font and box",
     )
 
 
@@ -115,7 +121,10 @@ class ComicSummary(BaseModel):
     edit: str | None = None
     panel: int | None = None
     variant: int | None = None
-    kind: str = Field(description="sheet, panel redo, edit, variant, refinement or comic")
+    kind: str = Field(
+        description="sheet, relettering, panel redo, edit, variant, refinement or comic"
+    )
+    lettered: bool = Field(False, description="photocomic lettered it (letter_comic changes it)")
     subjects: list[str] = Field(default_factory=list, description="the subjects drawn")
     sheet_for: str | None = Field(None, description="whose character sheet this is")
     story: str = Field("", description="the first words of the family's story")

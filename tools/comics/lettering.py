@@ -142,7 +142,7 @@ def _set(line: ScriptLine, size: int, inner: Box) -> _Set:
     room = max(size, int((inner[2] - inner[0]) * share))
     pad = 0 if line.kind == "sound" else round(size * (0.35 if line.kind == "caption" else 0.6))
     stroke = _stroke(line, size)
-    rows = _wrap(line.text, face, room - 2 * pad - 2 * stroke, direction)
+    rows = wrap(line.text, face, room - 2 * pad - 2 * stroke, direction)
     ascent, descent = face.getmetrics()
     text_w = max(_length(face, row, direction) for row in rows)
     text_h = len(rows) * (ascent + descent) + (len(rows) - 1) * (size // 5)
@@ -189,7 +189,7 @@ def _length(face: object, text: str, direction: str) -> int:
     return int(face.getlength(text))  # type: ignore[attr-defined]
 
 
-def _wrap(text: str, face: object, room: int, direction: str) -> list[str]:
+def wrap(text: str, face: object, room: int, direction: str) -> list[str]:
     """Greedy wrap at spaces, and between any two CJK characters; a word wider than the room
     is cut between characters."""
     rows: list[str] = []

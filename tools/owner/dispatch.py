@@ -7,7 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from photocomic.tools.comics.contract import ComicFileRequest, ComicsRequest, LineageRequest
+from photocomic.tools.comics.books import book_file, make_book
+from photocomic.tools.comics.contract import (
+    BookFileRequest,
+    BookRequest,
+    ComicFileRequest,
+    ComicsRequest,
+    LineageRequest,
+)
 from photocomic.tools.comics.drawing import draw_character_sheet, generate_comic, letter_comic
 from photocomic.tools.comics.gallery import app_comic_lineage, comic_file, list_comics
 from photocomic.tools.find.contract import (
@@ -71,6 +78,8 @@ HANDLERS: dict[type[Ask[Any]], Handler] = {
     ComicsRequest: list_comics,
     LineageRequest: app_comic_lineage,
     ComicFileRequest: comic_file,
+    BookRequest: make_book,
+    BookFileRequest: book_file,
     IndexRequest: index_folder,
     MigrateRequest: migrate,
     JobStatus: job_status,
