@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from mcp_types import CallToolResult
 from photocomic.server.mcp_answers import comics_answer
-from photocomic.tools.comics.contract import ComicRecord
 from photocomic.tools.comics.comic_store import ComicStore
+from photocomic.tools.comics.contract import ComicRecord
 from photocomic.tools.contract import MAX_PROMPT
 from photocomic.tools.errors import InvalidInput
 from photocomic.tools.owner.engine import Engine

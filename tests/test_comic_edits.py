@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from photocomic.tools.comics.comic_store import as_tree
 from photocomic.tools.comics.contract import ComicRecord, ComicRequest, DryRunResult, Region
 from photocomic.tools.comics.edits import STROKE_MARGIN
 from photocomic.tools.comics.layouts import panel_box
-from photocomic.tools.comics.comic_store import as_tree
 from photocomic.tools.comics.studio import ComicStudio
 from photocomic.tools.config import Settings
 from photocomic.tools.contract import PhotoRef

@@ -25,7 +25,7 @@ from photocomic.tools.comics.contract import (
 )
 from photocomic.tools.comics.image_api import ApiAccess
 from photocomic.tools.comics.image_models import MAX_INPUT_IMAGES
-from photocomic.tools.comics.lettering import check_script
+from photocomic.tools.comics.lettering import check_script, panel_boxes
 from photocomic.tools.comics.previews import preview_jpeg
 from photocomic.tools.comics.studio import ComicStudio, PartialFn
 from photocomic.tools.comics.styles import DEFAULT_STYLE, normalise_style
@@ -146,6 +146,9 @@ def letter_comic(call: Call, request: LetterComic) -> JobSnapshot:
             f"comic {parent.comic_id} is {parent.sheet_for}'s character sheet: a sheet has no "
             "script to letter"
         )
-    check_script(request.script, parent.panels)  # refused before a job starts
+    size = (parent.width or 1024, parent.height or 1024)
+    check_script(  # refused before a job starts
+        request.script, panel_boxes(parent.backend, parent.panels, parent.layout, size)
+    )
     studio = ComicStudio(call.settings)
     return _drawing(call, lambda access, partial: studio.reletter(parent, request.script))

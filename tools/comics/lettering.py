@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from photocomic.tools.comics.contract import Letter, ScriptLine, ScriptPanel
 from photocomic.tools.comics.fonts import FontFile, can_set_rtl, direction_of, font_for, truetype
+from photocomic.tools.comics.layouts import panel_box
+from photocomic.tools.comics.storyboard import storyboard_cells
 from photocomic.tools.errors import InvalidInput
 from PIL import Image, ImageDraw
 
@@ -75,8 +77,25 @@ class _Set:
         return self.x, self.y, self.x + self.width, self.y + self.height + self.tail
 
 
-def check_script(script: Sequence[ScriptPanel], panels: int) -> None:
-    """One entry per panel, and every line settable (a font has it, its direction can be set)."""
+def panel_boxes(backend: str, panels: int, layout: str, size: tuple[int, int]) -> list[Box]:
+    """Where the panels of a drawing lie: the storyboard's own cells, or the equal shares the
+    layout asks the image model for."""
+    if backend == "storyboard":
+        return storyboard_cells(panels, layout, size)
+    width, height = size
+    return [panel_box(panels, layout, width, height, n) for n in range(1, panels + 1)]
+
+
+def check_script(script: Sequence[ScriptPanel], boxes: Sequence[Box]) -> None:
+    """One entry per panel, every line settable (a font has it, its direction can be set) and
+    every panel's lines fitting it: judged before anything is drawn."""
+    check_lines(script, len(boxes))
+    sides = speaker_sides(script)
+    for number, (panel, box) in enumerate(zip(script, boxes, strict=True), 1):
+        _fit(panel.lines, box, sides, number)
+
+
+def check_lines(script: Sequence[ScriptPanel], panels: int) -> None:
     if len(script) != panels:
         raise InvalidInput(
             f"the script has {len(script)} panels and the comic {panels}: give one entry per "
@@ -96,7 +115,7 @@ def letter(
     art: Image.Image, script: Sequence[ScriptPanel], boxes: Sequence[Box]
 ) -> tuple[Image.Image, list[Letter]]:
     """The drawing with the script's lines on it, and where each went."""
-    check_script(script, len(boxes))
+    check_lines(script, len(boxes))
     page = art.convert("RGB")
     draw = ImageDraw.Draw(page)
     sides = speaker_sides(script)

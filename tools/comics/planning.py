@@ -35,7 +35,7 @@ from photocomic.tools.comics.image_models import (
 )
 from photocomic.tools.comics.inputs import AllowFn, Input, dedupe
 from photocomic.tools.comics.layouts import check_layout
-from photocomic.tools.comics.lettering import check_script, scene_words
+from photocomic.tools.comics.lettering import check_lines, check_script, panel_boxes, scene_words
 from photocomic.tools.comics.story import Story, story_of, story_words
 from photocomic.tools.comics.styles import (
     DEFAULT_STYLE,
@@ -104,10 +104,12 @@ def plan_comic(
     if script is not None:
         if request.sheet_for:
             raise InvalidInput("a character sheet has no script: it shows the subject alone")
-        check_script(script, panels)
+        check_lines(script, panels)
     notes: list[str] = []
     model, rules = choose_model(settings, request, parent, notes, access)
     size, width, height = choose_size(rules, model, request.size, panels, layout)
+    if script is not None:
+        check_script(script, panel_boxes(request.backend, panels, layout, (width, height)))
     quality = check_quality(rules, model, request.quality) if rules else request.quality
 
     if request.variants > 1 and request.backend != "openai":

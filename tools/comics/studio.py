@@ -22,10 +22,9 @@ from photocomic.tools.comics.contract import (
 from photocomic.tools.comics.image_api import ApiAccess, ImageApi, ImageCall, safety_identifier
 from photocomic.tools.comics.image_models import PRICES_AS_OF, estimate_cost
 from photocomic.tools.comics.inputs import AllowFn
-from photocomic.tools.comics.layouts import panel_box
-from photocomic.tools.comics.lettering import Box, letter
+from photocomic.tools.comics.lettering import letter, panel_boxes
 from photocomic.tools.comics.planning import Plan, dry_run, plan_comic
-from photocomic.tools.comics.storyboard import render_storyboard, split_captions, storyboard_cells
+from photocomic.tools.comics.storyboard import render_storyboard, split_captions
 from photocomic.tools.config import Settings
 from photocomic.tools.contract import PhotoRef
 from photocomic.tools.errors import DecodeError
@@ -118,7 +117,7 @@ class ComicStudio:
             raise DecodeError(
                 f"cannot read comic {parent.comic_id}'s drawing {source}: {exc}"
             ) from None
-        boxes = _panels(parent.backend, parent.panels, parent.layout, art.size)
+        boxes = panel_boxes(parent.backend, parent.panels, parent.layout, art.size)
         lettered, letters = letter(art, script, boxes)
         comic_id = self.comics.new_id()
         record = parent.model_copy(
@@ -223,18 +222,9 @@ class ComicStudio:
             return png, None, []
         with Image.open(io.BytesIO(png)) as opened:
             art = opened.convert("RGB")
-        boxes = _panels(plan.backend, plan.panels, plan.layout, art.size)
+        boxes = panel_boxes(plan.backend, plan.panels, plan.layout, art.size)
         lettered, letters = letter(art, plan.script, boxes)
         return encode_png(lettered), png, letters
-
-
-def _panels(backend: str, panels: int, layout: str, size: tuple[int, int]) -> list[Box]:
-    """Where the panels of a drawing lie: the storyboard's own cells, or the equal shares the
-    layout asked the image model for."""
-    if backend == "storyboard":
-        return storyboard_cells(panels, layout, size)
-    width, height = size
-    return [panel_box(panels, layout, width, height, n) for n in range(1, panels + 1)]
 
 
 def _now() -> str:
