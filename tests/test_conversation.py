@@ -1,7 +1,9 @@
 """A whole conversation, as an assistant has it: one stdio MCP session, turn after turn.
 
 Index, search, teach a subject, draw her sheet and a comic, refine it three times, redo a
-panel, ask for variants, branch from an older version, and make the mistakes assistants make.
+panel, ask for variants, branch from an older version, and make the mistakes assistants make;
+then a lettered comic: a script whose lines never reach the image model, a translation
+lettered without drawing, and a book of the story.
 After every call: the answer matches the tool's output schema, stays small, never says "1
 photos", and every next step it suggests names a tool and arguments that exist. What reached
 the image API (the OpenAI double) carries the story and every earlier change.
@@ -9,14 +11,19 @@ the image API (the OpenAI double) carries the story and every earlier change.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import jsonschema
+import pypdf
 import pytest
 from conftest import write_photos
 from mcp_session import McpSession, serve_command, server_env, text_of
@@ -209,6 +216,62 @@ def test_a_whole_conversation(talk: Conversation, world: dict[str, Any], api: Op
     assert len(text_of(status)) + len(json.dumps(status.structured_content)) < 6_000
     assert status.structured_content["finished_jobs"] >= 10
     assert talk.ok("list_jobs", limit=5)["next_offset"] == 5
+
+
+SCRIPT = [
+    {"scene": "Biscuit finds a red ball", "lines": [
+        {"kind": "caption", "text": "In the garden, one morning."},
+        {"who": "Biscuit", "text": "A ball! All mine!"}]},
+    {"scene": "she chases it", "lines": [{"kind": "sound", "text": "BOING"}]},
+    {"scene": "she loses it in a bush", "lines": [
+        {"who": "Biscuit", "text": "Where did it go?", "kind": "thought"}]},
+    {"scene": "she sleeps with the ball at sunset", "lines": [
+        {"kind": "caption", "text": "Found at last."}]},
+]  # fmt: skip
+GERMAN = [
+    {"lines": [{"kind": "caption", "text": "Im Garten, eines Morgens."},
+               {"who": "Biscuit", "text": "Ein Ball! Ganz meiner!"}]},
+    {"lines": [{"kind": "sound", "text": "BOING"}]},
+    {"lines": [{"who": "Biscuit", "text": "Wo ist er hin?", "kind": "thought"}]},
+    {"lines": [{"kind": "caption", "text": "Endlich gefunden."}]},
+]  # fmt: skip
+
+
+def test_a_lettered_story_translated_and_bound(
+    talk: Conversation, world: dict[str, Any], api: OpenAIDouble
+) -> None:
+    lines = [line["text"] for panel in SCRIPT for line in panel["lines"]]
+    drawn = talk.ok("generate_comic", prompt=STORY, subject="Biscuit", script=SCRIPT)
+    assert drawn["state"] == "done" and len(drawn["letters"]) == len(lines)
+    assert not [t for t in lines if t in sent_prompt(api)], "a line reached the image model"
+    assert "letter_comic" in talk.texts[-1]
+
+    before = len(api.requests)
+    german = talk.ok("letter_comic", comic_id=drawn["comic_id"], script=GERMAN)
+    assert len(api.requests) == before, "lettering again calls no image API"
+    assert german["parent_id"] == drawn["comic_id"] and german["edit"] == "letters"
+    assert [lt["text"] for lt in german["letters"]][:2] == [
+        "Im Garten, eines Morgens.", "Ein Ball! Ganz meiner!"]  # fmt: skip
+    said = talk.refused("letter_comic", comic_id=drawn["comic_id"], script=GERMAN[:3])
+    assert "one entry per panel" in said
+
+    night = talk.ok("generate_comic", prompt="make it night", refine=german["comic_id"])
+    assert [lt["text"] for lt in night["letters"]] == [lt["text"] for lt in german["letters"]]
+    assert not [t for t in ("Ganz meiner", "Wo ist er hin") if t in sent_prompt(api)]
+
+    ids = [drawn["comic_id"], german["comic_id"], night["comic_id"]]
+    book = talk.ok("make_book", comic_ids=ids, title="Biscuit's ball", format="pdf")
+    assert book["pages"] == 4 and book["uri"].startswith("book://")
+    read = talk.session.read(book["uri"]).contents[0]
+    pdf = pypdf.PdfReader(io.BytesIO(base64.b64decode(read.blob)))
+    assert len(pdf.pages) == 4 and read.mime_type == "application/pdf"
+    cbz = talk.ok("make_book", comic_ids=ids, title="Biscuits Ball", format="cbz", language="de")
+    blob = talk.session.read(cbz["uri"]).contents[0].blob
+    archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(blob)))
+    info = ElementTree.fromstring(archive.read("ComicInfo.xml"))
+    assert int(info.findtext("PageCount") or 0) == cbz["pages"] == 4
+    assert len([n for n in archive.namelist() if n.endswith(".png")]) == 4
+    talk.refused("make_book", comic_ids=["c0000000000"], title="x")
 
 
 def _id_of(talk: Conversation, path: Path) -> int:

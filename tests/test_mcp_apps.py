@@ -297,3 +297,34 @@ def test_the_viewer_says_whose_character_sheet_it_shows_and_which_a_comic_follow
     frame.locator(f"#caption:has-text('{ok(comic)['comic_id']}')").wait_for()
     assert f"follows Kite's sheet ({sheet_id})" in frame.locator("#caption").inner_text()
     assert outside == [], f"the viewer fetched {outside}"
+
+
+def test_in_the_viewer_edit_a_line_in_place_and_letter_again(
+    world: dict[str, Any], browser: Any, host_url: str
+) -> None:
+    """A lettered comic lists its lines; the person corrects one in place and the same drawing
+    is lettered again (letter_comic): a new version, and nothing sent to the image model."""
+    apps, api, root = world["apps"], world["api"], world["root"]
+    script = [{"scene": "Cola finds the mouse", "lines": [{"who": "Cola", "text": "Mien!"}]},
+              {"scene": "Cola chews it", "lines": [{"kind": "sound", "text": "CHOMP"}]}]
+    drawn = apps.call("generate_comic", {"prompt": "Cola and the mouse.", "script": script,
+                                         "photos": [str(root / "photo_0006.jpg")]})  # fmt: skip
+    first = ok(drawn)
+    assert [lt["text"] for lt in first["letters"]] == ["Mien!", "CHOMP"]
+    viewer, outside, calls = open_page(browser, host_url, apps, "viewer", "light", 900)
+    frame = deliver(viewer, {}, drawn)
+    line = frame.locator("#letters input").first
+    line.wait_for()
+    assert line.input_value() == "Mien!"
+    line.fill("Mine!")
+    before = len(api.requests)
+    frame.locator("#reletter").click()
+    frame.locator("#strip img").nth(1).wait_for(timeout=60_000)
+    asked = [args for tool, args in calls if tool == "letter_comic"][-1]
+    assert asked["comic_id"] == first["comic_id"]
+    assert asked["script"][0]["lines"][0]["text"] == "Mine!"
+    assert len(api.requests) == before, "lettering again drew nothing"
+    newest = ok(apps.call("list_comics"))["comics"][0]
+    assert newest["kind"] == "relettering" and newest["parent_id"] == first["comic_id"]
+    assert frame.locator("#letters input").first.input_value() == "Mine!"
+    assert outside == [], f"the viewer fetched {outside}"

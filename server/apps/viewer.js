@@ -1,9 +1,12 @@
 /* The comic viewer: the comic (and its partial images while drawing), the prompt sent, its
    reference photos, the earlier versions to step through, the variants of one request to pick
    from, every branch of the comic, and a box to refine it: all of it, one panel, or the part
-   brushed over (sent as markup strokes; the server turns them into a mask for older models). */
+   brushed over (sent as markup strokes; the server turns them into a mask for older models).
+   A comic photocomic lettered lists its lines, each editable in place, and letters its drawing
+   again with them (letter_comic: no drawing, no cost). */
 let current = null;
 let drawn = false;
+let letters = []; // the shown comic's lines: {panel, kind, who, text}
 
 async function show(result) {
   const data = result.structuredContent || {};
@@ -18,6 +21,7 @@ async function show(result) {
   $("#prompt-sent").textContent = data.prompt || "";
   $("#refine-box").hidden = false;
   panels(data.panels);
+  showLetters(data.letters || [], data.panels);
   clearMarks();
   say(data.cost_usd != null ? `About $${data.cost_usd.toFixed(3)}.` : "");
   await references(data.photos || []);
@@ -135,6 +139,7 @@ function brush() {
 function choose(step) {
   current = step.comic_id;
   if (step.panels) panels(step.panels);
+  showLetters(step.letters || [], step.panels);
   clearMarks();
   references(step.photos || []).catch((error) => say(String(error.message || error)));
   $("#picture").src = jpeg(step.preview_jpeg);
@@ -177,6 +182,38 @@ async function refine() {
     text: `I changed ${where}: "${change}". ${textOf(result).slice(0, 300)}` }] }).catch(() => {});
 }
 
+let panelCount = 1;
+function showLetters(lines, count) {
+  letters = lines.map((l) => ({ panel: l.panel, kind: l.kind, who: l.who ?? null, text: l.text }));
+  panelCount = count || 1;
+  $("#letters-box").hidden = letters.length === 0;
+  $("#letters").replaceChildren(...letters.map((line, index) => {
+    const input = el("input", { type: "text", value: line.text, "data-index": String(index),
+      dir: "auto", "aria-label": `panel ${line.panel} ${line.kind}` });
+    input.addEventListener("input", () => { letters[index].text = input.value; });
+    const who = line.who ? `${line.who} (${line.kind})` : line.kind;
+    return el("label", { class: "line" }, el("span", { class: "muted" }, `Panel ${line.panel} · ${who}`), input);
+  }));
+}
+
+/* The script letter_comic takes: one entry per panel, its lines in reading order. */
+function scriptOf(lines, count) {
+  const script = Array.from({ length: count }, () => ({ lines: [] }));
+  for (const line of lines) {
+    if (!line.text.trim()) continue;
+    script[line.panel - 1].lines.push({ who: line.who, text: line.text.trim(), kind: line.kind });
+  }
+  return script;
+}
+
+async function reletter() {
+  if (!current || !letters.length) return;
+  const result = await call(app, "letter_comic", { comic_id: current, script: scriptOf(letters, panelCount) });
+  await show(result);
+  app.sendMessage({ role: "user", content: [{ type: "text",
+    text: `I edited the comic's lines in place. ${textOf(result).slice(0, 300)}` }] }).catch(() => {});
+}
+
 async function act(work, message) {
   say(message);
   try { await work(); } catch (error) { say(String(error.message || error)); }
@@ -184,6 +221,7 @@ async function act(work, message) {
 
 $("#refine").addEventListener("click", () => act(refine, "Drawing the change (a minute or two)..."));
 $("#clear-marks").addEventListener("click", clearMarks);
+$("#reletter").addEventListener("click", () => act(reletter, "Lettering again..."));
 $("#picture").addEventListener("load", () => { if (!drawn) clearMarks(); });
 brush();
 startApp("photocomic viewer", (result) => act(() => show(result), ""));
