@@ -25,6 +25,10 @@ draw_character_sheet(subject, style) once: every later comic of it in that style
 sheet first, so it looks the same from comic to comic. Paths must lie inside the folders
 library_status lists as roots. Refer to photos by photo_id, never by contact-sheet number
 alone. A refinement needs only the change: the comic keeps its story and earlier changes.
+For words in the comic (speech, thoughts, captions, sound words) pass script=[{scene, lines}]
+with one entry per panel: photocomic letters them exactly, in any language; to translate or fix
+them later call letter_comic(comic_id, script), which draws nothing and costs nothing.
+make_book(comic_ids, title, format) collects a story's comics into a PDF or a CBZ.
 Listings page: call again with offset=<next_offset> while it is not null; list_jobs shows the
 runs that have ended. Every tool refuses an argument its input schema does not list."""
 
