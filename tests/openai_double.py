@@ -71,6 +71,12 @@ TOP_QUALITY_MODELS = {
     m for m in FREE_SIZE_MODELS if m.startswith(("gpt-image-2.5", "gpt-image-2.6"))
 }
 MARKUP_MODELS = TOP_QUALITY_MODELS  # "Supports GPT Image 2.5" (and what came after it)
+# GIF output: "Requires access to the GIF preview for the selected model"; the preview is
+# GPT Image 2.6's (the models ComfyUI's GPT Image 2.6 GIF node lists). Its size limits are not
+# published by OpenAI; API resellers measured a budget for the whole request of 655,360 to
+# 8,294,400 pixels (frames x width x height), frame sides multiples of 16.
+GIF_MODELS = {"gpt-image-2.6-sunburst", "gpt-image-2.6-flare"}
+GIF_ONLY = ("frame_count", "frame_duration_ms")
 OTHER_MODELS = ("gpt-5", "gpt-4o-mini", "text-embedding-3-small", "whisper-1")
 
 
@@ -133,9 +139,11 @@ class OpenAIDouble:
         retry_after_ms: int = 20,
         models: list[str] | None = None,
         lists_models: bool = True,
+        gif_preview: bool = True,
     ) -> None:
         self.models = listed_today() if models is None else list(models)
         self.lists_models = lists_models  # False: a proxy without GET /v1/models
+        self.gif_preview = gif_preview  # False: a key without access to the GIF preview
         self.model_lists = 0  # how many times the model list was asked for
         self.hang_seconds = hang_seconds
         self.retry_after_ms = retry_after_ms
@@ -225,7 +233,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f"no route {self.path}", "code": None}})
             return
         _parse_multipart(self.headers.get("Content-Type", ""), body, received)
-        refusal = refuse(received, self.owner.models)
+        refusal = refuse(received, self.owner.models) or _gif_refusal(
+            received, self.owner.gif_preview
+        )
         if refusal is not None:
             status, message, code, param = refusal
             received.answered, received.refused = "refused", message
@@ -447,7 +457,8 @@ def refuse(
             )  # fmt: skip
         if fidelity not in allowed:
             return 400, f"Invalid value: '{fidelity}'.", "invalid_value", "input_fidelity"
-    size_error = _size_refusal(model, fields.get("size", "auto"))
+    gif = fields.get("output_format") == "gif"
+    size_error = None if gif else _size_refusal(model, fields.get("size", "auto"))
     if size_error:
         return 400, size_error, "invalid_value", "size"
     quality = fields.get("quality", "auto")
@@ -479,6 +490,47 @@ def refuse(
     if count is not None and not (count.isdigit() and 1 <= int(count) <= 10):
         return 400, f"Invalid value: '{count}'. n must be between 1 and 10.", "invalid_value", "n"
     return _overlay_refusal(model, received)
+
+
+def _gif_refusal(
+    received: ReceivedRequest, preview: bool
+) -> tuple[int, str, str | None, str | None] | None:
+    """What the SDK documents for GIF output: 2-16 frames, frame options only with it, no
+    streaming, partial images, mask or output compression, and access to the preview."""
+    fields = received.fields
+    if fields.get("output_format") != "gif":
+        extra = [name for name in GIF_ONLY if name in fields]
+        if extra:
+            only = f"{extra[0]} is only supported with output_format=gif."
+            return 400, only, "invalid_value", extra[0]
+        return None
+    model = received.model or ""
+    if model not in GIF_MODELS or not preview:
+        return (
+            403, f"Your organization does not have access to the GIF preview for `{model}`.",
+            "gif_preview_access_required", "output_format",
+        )  # fmt: skip
+    for name in ("stream", "partial_images", "output_compression"):
+        if name in fields and fields[name] not in ("false", "0"):
+            return 400, f"GIF output does not support {name}.", "invalid_value", name
+    if any(i.field == "mask" for i in received.images):
+        return 400, "GIF output does not support masks.", "invalid_value", "mask"
+    count = fields.get("frame_count", "9")
+    if not (count.isdigit() and 2 <= int(count) <= 16):
+        return 400, "frame_count must be between 2 and 16.", "invalid_value", "frame_count"
+    delay = fields.get("frame_duration_ms", "200")
+    if not delay.isdigit():
+        return 400, "frame_duration_ms must be an integer.", "invalid_value", "frame_duration_ms"
+    size = fields.get("size", "auto")
+    if size != "auto":
+        width, height = (int(p) for p in size.split("x"))
+        total = int(count) * width * height
+        if width % 16 or height % 16 or not 655_360 <= total <= 8_294_400:
+            return (
+                400, f"Size {size} is not within the GIF limits for {count} frames.",
+                "invalid_value", "size",
+            )  # fmt: skip
+    return None
 
 
 def _overlay_refusal(
@@ -554,6 +606,22 @@ def _partial_png(size: str, index: int) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def _gif_b64(received: ReceivedRequest, width: int, height: int) -> str:
+    """A real animated GIF: a ball crossing the frame, as many frames as asked, with the delay."""
+    count = int(received.fields.get("frame_count") or 9)
+    delay = int(received.fields.get("frame_duration_ms") or 200)
+    frames = []
+    for index in range(count):
+        frame = Image.new("RGB", (width, height), (236, 226, 200))
+        x = (width - 60) * index // max(1, count - 1)
+        ImageDraw.Draw(frame).ellipse((x, height // 2 - 30, x + 60, height // 2 + 30),
+                                      fill=(200, 60, 40))  # fmt: skip
+        frames.append(frame)
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=delay, loop=0)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
 def _success_body(received: ReceivedRequest) -> dict[str, Any]:
     size = received.fields.get("size", "auto")
     width, height = (int(p) for p in size.split("x")) if "x" in size else (1024, 1024)
@@ -566,11 +634,13 @@ def _success_body(received: ReceivedRequest) -> dict[str, Any]:
     return {
         "created": int(time.time()),
         "background": "opaque",
-        "output_format": "png",
+        "output_format": received.fields.get("output_format", "png"),
         "quality": received.fields.get("quality", "auto"),
         "size": f"{width}x{height}",
         "data": [
-            {"b64_json": _variant(picture, k)} for k in range(int(received.fields.get("n") or 1))
+            {"b64_json": _gif_b64(received, width, height)
+             if received.fields.get("output_format") == "gif" else _variant(picture, k)}
+            for k in range(int(received.fields.get("n") or 1))
         ],
         "usage": {
             "input_tokens": text_tokens + image_tokens,
