@@ -10,15 +10,9 @@ import sys
 from pathlib import Path
 from typing import get_args
 
+from photocomic.tools.comics.book_contract import BookFormat, BookRequest
 from photocomic.tools.comics.comic_store import as_tree
-from photocomic.tools.comics.contract import (
-    BookFormat,
-    BookRequest,
-    ComicRecord,
-    ComicsRequest,
-    DryRunResult,
-    Region,
-)
+from photocomic.tools.comics.contract import ComicRecord, ComicsRequest, DryRunResult, Region
 from photocomic.tools.errors import InvalidInput
 from photocomic.tools.owner.client import Door, job_error
 from photocomic.tools.owner.contract import GenerateComic, JobSnapshot, LetterComic
@@ -56,6 +50,10 @@ def _comic_arguments(p: argparse.ArgumentParser) -> None:
         "--markup", metavar="PNG", help="with --refine: strokes on a transparent PNG over the comic"
     )
     option(p, "--script", GenerateComic, "script", metavar="FILE", type=read_script)
+    p.add_argument("--animate", action="store_true", default=None,
+                   help=GenerateComic.model_fields["animate"].description)  # fmt: skip
+    option(p, "--frames", GenerateComic, "frames", type=int)
+    option(p, "--frame-ms", GenerateComic, "frame_ms", type=int)
     option(p, "--variants", GenerateComic, "variants")
     option(p, "--size", GenerateComic, "size")
     option(p, "--quality", GenerateComic, "quality")
@@ -84,7 +82,8 @@ def cmd_comic(args: argparse.Namespace) -> int:
         panels=args.panels, layout=args.layout, refine=args.refine, size=args.size,
         quality=args.quality, model=args.model, backend=args.backend, dry_run=args.dry_run,
         panel=args.panel, region=_region(args.region), variants=args.variants,
-        markup_png=_markup(args.markup), script=args.script,
+        markup_png=_markup(args.markup), script=args.script, animate=args.animate,
+        frames=args.frames, frame_ms=args.frame_ms,
     )  # fmt: skip
     return show_comic(args, door, door.call(request))
 
@@ -182,9 +181,10 @@ def show_comic(args: argparse.Namespace, door: Door, job: JobSnapshot) -> int:
     elif isinstance(result, ComicRecord):
         parent = f" (refines {result.parent_id})" if result.parent_id else ""
         cost = f", about ${result.cost_usd:.3f}" if result.cost_usd is not None else ""
+        moving = f", {result.frames} frames of {result.frame_ms} ms" if result.frames else ""
         print(
             f"comic {result.comic_id}{parent}: {shown(result.path)} "
-            f"({result.model}, {result.size}{cost})"
+            f"({result.model}, {result.size}{cost}{moving})"
         )
         others = [c for c in result.variants if c != result.comic_id]
         if others:
@@ -218,6 +218,9 @@ def _markup(path: str | None) -> str | None:
 def _print_dry_run(result: DryRunResult) -> None:
     print("dry run: nothing was sent.")
     print(f"model {result.model}, size {result.size}, quality {result.quality}, {result.layout}")
+    if result.output_format == "gif":
+        print(f"output_format gif, frame_count {result.frame_count}, "
+              f"frame_duration_ms {result.frame_duration_ms}, no streaming")  # fmt: skip
     for image in result.images:
         print(f"  image {shown(image.source)} {image.width}x{image.height} {image.format}")
     if result.overlay is not None:

@@ -11,8 +11,9 @@ import json
 from collections.abc import Sequence
 
 from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
+from photocomic.tools.comics.book_contract import BOOK_MIME, Book
 from photocomic.tools.comics.comic_store import as_tree
-from photocomic.tools.comics.contract import BOOK_MIME, Book, ComicList, ComicRecord
+from photocomic.tools.comics.contract import ComicList, ComicRecord
 from photocomic.tools.errors import PhotocomicError
 from photocomic.tools.find.contract import (
     DuplicatesAnswer,
@@ -175,31 +176,28 @@ def _dry_run_answer(record: object) -> CallToolResult:
         dry_run=True, input_images=data.pop("images", []),
         **{k: v for k, v in data.items() if k in out.ComicOutput.model_fields},
     )  # fmt: skip
+    if data.get("output_format") == "gif":
+        output.format, output.frames = "gif", data.get("frame_count")
+        output.frame_ms = data.get("frame_duration_ms")
+    moving = (
+        f", output_format=gif, frame_count={output.frames}, frame_duration_ms={output.frame_ms}"
+        if output.format == "gif" else ""
+    )  # fmt: skip
     text = (
         f"Dry run, nothing sent: {plural(len(output.input_images), 'image')} to {output.model} "
-        f"({output.size}, quality {output.quality}, {output.layout}). Prompt:\n{output.prompt}"
+        f"({output.size}, quality {output.quality}, {output.layout}{moving}). "
+        f"Prompt:\n{output.prompt}"
     )
     return result(text, output)
 
 
 def _record_answer(record: ComicRecord, job: JobSnapshot) -> CallToolResult:
-    uri = f"comic://{record.comic_id}"
+    uri = comic_uri(record)
     fields = record.model_dump(include=set(out.ComicOutput.model_fields) - {"input_images"})
     output = out.ComicOutput(**fields, uri=uri, job_id=job.job_id, partial_images=job.done)
     refines = f" (refines {record.parent_id})" if record.parent_id else ""
     cost = f", about ${record.cost_usd:.3f}" if record.cost_usd is not None else ""
-    changed = (
-        f" Only panel {record.panel} was redrawn." if record.panel
-        else " Lettered again on the same drawing: nothing was sent, nothing charged."
-        if record.edit == "letters"
-        else f" Only the marked part ({record.edit}) was redrawn." if record.edit else ""
-    )  # fmt: skip
-    if record.letters:
-        changed += (
-            f" photocomic lettered {plural(len(record.letters), 'line')} on the drawing; "
-            f"letter_comic(comic_id='{record.comic_id}', script=...) letters it again "
-            "(a translation, a fix) without drawing."
-        )
+    changed = _what_changed(record)
     text = (
         f"Comic {record.comic_id}{refines}: {plural(record.panels, 'panel')} ({record.layout}), "
         f"{record.style}, {record.model} at {record.size}{cost}; saved at {record.path}.{changed}"
@@ -233,12 +231,37 @@ def _record_answer(record: ComicRecord, job: JobSnapshot) -> CallToolResult:
         ResourceLink(
             type="resource_link",
             uri=uri,
-            name=f"{record.comic_id}.png",
-            mime_type="image/png",
-            description="the comic at full size",
+            name=f"{record.comic_id}.{record.format}",
+            mime_type=f"image/{record.format}",
+            description="the animation" if record.format == "gif" else "the comic at full size",
         )
     )
     return result(text, output, blocks)
+
+
+def _what_changed(record: ComicRecord) -> str:
+    """The sentences that say what kind of version this is: a part redrawn, new letters, an
+    animation, lettered lines."""
+    said = (
+        f" Only panel {record.panel} was redrawn." if record.panel
+        else " Lettered again on the same drawing: nothing was sent, nothing charged."
+        if record.edit == "letters"
+        else f" Only the marked part ({record.edit}) was redrawn." if record.edit else ""
+    )  # fmt: skip
+    if record.format == "gif":
+        seconds = (record.frames or 0) * (record.frame_ms or 0) / 1000
+        said += (
+            f" Animated: a GIF of {plural(record.frames or 0, 'frame')}, {record.frame_ms} ms "
+            f"each (about {seconds:.1f} s); the attached still shows a few of its frames. "
+            "A refinement draws a new GIF from its frames."
+        )
+    if record.letters:
+        said += (
+            f" photocomic lettered {plural(len(record.letters), 'line')} on the drawing; "
+            f"letter_comic(comic_id='{record.comic_id}', script=...) letters it again "
+            "(a translation, a fix) without drawing."
+        )
+    return said
 
 
 def comics_answer(listed: ComicList) -> CallToolResult:
@@ -262,6 +285,11 @@ def comics_answer(listed: ComicList) -> CallToolResult:
     return result("\n".join(lines), output)
 
 
+def comic_uri(record: ComicRecord) -> str:
+    """The resource with the comic: its PNG, or for an animated one its GIF."""
+    return f"comic://{record.comic_id}" + ("/gif" if record.format == "gif" else "")
+
+
 def first_words(text: str, most: int = 60) -> str:
     """The start of a story or a change, cut at a word."""
     if len(text) <= most:
@@ -275,7 +303,7 @@ def comic_summary(record: ComicRecord) -> out.ComicSummary:
     story = record.story or (record.user_prompt if not record.parent_id else "")
     fields["user_prompt"] = first_words(record.user_prompt, 120)
     return out.ComicSummary(
-        **fields, uri=f"comic://{record.comic_id}", story=first_words(story, 120),
+        **fields, uri=comic_uri(record), story=first_words(story, 120),
         changes=len(record.changes), lettered=bool(record.letters),
     )  # fmt: skip
 

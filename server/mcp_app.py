@@ -26,7 +26,8 @@ from mcp.server.mcpserver.exceptions import (
     UnexpectedToolError,
 )
 from mcp_types import ListToolsResult
-from photocomic.tools.comics.contract import BOOK_MIME, BookFileRequest, ComicFileRequest
+from photocomic.tools.comics.book_contract import BOOK_MIME, BookFileRequest
+from photocomic.tools.comics.contract import ComicFileRequest
 from photocomic.tools.config import Settings, version
 from photocomic.tools.errors import NotFound, PhotocomicError
 from photocomic.tools.find.contract import ListSubjects, PhotoRequest
@@ -168,6 +169,10 @@ async def comic_image(comic_id: str, ctx: Context) -> bytes:
     return await _image(ctx, ComicFileRequest(comic_id=comic_id))
 
 
+async def comic_animation(comic_id: str, ctx: Context) -> bytes:
+    return await _image(ctx, ComicFileRequest(comic_id=comic_id, animation=True))
+
+
 async def book_pdf(book_id: str, ctx: Context) -> bytes:
     return await _image(ctx, BookFileRequest(book_id=book_id[:100], format="pdf"))
 
@@ -211,21 +216,7 @@ def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
                 annotations=tool.hints,
             )  # fmt: skip
     refuse_unknown_arguments(mcp)
-    mcp.resource(
-        "photo://{photo_id}/thumbnail", name="photo_thumbnail", title="Photo thumbnail",
-        description="A JPEG thumbnail (384 px) of an indexed photo inside the allowed roots",
-        mime_type="image/jpeg",
-    )(photo_thumbnail)  # fmt: skip
-    mcp.resource(
-        "comic://{comic_id}", name="comic_image", title="Comic",
-        description="A comic made by generate_comic, full-size PNG", mime_type="image/png",
-    )(comic_image)  # fmt: skip
-    for ending, read in (("pdf", book_pdf), ("cbz", book_cbz)):
-        mcp.resource(
-            f"book://{{book_id}}.{ending}", name=f"book_{ending}", title=f"Book ({ending})",
-            description=f"A book made by make_book, as {ending.upper()}",
-            mime_type=BOOK_MIME[ending],
-        )(read)  # fmt: skip
+    _resources(mcp)
     mcp.prompt(
         name="photo_comic", title="Make a comic from my photos",
         description="Walks through finding the right photos, choosing them and drawing a comic",
@@ -239,6 +230,30 @@ def build_server(settings: Settings, kind: str = "mcp-stdio") -> PhotocomicMCP:
 
     mcp.completion()(lambda ref, argument, _context: complete(ref, argument, subject_names))
     return mcp
+
+
+def _resources(mcp: MCPServer) -> None:
+    """The files a client reads by URI: thumbnails, comics (still and animated) and books."""
+    mcp.resource(
+        "photo://{photo_id}/thumbnail", name="photo_thumbnail", title="Photo thumbnail",
+        description="A JPEG thumbnail (384 px) of an indexed photo inside the allowed roots",
+        mime_type="image/jpeg",
+    )(photo_thumbnail)  # fmt: skip
+    mcp.resource(
+        "comic://{comic_id}", name="comic_image", title="Comic",
+        description="A comic made by generate_comic, full-size PNG", mime_type="image/png",
+    )(comic_image)  # fmt: skip
+    mcp.resource(
+        "comic://{comic_id}/gif", name="comic_animation", title="Animated comic",
+        description="An animated comic made by generate_comic(animate=true), the GIF",
+        mime_type="image/gif",
+    )(comic_animation)  # fmt: skip
+    for ending, read in (("pdf", book_pdf), ("cbz", book_cbz)):
+        mcp.resource(
+            f"book://{{book_id}}.{ending}", name=f"book_{ending}", title=f"Book ({ending})",
+            description=f"A book made by make_book, as {ending.upper()}",
+            mime_type=BOOK_MIME[ending],
+        )(read)  # fmt: skip
 
 
 def _apps() -> Apps:

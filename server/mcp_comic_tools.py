@@ -7,13 +7,8 @@ from typing import Annotated
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
-from photocomic.tools.comics.contract import (
-    Book,
-    BookRequest,
-    ComicsRequest,
-    Lineage,
-    LineageRequest,
-)
+from photocomic.tools.comics.book_contract import Book, BookRequest
+from photocomic.tools.comics.contract import ComicsRequest, Lineage, LineageRequest
 from photocomic.tools.owner.contract import ComicStatus, DrawSheet, GenerateComic, LetterComic
 from photocomic.tools.words import plural
 
@@ -47,7 +42,10 @@ async def generate_comic(
     thoughts, captions, sound words), give script=[{scene, lines: [{who, text, kind}]}, ...],
     one entry per panel: the image model draws the scenes without text and photocomic letters
     the lines itself, spelled exactly, in any language; letter_comic changes them later
-    without drawing."""
+    without drawing. animate=true draws one scene that moves as a GIF (frames=2..16,
+    frame_ms per frame; GPT Image 2.6 with the GIF preview): the answer carries a still strip
+    of a few frames and the resource comic://<comic_id>/gif; refining it draws a new GIF, and
+    refine=<a still comic> with animate=true animates that comic."""
     return answers.comic_answer(await run_job(ctx, request, wait_seconds))
 
 

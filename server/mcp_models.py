@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from photocomic.tools.comics.contract import InputImage, Letter, SheetRef
+from photocomic.tools.comics.contract import InputImage, SheetRef
+from photocomic.tools.comics.script_contract import Letter
 from photocomic.tools.contract import PhotoRef
 from photocomic.tools.find.contract import (
     DuplicateGroup,
@@ -103,6 +104,9 @@ class ComicOutput(BaseModel):
         default_factory=list,
         description="the lines photocomic lettered: panel, kind, text, font and box",
     )
+    format: str = Field("png", description="gif: an animated comic (the resource uri is it)")
+    frames: int | None = Field(None, description="an animation's frames (a dry run: asked)")
+    frame_ms: int | None = Field(None, description="its milliseconds per frame")
 
 
 class ComicSummary(BaseModel):
@@ -125,6 +129,8 @@ class ComicSummary(BaseModel):
         description="sheet, relettering, panel redo, edit, variant, refinement or comic"
     )
     lettered: bool = Field(False, description="photocomic lettered it (letter_comic changes it)")
+    format: str = Field("png", description="gif: an animated comic")
+    frames: int | None = None
     subjects: list[str] = Field(default_factory=list, description="the subjects drawn")
     sheet_for: str | None = Field(None, description="whose character sheet this is")
     story: str = Field("", description="the first words of the family's story")

@@ -14,14 +14,10 @@ import numpy as np
 import pypdf
 import pytest
 from photocomic.tools.comics.books import cbz_of, cover_page, pdf_of
-from photocomic.tools.comics.contract import (
-    ComicRecord,
-    ComicRequest,
-    Letter,
-    ScriptPanel,
-)
+from photocomic.tools.comics.contract import ComicRecord, ComicRequest
 from photocomic.tools.comics.layouts import panel_box
 from photocomic.tools.comics.lettering import letter
+from photocomic.tools.comics.script_contract import Letter, ScriptPanel
 from photocomic.tools.comics.studio import ComicStudio
 from photocomic.tools.config import Settings
 from photocomic.tools.contract import PhotoRef

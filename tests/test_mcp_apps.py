@@ -154,6 +154,13 @@ def open_page(
         return json.dumps(wire(apps.call(tool, args)))
 
     page.expose_function("callServer", call_server)
+
+    def read_server(uri: str) -> str:
+        calls.append(("resources/read", {"uri": uri}))
+        read = apps.read(uri)
+        return json.dumps(read.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+    page.expose_function("readServer", read_server)
     page.goto(host_url)
     html = apps.read(f"ui://photocomic/{name}.html").contents[0].text
     page.evaluate("([html, theme]) => window.openPage(html, theme)", [html, theme])

@@ -17,6 +17,7 @@ async function show(result) {
   $("#list").replaceChildren();
   $("#picture").src = imageOf(result);
   $("#picture").hidden = false;
+  if (data.format === "gif") play(data.comic_id);
   $("#caption").textContent = `${data.comic_id}${data.parent_id ? " (refines " + data.parent_id + ")" : ""} · ${data.style} · ${data.panels} panels · ${data.model}${cast(data)}`;
   $("#prompt-sent").textContent = data.prompt || "";
   $("#refine-box").hidden = false;
@@ -143,7 +144,8 @@ function choose(step) {
   clearMarks();
   references(step.photos || []).catch((error) => say(String(error.message || error)));
   $("#picture").src = jpeg(step.preview_jpeg);
-  $("#caption").textContent = `${step.comic_id} · ${step.user_prompt}`;
+  if (step.format === "gif") play(step.comic_id);
+  $("#caption").textContent = `${step.comic_id} · ${step.user_prompt}${step.frames ? " · " + step.frames + " frames" : ""}`;
   for (const img of document.querySelectorAll("#strip img")) img.classList.toggle("current", img.alt === step.comic_id);
 }
 
@@ -180,6 +182,18 @@ async function refine() {
   await show(result);
   app.sendMessage({ role: "user", content: [{ type: "text",
     text: `I changed ${where}: "${change}". ${textOf(result).slice(0, 300)}` }] }).catch(() => {});
+}
+
+/* An animated comic plays: its GIF is read from the server's resource, never fetched. */
+async function play(comicId) {
+  try {
+    const read = await app.readServerResource({ uri: `comic://${comicId}/gif` });
+    const blob = read.contents && read.contents[0] && read.contents[0].blob;
+    if (blob && current === comicId) {
+      $("#picture").src = "data:image/gif;base64," + blob;
+      $("#picture").dataset.playing = comicId;
+    }
+  } catch (error) { say(String(error.message || error)); }
 }
 
 let panelCount = 1;

@@ -16,7 +16,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from photocomic.tools.comics.image_models import SIZE_STEP, ModelRules, parse_size
+from photocomic.tools.comics.image_models import MIN_PIXELS, SIZE_STEP, ModelRules, parse_size
 from photocomic.tools.comics.styles import IDENTITY_GUIDANCE, STYLES
 from photocomic.tools.errors import InvalidInput
 from PIL import Image, ImageDraw, ImageOps, ImageSequence
@@ -70,6 +70,11 @@ def check_motion(
         raise InvalidInput(
             f"a {width}x{height} frame is too large for {frames} frames: at most {cap * cap:,} "
             f"pixels a frame (e.g. {cap}x{cap}); fewer frames allow larger ones"
+        )
+    if rules is not None and frames * width * height < MIN_PIXELS:
+        raise InvalidInput(
+            f"{frames} frames of {width}x{height} are too few pixels for the model (at least "
+            f"{MIN_PIXELS:,} in all): choose larger frames or more of them"
         )
     return Motion(frames, frame_ms, f"{width}x{height}", width, height)
 
@@ -141,6 +146,13 @@ def frame_strip(data: bytes | str, side: int = 256) -> Image.Image:
         strip.paste(cell, (x, 0))
         x += cell.width + 4
     return strip
+
+
+def animation_preview(path: str) -> bytes:
+    """The small still JPEG an answer carries for a GIF (a strip of a few of its frames)."""
+    buffer = io.BytesIO()
+    frame_strip(path).save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
 
 
 def storyboard_gif(

@@ -69,6 +69,13 @@ def _status_error(
             "that it is a current key for this project and server (OPENAI_BASE_URL)." + told
         )
     if status == 403:
+        if "gif" in lowered or "gif" in code:
+            return AccessDenied(
+                f"this API key has no access to GIF output from {model}: GIF is a preview "
+                "OpenAI grants per organisation (403). Nothing was drawn, saved or charged. "
+                "Draw a still comic instead ([[still_comic]]), or ask OpenAI for access to the "
+                "GIF preview."
+            )
         if "verif" in lowered or "verif" in code:
             return AccessDenied(
                 f"your OpenAI organization must be verified before it can use {model} "

@@ -17,14 +17,9 @@ import zipfile
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
+from photocomic.tools.comics.book_contract import BOOK_MIME, Book, BookFileRequest, BookRequest
 from photocomic.tools.comics.comic_store import atomic_write
-from photocomic.tools.comics.contract import (
-    BOOK_MIME,
-    Book,
-    BookFileRequest,
-    BookRequest,
-    ComicRecord,
-)
+from photocomic.tools.comics.contract import ComicRecord
 from photocomic.tools.comics.fonts import direction_of, font_for, truetype
 from photocomic.tools.comics.lettering import INK, wrap
 from photocomic.tools.contract import ImageData

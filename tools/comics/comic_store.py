@@ -1,7 +1,8 @@
 """Where comics are kept, and which of them a caller sees: one facade for every module that
 reads or writes a comic.
 
-A comic is ``<id>.png`` (what a reader sees), ``<id>.art.png`` when photocomic lettered it
+A comic is ``<id>.png`` (what a reader sees; ``<id>.gif`` when it moves), ``<id>.art.png`` when
+photocomic lettered it
 (the drawing without the letters, which re-lettering starts from) and ``<id>.json``, its
 record, in the comics folder. The pictures are written first and the record last, each
 atomically, so the record is the commit point: a crash leaves at most orphan pictures that
@@ -38,8 +39,8 @@ class ComicStore:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def image_path(self, comic_id: str) -> Path:
-        return self.folder / f"{comic_id}.png"
+    def image_path(self, comic_id: str, format: str = "png") -> Path:
+        return self.folder / f"{comic_id}.{format}"
 
     def art_path(self, comic_id: str) -> Path:
         """The drawing of a lettered comic without its letters."""
@@ -78,7 +79,7 @@ class ComicStore:
             raise PhotocomicError(
                 f"cannot create the comics folder {self.folder}: {exc.strerror or exc}"
             ) from None
-        pictures = [(self.image_path(record.comic_id), png)]
+        pictures = [(self.image_path(record.comic_id, record.format), png)]
         if art is not None:
             pictures.append((self.art_path(record.comic_id), art))
         try:
@@ -101,13 +102,12 @@ class ComicStore:
         while True:
             comic_id = "c" + secrets.token_hex(5)
             if not any(
-                (self.folder / f"{comic_id}{end}").exists() for end in (".json", ".png")
+                (self.folder / f"{comic_id}{end}").exists() for end in (".json", ".png", ".gif")
             ):
                 return comic_id
 
     def load(self, comic_id: str) -> ComicRecord:
         record_path = self.folder / f"{comic_id}.json"
-        image_path = self.image_path(comic_id)
         try:
             raw = record_path.read_bytes()
         except FileNotFoundError:
@@ -122,6 +122,7 @@ class ComicStore:
             raise PhotocomicError(
                 f"the record of comic {comic_id} ({record_path}) is damaged and cannot be read"
             ) from None
+        image_path = self.image_path(comic_id, record.format)
         if not image_path.is_file():
             raise NotFound(f"comic {comic_id}'s image {image_path} is missing (deleted?)")
         # The folder may have moved with the data dir: trust where the files are now.

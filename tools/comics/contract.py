@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from photocomic.tools.comics.script_contract import SCRIPT, Letter, Script, ScriptPanel
 from photocomic.tools.contract import (
     MAX_NAME,
-    MAX_TEXT,
     Ask,
     IdOrPath,
     ImageData,
@@ -73,55 +73,6 @@ class Region(BaseModel):
     h: int = Field(gt=0)
 
 
-LineKind = Literal["speech", "thought", "caption", "sound"]
-MAX_LINE = 300  # characters of one line of lettering: a balloon, not a paragraph
-MAX_LINES = 6  # lines in one panel
-
-
-class ScriptLine(BaseModel):
-    """One thing a reader reads in a panel: what someone says or thinks, a caption, a sound."""
-
-    who: Name | None = Field(
-        None, description="who says or thinks it ('Biscuit'); null for captions and sounds"
-    )
-    text: Annotated[str, Field(min_length=1, max_length=MAX_LINE)] = Field(
-        description="the words, in any language and script"
-    )
-    kind: LineKind = Field("speech", description="speech, thought, caption or sound")
-
-
-class ScriptPanel(BaseModel):
-    """One panel of a script: what it shows (sent to the image model) and its lines (lettered
-    by photocomic, never sent)."""
-
-    scene: Annotated[str, Field(max_length=MAX_TEXT)] = Field(
-        "", description="what the panel shows, for the image model"
-    )
-    lines: Annotated[list[ScriptLine], Field(max_length=MAX_LINES)] = Field(
-        default_factory=list, description="what a reader reads in it, in reading order"
-    )
-
-
-Script = Annotated[list[ScriptPanel], Field(min_length=1, max_length=6)]
-SCRIPT = (
-    "one entry per panel: {scene, lines: [{who, text, kind}]}; photocomic letters the lines "
-    "itself (any language) and the image model draws the scenes without text"
-)
-
-
-class Letter(BaseModel):
-    """One line as photocomic lettered it: ``box`` is everything it paints (the balloon or
-    caption with its tail), left, top, right, bottom in the comic's pixels."""
-
-    panel: int
-    kind: LineKind
-    who: str | None = None
-    text: str
-    font: str = Field(description="the font the line is set in")
-    direction: Literal["ltr", "rtl"] = "ltr"
-    box: list[int]
-
-
 class ComicRequest(BaseModel):
     """What to draw. Unset ``style``, ``panels`` and ``layout`` mean: the earlier comic's on a
     refinement, else ghibli, 4 panels, a grid. ``panel``, ``region`` and ``markup_png`` edit
@@ -173,6 +124,16 @@ class ComicRequest(BaseModel):
         None, description="draw the character sheet of this subject (draw_character_sheet)"
     )
     script: Script | None = Field(None, description=SCRIPT)
+    animate: bool | None = Field(
+        None, description="an animated GIF of one scene (a refinement keeps its comic's choice)"
+    )
+    frames: int | None = Field(
+        None, ge=2, le=16, description="with animate: frames in the GIF, 2-16 (default 9)"
+    )
+    frame_ms: int | None = Field(
+        None, ge=10, le=655_350,
+        description="with animate: milliseconds per frame (default 200; rounded to 10 ms)",
+    )  # fmt: skip
 
     def subject_names(self) -> list[str]:
         """The subjects asked for, ``subject`` and ``subjects`` together, each once."""
@@ -253,6 +214,9 @@ class ComicRecord(BaseModel):
     letters: list[Letter] = Field(
         default_factory=list, description="each line lettered: its panel, font and box"
     )
+    format: Literal["png", "gif"] = Field("png", description="gif: an animated comic")
+    frames: int | None = Field(None, description="an animated comic's frames")
+    frame_ms: int | None = Field(None, description="its milliseconds per frame")
 
     @computed_field(
         description="sheet, relettering, panel redo, edit, variant, refinement or comic"
@@ -299,6 +263,10 @@ class DryRunResult(BaseModel):
     script: list[ScriptPanel] | None = Field(
         None, description="the lines photocomic would letter (never sent)"
     )
+    output_format: str = Field("png", description="the output_format it would ask for")
+    frame_count: int | None = Field(None, description="GIF frames it would ask for")
+    frame_duration_ms: int | None = Field(None, description="GIF milliseconds per frame")
+    stream: bool = Field(False, description="whether it would stream partial images")
     estimated_cost_usd: float | None = Field(
         None,
         description="all variants, from what drawings of this model, size and quality cost "
@@ -332,6 +300,8 @@ class LineageStep(BaseModel):
     letters: list[Letter] = Field(
         default_factory=list, description="its lettered lines (the viewer edits them in place)"
     )
+    format: str = "png"
+    frames: int | None = None
 
 
 class Lineage(BaseModel):
@@ -365,56 +335,11 @@ class LineageRequest(Ask[Lineage]):
 
 
 class ComicFileRequest(Ask[ImageData]):
-    """A comic's picture (the MCP resource comic://ID)."""
+    """A comic's picture (the MCP resources comic://ID and, animated, comic://ID/gif)."""
 
     op = "comic_file"
 
     comic_id: str
     preview: bool = Field(False, description="a small JPEG instead of the full PNG")
+    animation: bool = Field(False, description="an animated comic's GIF (else its first frame)")
 
-
-BookFormat = Literal["pdf", "cbz"]
-BOOK_MIME = {"pdf": "application/pdf", "cbz": "application/vnd.comicbook+zip"}
-MAX_BOOK = 200  # comics in one book
-BookId = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
-
-
-class Book(BaseModel):
-    """A book made of comics: a PDF to print or send, or a CBZ for comic readers."""
-
-    book_id: str
-    title: str
-    format: BookFormat
-    path: str = Field(description="the file in the data folder")
-    uri: str = Field(description="the MCP resource with the file: book://<book_id>.<format>")
-    pages: int = Field(description="pages in all: the cover, then one per comic")
-    comics: list[str] = Field(description="the comic ids, in the book's order")
-    language: str
-    bytes: int
-
-
-class BookRequest(Ask[Book]):
-    """The comics in order as a book: a PDF (a cover with the title, then one page per comic
-    at print resolution) or a CBZ with a ComicInfo.xml."""
-
-    op = "make_book"
-
-    comic_ids: Annotated[list[ComicId], Field(min_length=1, max_length=MAX_BOOK)] = Field(
-        description="comic_ids in reading order (list_comics)"
-    )
-    title: Annotated[str, Field(min_length=1, max_length=200)] = Field(
-        description="the book's title, on its cover"
-    )
-    format: BookFormat = Field("pdf", description="pdf: to print or send; cbz: comic readers")
-    language: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] = Field(
-        "en", description="the language of its lines, as a code: en, de, zh-Hans"
-    )
-
-
-class BookFileRequest(Ask[ImageData]):
-    """A book's file (the MCP resource book://ID), base64 with its type."""
-
-    op = "book_file"
-
-    book_id: BookId
-    format: BookFormat

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from photocomic.tools.comics.animation import animation_preview
 from photocomic.tools.comics.cast import (
     SHEET_WISH,
     cast_in_photos,
@@ -17,12 +18,7 @@ from photocomic.tools.comics.cast import (
     keep_sheet,
     kind_of,
 )
-from photocomic.tools.comics.contract import (
-    CastMember,
-    ComicRecord,
-    ComicRequest,
-    DryRunResult,
-)
+from photocomic.tools.comics.contract import CastMember, ComicRecord, ComicRequest, DryRunResult
 from photocomic.tools.comics.image_api import ApiAccess
 from photocomic.tools.comics.image_models import MAX_INPUT_IMAGES
 from photocomic.tools.comics.lettering import check_script, panel_boxes
@@ -97,8 +93,10 @@ def _drawing(call: Call, drawing: Drawing) -> JobSnapshot:
         if isinstance(record, ComicRecord):
             keep_sheet(call, record)
             job.preview = (
-                library.variants_sheet(record) if record.variants else preview_jpeg(record.path)
-            )
+                library.variants_sheet(record) if record.variants
+                else animation_preview(record.path) if record.format == "gif"
+                else preview_jpeg(record.path)
+            )  # fmt: skip
         return record
 
     return call.engine.jobs.start_comic(
@@ -141,6 +139,10 @@ def letter_comic(call: Call, request: LetterComic) -> JobSnapshot:
     """The same drawing with new lines (a translation, a typo fixed): a new version, made
     here without the image model."""
     parent = call.comics.get(request.comic_id)
+    if parent.format == "gif":
+        raise InvalidInput(
+            f"comic {parent.comic_id} is an animation: only a still comic is lettered"
+        )
     if parent.sheet_for:
         raise InvalidInput(
             f"comic {parent.comic_id} is {parent.sheet_for}'s character sheet: a sheet has no "

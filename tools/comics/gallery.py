@@ -19,7 +19,9 @@ from photocomic.tools.comics.contract import (
 )
 from photocomic.tools.comics.previews import preview_jpeg
 from photocomic.tools.contract import ImageData, page_of
-from photocomic.tools.errors import PathRefused
+from photocomic.tools.errors import NotFound, PathRefused
+from photocomic.tools.photos.images import encode_png
+from PIL import Image
 
 if TYPE_CHECKING:
     from photocomic.tools.owner.calls import Call
@@ -49,7 +51,8 @@ def app_comic_lineage(call: Call, request: LineageRequest) -> Lineage:
 
 def _step(record: ComicRecord, side: int) -> LineageStep:
     fields = {"comic_id", "parent_id", "user_prompt", "model", "created_at", "photos",
-              "variant", "variants", "panel", "panels", "edit", "letters"}  # fmt: skip
+              "variant", "variants", "panel", "panels", "edit", "letters", "format",
+              "frames"}  # fmt: skip
     preview = base64.b64encode(preview_jpeg(record.path, side)).decode()
     return LineageStep(**record.model_dump(include=fields), preview_jpeg=preview)
 
@@ -61,6 +64,18 @@ def comic_file(call: Call, request: ComicFileRequest) -> ImageData:
     real = Path(os.path.realpath(record.path))
     if not real.is_relative_to(data_dir):
         raise PathRefused(f"comic {request.comic_id} lies outside the data folder; not read")
+    if record.format == "gif" and not request.animation:
+        first = preview_jpeg(str(real)) if request.preview else _first_frame_png(real)
+        mime = "image/jpeg" if request.preview else "image/png"
+        return ImageData(mime=mime, data=base64.b64encode(first).decode())
+    if request.animation and record.format != "gif":
+        raise NotFound(f"comic {request.comic_id} is a still comic: read comic://{request.comic_id}")
     if request.preview:
         return ImageData(mime="image/jpeg", data=base64.b64encode(preview_jpeg(str(real))).decode())
-    return ImageData(mime="image/png", data=base64.b64encode(real.read_bytes()).decode())
+    mime = "image/gif" if record.format == "gif" else "image/png"
+    return ImageData(mime=mime, data=base64.b64encode(real.read_bytes()).decode())
+
+
+def _first_frame_png(path: Path) -> bytes:
+    with Image.open(path) as opened:
+        return encode_png(opened.convert("RGB"))

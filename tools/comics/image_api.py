@@ -86,6 +86,9 @@ class ImageCall:
     mask: InputPicture | None = None  # transparent where the first image may change
     markup: InputPicture | None = None  # strokes over the first image that guide the edit
     n: int = 1  # drawings to make (variants to choose from)
+    output_format: str | None = None  # "gif": an animation (else the API's default, PNG)
+    frame_count: int | None = None
+    frame_duration_ms: int | None = None
 
 
 @dataclass
@@ -146,6 +149,9 @@ class ImageApi:
                 kwargs[name] = (overlay.filename, overlay.data, overlay.mime)
         if call.input_fidelity:
             kwargs["input_fidelity"] = call.input_fidelity
+        for name in ("output_format", "frame_count", "frame_duration_ms"):
+            if getattr(call, name) is not None:
+                kwargs[name] = getattr(call, name)
         if call.safety_identifier:
             kwargs["safety_identifier"] = call.safety_identifier
         return kwargs
@@ -160,8 +166,9 @@ class ImageApi:
                 f"the image API at {self.access.shown_url()} answered with something that is "
                 f"not an image response ({type(exc).__name__}); check OPENAI_BASE_URL"
             ) from None
-        png, usage = decode_answer(response, self.access.shown_url())
-        more = [_png_from_b64(getattr(d, "b64_json", None)) for d in response.data[1 : call.n]]
+        gif = call.output_format == "gif"
+        png, usage = decode_answer(response, self.access.shown_url(), gif)
+        more = [_png_from_b64(getattr(d, "b64_json", None), gif) for d in response.data[1 : call.n]]
         return ImageAnswer(png, usage, more=more)
 
     def _streamed(
@@ -222,8 +229,10 @@ class _StreamBroke(Exception):
     """The streamed answer stopped before its final image."""
 
 
-def decode_answer(response: object, base_url: str) -> tuple[bytes, dict[str, Any] | None]:
-    """The PNG bytes and token usage from an images response, or BadResponse."""
+def decode_answer(
+    response: object, base_url: str, gif: bool = False
+) -> tuple[bytes, dict[str, Any] | None]:
+    """The PNG (``gif``: GIF) bytes and token usage from an images response, or BadResponse."""
     data = getattr(response, "data", None)
     if not isinstance(data, list) or not data:
         raise BadResponse(
@@ -239,17 +248,17 @@ def decode_answer(response: object, base_url: str) -> tuple[bytes, dict[str, Any
             else ""
         )
         raise BadResponse(f"the image API answered without image data{extra}; try again")
-    return _png_from_b64(encoded), _usage_dict(getattr(response, "usage", None))
+    return _png_from_b64(encoded, gif), _usage_dict(getattr(response, "usage", None))
 
 
-def _png_from_b64(encoded: str | None) -> bytes:
+def _png_from_b64(encoded: str | None, gif: bool = False) -> bytes:
     if not encoded:
         raise BadResponse("the image API answered without an image (no image data); try again")
     try:
         raw = base64.b64decode(encoded, validate=True)
         with Image.open(io.BytesIO(raw)) as picture:
             picture.load()
-            if picture.format == "PNG":
+            if picture.format == "PNG" or (gif and picture.format == "GIF"):
                 return raw
             buf = io.BytesIO()
             picture.save(buf, "PNG")

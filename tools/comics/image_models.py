@@ -73,6 +73,7 @@ class ModelRules:
     prices: Prices | None
     known: bool = True
     markup: bool = False  # takes a markup layer (GPT Image 2.5 and later)
+    gif: bool = False  # GIF output (the GIF preview: GPT Image 2.6)
 
     def describe_sizes(self) -> str:
         if self.free_sizes:
@@ -102,10 +103,10 @@ _TABLE: dict[str, ModelRules] = {
         "gpt-image-2.5-flare", True, ALL_QUALITIES, (), None, True, None, markup=True
     ),
     "gpt-image-2.6-sunburst": ModelRules(
-        "gpt-image-2.6-sunburst", True, ALL_QUALITIES, (), None, True, None, markup=True
+        "gpt-image-2.6-sunburst", True, ALL_QUALITIES, (), None, True, None, markup=True, gif=True
     ),
     "gpt-image-2.6-flare": ModelRules(
-        "gpt-image-2.6-flare", True, ALL_QUALITIES, (), None, True, None, markup=True
+        "gpt-image-2.6-flare", True, ALL_QUALITIES, (), None, True, None, markup=True, gif=True
     ),
     # "follows the same input constraints as GPT image models": the common subset
     "chatgpt-image-latest": ModelRules(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from photocomic.tools.comics.animation import frames_of, sprite_sheet
 from photocomic.tools.comics.contract import ComicRecord
 from photocomic.tools.comics.image_api import InputPicture
 from photocomic.tools.contract import PhotoRef
@@ -94,7 +95,17 @@ def encode_photo(ref: PhotoRef, within: Sequence[Path] | None = None) -> Input:
 
 def encode_comic(record: ComicRecord) -> Input:
     """The earlier comic as PNG (lossless, so its line art stays crisp); a comic photocomic
-    lettered is sent as its drawing without the letters, which are lettered again after."""
+    lettered is sent as its drawing without the letters, which are lettered again after; an
+    animated one as a sprite sheet of its frames (the models take no GIF)."""
+    if record.format == "gif":
+        try:
+            sheet = fit_within(sprite_sheet(frames_of(record.path)), MAX_INPUT_SIDE)
+        except OSError as exc:
+            raise DecodeError(
+                f"cannot read comic {record.comic_id} ({record.path}): {exc}"
+            ) from None
+        return Input(source=f"comic:{record.comic_id}", image=sheet, data=encode_png(sheet),
+                     format="PNG")  # fmt: skip
     try:
         photo = open_photo(record.art_path or record.path)
     except DecodeError as exc:

@@ -14,9 +14,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from photocomic.tools.comics.contract import Letter, ScriptLine, ScriptPanel
 from photocomic.tools.comics.fonts import FontFile, can_set_rtl, direction_of, font_for, truetype
 from photocomic.tools.comics.layouts import panel_box
+from photocomic.tools.comics.script_contract import Letter, ScriptLine, ScriptPanel
 from photocomic.tools.comics.storyboard import storyboard_cells
 from photocomic.tools.errors import InvalidInput
 from PIL import Image, ImageDraw

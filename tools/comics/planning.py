@@ -10,6 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from photocomic.tools.comics.animation import (
+    DEFAULT_FRAME_MS,
+    DEFAULT_FRAMES,
+    Motion,
+    check_motion,
+    motion_prompt,
+)
 from photocomic.tools.comics.cast import pictures, sheet_prompt
 from photocomic.tools.comics.comic_store import ComicStore
 from photocomic.tools.comics.contract import (
@@ -18,7 +25,6 @@ from photocomic.tools.comics.contract import (
     ComicRequest,
     DryRunResult,
     InputImage,
-    ScriptPanel,
     SheetRef,
 )
 from photocomic.tools.comics.edits import Edit, plan_edit
@@ -36,6 +42,7 @@ from photocomic.tools.comics.image_models import (
 from photocomic.tools.comics.inputs import AllowFn, Input, dedupe
 from photocomic.tools.comics.layouts import check_layout
 from photocomic.tools.comics.lettering import check_lines, check_script, panel_boxes, scene_words
+from photocomic.tools.comics.script_contract import ScriptPanel
 from photocomic.tools.comics.story import Story, story_of, story_words
 from photocomic.tools.comics.styles import (
     DEFAULT_STYLE,
@@ -81,6 +88,12 @@ class Plan:
     sheet_for: str | None = None
     story: Story = field(default_factory=lambda: Story(""))
     script: list[ScriptPanel] | None = None
+    motion: Motion | None = None
+
+    @property
+    def streams(self) -> bool:
+        """Whether the drawing streams partial images (never for a GIF)."""
+        return bool(self.rules and self.rules.streams and self.motion is None)
 
 
 def plan_comic(
@@ -96,10 +109,11 @@ def plan_comic(
     user_prompt = check_prompt(request.prompt)
     refine = (request.refine or "").strip() or None
     parent = comics.get(refine) if refine else None
-    script = request.script or (parent.script if parent else None)
+    animate = animated(request, parent)
+    script = None if animate else request.script or (parent.script if parent else None)
     style = normalise_style(request.style or (parent.style if parent else DEFAULT_STYLE))
-    panels = request.panels or (parent.panels if parent else None)
-    panels = panels or (len(request.script) if request.script else DEFAULT_PANELS)
+    panels = request.panels or (parent.panels if parent and not animate else None)
+    panels = 1 if animate else panels or (len(request.script) if request.script else DEFAULT_PANELS)
     layout = check_layout(panels, request.layout or (parent.layout if parent else "grid"))
     if script is not None:
         if request.sheet_for:
@@ -107,7 +121,11 @@ def plan_comic(
         check_lines(script, panels)
     notes: list[str] = []
     model, rules = choose_model(settings, request, parent, notes, access)
-    size, width, height = choose_size(rules, model, request.size, panels, layout)
+    motion = _motion(request, parent, rules, model) if animate else None
+    size, width, height = (
+        (motion.size, motion.width, motion.height) if motion
+        else choose_size(rules, model, request.size, panels, layout)
+    )  # fmt: skip
     if script is not None:
         check_script(script, panel_boxes(request.backend, panels, layout, (width, height)))
     quality = check_quality(rules, model, request.quality) if rules else request.quality
@@ -118,23 +136,8 @@ def plan_comic(
     first = inputs[0].image if parent is not None else None
     edit = plan_edit(request, parent, first, bool(rules and rules.markup))
     told = story_of(parent, comics.lineage) if parent else Story(user_prompt)
-    if request.sheet_for and parent is None:
-        kind = cast[0].kind if cast else None
-        prompt = sheet_prompt(request.sheet_for, kind, style, user_prompt, len(chosen))
-    else:
-        prompt = build_prompt(
-            user_prompt=user_prompt, style=style, panels=panels, layout=layout,
-            width=width, height=height, photo_count=len(chosen),
-            story=story_words(told) if parent else None,
-            refining=parent is not None, cast_words=who.words if who else None,
-            lettered=script is not None,
-        )  # fmt: skip
-    if request.script is not None:
-        prompt = f"{prompt}\n\n{scene_words(request.script)}"
-    if edit is not None:
-        prompt = f"{prompt}\n\n{edit.words}"
-    return Plan(
-        user_prompt=user_prompt, prompt=prompt, style=style, panels=panels, layout=layout,
+    plan = Plan(
+        user_prompt=user_prompt, prompt="", style=style, panels=panels, layout=layout,
         model=model, rules=rules, size=size, width=width, height=height, quality=quality,
         backend=request.backend, parent=parent, photos=chosen, inputs=inputs,
         input_fidelity=rules.fidelity_to_send if rules else None,
@@ -142,8 +145,75 @@ def plan_comic(
         subjects=[m.name for m in cast] if parent is None else list(parent.subjects),
         sheets=who.sheets if who else [],
         sheet_for=request.sheet_for or (parent.sheet_for if parent else None),
-        story=told if parent is None else told.then(user_prompt), script=script,
+        story=told if parent is None else told.then(user_prompt), script=script, motion=motion,
     )  # fmt: skip
+    plan.prompt = _prompt(plan, request, told, who.words if who else None, cast)
+    return plan
+
+
+def _prompt(
+    plan: Plan, request: ComicRequest, told: Story, cast_words: str | None,
+    cast: Sequence[CastMember],
+) -> str:  # fmt: skip
+    """What the image model is told: a sheet's, an animation's or a comic's words, then a
+    script's scenes and an edit's instructions."""
+    parent, count = plan.parent, len(plan.photos)
+    story = story_words(told) if parent else None
+    if request.sheet_for and parent is None:
+        kind = cast[0].kind if cast else None
+        prompt = sheet_prompt(request.sheet_for, kind, plan.style, plan.user_prompt, count)
+    elif plan.motion is not None:
+        earlier = None if parent is None else "gif" if parent.format == "gif" else "still"
+        prompt = motion_prompt(
+            style=plan.style, user_prompt=plan.user_prompt, motion=plan.motion,
+            photo_count=count, story=story, earlier=earlier, cast_words=cast_words,
+        )  # fmt: skip
+    else:
+        prompt = build_prompt(
+            user_prompt=plan.user_prompt, style=plan.style, panels=plan.panels,
+            layout=plan.layout, width=plan.width, height=plan.height, photo_count=count,
+            story=story, refining=parent is not None, cast_words=cast_words,
+            lettered=plan.script is not None,
+        )  # fmt: skip
+    if request.script is not None:
+        prompt = f"{prompt}\n\n{scene_words(request.script)}"
+    if plan.edit is not None:
+        prompt = f"{prompt}\n\n{plan.edit.words}"
+    return prompt
+
+
+def animated(request: ComicRequest, parent: ComicRecord | None) -> bool:
+    """Whether the comic moves (a refinement keeps its comic's choice unless told), with what
+    a GIF cannot have refused before anything is sent."""
+    animate = request.animate if request.animate is not None else bool(
+        parent and parent.format == "gif"
+    )  # fmt: skip
+    if not animate:
+        if request.frames is not None or request.frame_ms is not None:
+            raise InvalidInput("frames and frame_ms shape an animation: ask for animate too")
+        return False
+    given = [name for name in ("panel", "region", "markup_png", "script", "sheet_for")
+             if getattr(request, name) is not None]  # fmt: skip
+    if request.panels not in (None, 1):
+        given.append("panels")
+    if request.variants > 1:
+        given.append("variants")
+    if given:
+        raise InvalidInput(
+            f"an animated comic is one scene that moves, drawn whole as one GIF: {given[0]} "
+            "goes with a still comic (no mask, markup, panels, lettering or variants for a GIF)"
+        )
+    return True
+
+
+def _motion(
+    request: ComicRequest, parent: ComicRecord | None, rules: ModelRules | None, model: str
+) -> Motion:
+    moving = parent is not None and parent.format == "gif"
+    frames = request.frames or (parent.frames if moving and parent else None) or DEFAULT_FRAMES
+    frame_ms = request.frame_ms or (parent.frame_ms if moving and parent else None)
+    size = request.size if request.size != "auto" or not (moving and parent) else parent.size
+    return check_motion(rules, model, size, frames, frame_ms or DEFAULT_FRAME_MS)
 
 
 def choose_model(
@@ -214,6 +284,10 @@ def dry_run(plan: Plan, estimate: float | None) -> DryRunResult:
         parent_id=plan.parent.comic_id if plan.parent else None, photos=plan.photos,
         input_fidelity=plan.input_fidelity, subject=plan.subject, notes=plan.notes,
         subjects=plan.subjects, sheets=plan.sheets, sheet_for=plan.sheet_for, script=plan.script,
+        output_format="gif" if plan.motion else "png",
+        frame_count=plan.motion.frames if plan.motion else None,
+        frame_duration_ms=plan.motion.frame_ms if plan.motion else None,
+        stream=plan.streams,
     )  # fmt: skip
 
 

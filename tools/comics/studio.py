@@ -10,24 +10,19 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from photocomic.tools.comics.animation import gif_facts, storyboard_gif
 from photocomic.tools.comics.comic_store import ComicStore
-from photocomic.tools.comics.contract import (
-    CastMember,
-    ComicRecord,
-    ComicRequest,
-    DryRunResult,
-    Letter,
-    ScriptPanel,
-)
+from photocomic.tools.comics.contract import CastMember, ComicRecord, ComicRequest, DryRunResult
 from photocomic.tools.comics.image_api import ApiAccess, ImageApi, ImageCall, safety_identifier
 from photocomic.tools.comics.image_models import PRICES_AS_OF, estimate_cost
 from photocomic.tools.comics.inputs import AllowFn
 from photocomic.tools.comics.lettering import letter, panel_boxes
 from photocomic.tools.comics.planning import Plan, dry_run, plan_comic
+from photocomic.tools.comics.script_contract import Letter, ScriptPanel
 from photocomic.tools.comics.storyboard import render_storyboard, split_captions
 from photocomic.tools.config import Settings
 from photocomic.tools.contract import PhotoRef
-from photocomic.tools.errors import DecodeError
+from photocomic.tools.errors import BadResponse, DecodeError
 from photocomic.tools.photos.images import encode_png
 from PIL import Image
 
@@ -97,9 +92,11 @@ class ComicStudio:
         drawings or a known price, never a guess."""
         if plan.backend != "openai":
             return 0.0
+        frames = plan.motion.frames if plan.motion else None
         costs = [
             r.cost_usd for r in self.comics.list()
             if (r.model, r.size, r.quality) == (plan.model, plan.size, plan.quality)
+            and r.frames == frames  # a GIF costs by its frames: only GIFs of as many count
             and r.cost_usd is not None and r.edit != "letters"
         ]  # fmt: skip
         if not costs:
@@ -139,6 +136,9 @@ class ComicStudio:
     # -- backends -----------------------------------------------------------------------------
 
     def _storyboard(self, plan: Plan) -> bytes:
+        if plan.motion is not None:
+            pictures = [item.image for item in plan.inputs]
+            return storyboard_gif(pictures, plan.motion, "LAYOUT PREVIEW - not AI-generated")
         captions = (
             [""] * plan.panels if plan.script else split_captions(plan.user_prompt, plan.panels)
         )  # a script's lines are lettered instead
@@ -160,10 +160,13 @@ class ComicStudio:
             quality=plan.quality,
             input_fidelity=plan.input_fidelity,
             safety_identifier=safety_identifier(self.settings.data_dir),
-            stream=bool(plan.rules and plan.rules.streams and on_partial is not None),
+            stream=plan.streams and on_partial is not None,
             mask=plan.edit.overlay if plan.edit and plan.edit.field == "mask" else None,
             markup=plan.edit.overlay if plan.edit and plan.edit.field == "markup" else None,
             n=plan.variants,
+            output_format="gif" if plan.motion else None,
+            frame_count=plan.motion.frames if plan.motion else None,
+            frame_duration_ms=plan.motion.frame_ms if plan.motion else None,
         )
         answer = api.draw(call, on_partial)
         plan.notes.extend(answer.notes)
@@ -189,12 +192,13 @@ class ComicStudio:
         records = []
         for index, (comic_id, png) in enumerate(zip(ids, pngs, strict=True)):
             shown, art, letters = self._lettered(plan, png)
-            with Image.open(io.BytesIO(png)) as picture:
-                width, height = picture.size
+            width, height, frames, frame_ms = _facts(png, plan)
+            form = "gif" if plan.motion else "png"
             record = ComicRecord(
                 comic_id=comic_id,
                 parent_id=plan.parent.comic_id if plan.parent else None,
-                path=str(self.comics.image_path(comic_id).absolute()),
+                path=str(self.comics.image_path(comic_id, form).absolute()),
+                format=form, frames=frames, frame_ms=frame_ms,
                 prompt=plan.prompt, user_prompt=plan.user_prompt, style=plan.style,
                 panels=plan.panels, layout=plan.layout, photos=plan.photos, model=plan.model,
                 size=plan.size, quality=plan.quality, backend=plan.backend, usage=usage,
@@ -225,6 +229,19 @@ class ComicStudio:
         boxes = panel_boxes(plan.backend, plan.panels, plan.layout, art.size)
         lettered, letters = letter(art, plan.script, boxes)
         return encode_png(lettered), png, letters
+
+
+def _facts(data: bytes, plan: Plan) -> tuple[int, int, int | None, int | None]:
+    """(width, height, frames, ms per frame) of what was drawn; BadResponse when an animation
+    came back as something else."""
+    if plan.motion is None:
+        with Image.open(io.BytesIO(data)) as picture:
+            return picture.width, picture.height, None, None
+    try:
+        width, height, frames, frame_ms = gif_facts(data)
+    except (ValueError, OSError) as exc:
+        raise BadResponse(f"an animation was asked for and the image API sent {exc}") from None
+    return width, height, frames, frame_ms or plan.motion.frame_ms
 
 
 def _now() -> str:

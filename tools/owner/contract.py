@@ -15,10 +15,10 @@ from photocomic.tools.comics.contract import (
     DryRunResult,
     ImageModel,
     QualityArg,
-    Script,
     StyleName,
     Variants,
 )
+from photocomic.tools.comics.script_contract import Script
 from photocomic.tools.contract import (
     Ask,
     Empty,

@@ -7,14 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from photocomic.tools.comics.book_contract import BookFileRequest, BookRequest
 from photocomic.tools.comics.books import book_file, make_book
-from photocomic.tools.comics.contract import (
-    BookFileRequest,
-    BookRequest,
-    ComicFileRequest,
-    ComicsRequest,
-    LineageRequest,
-)
+from photocomic.tools.comics.contract import ComicFileRequest, ComicsRequest, LineageRequest
 from photocomic.tools.comics.drawing import draw_character_sheet, generate_comic, letter_comic
 from photocomic.tools.comics.gallery import app_comic_lineage, comic_file, list_comics
 from photocomic.tools.find.contract import (
