@@ -3,7 +3,8 @@
 Index, search, teach a subject, draw her sheet and a comic, refine it three times, redo a
 panel, ask for variants, branch from an older version, and make the mistakes assistants make;
 then a lettered comic: a script whose lines never reach the image model, a translation
-lettered without drawing, and a book of the story.
+lettered without drawing, and a book of the story; then one that moves: a GIF of Biscuit, its
+refinement, and what a GIF cannot be.
 After every call: the answer matches the tool's output schema, stays small, never says "1
 photos", and every next step it suggests names a tool and arguments that exist. What reached
 the image API (the OpenAI double) carries the story and every earlier change.
@@ -272,6 +273,42 @@ def test_a_lettered_story_translated_and_bound(
     assert int(info.findtext("PageCount") or 0) == cbz["pages"] == 4
     assert len([n for n in archive.namelist() if n.endswith(".png")]) == 4
     talk.refused("make_book", comic_ids=["c0000000000"], title="x")
+
+
+def test_a_comic_that_moves(talk: Conversation, api: OpenAIDouble) -> None:
+    before = len(api.requests)
+    said = talk.refused("generate_comic", prompt="Biscuit jumps", subject="Biscuit",
+                        animate=True, frames=20)  # fmt: skip
+    assert "frames" in said and len(api.requests) == before, "refused before anything is sent"
+
+    moving = talk.call("generate_comic", prompt="Biscuit jumps for the ball", subject="Biscuit",
+                       animate=True, frames=6)  # fmt: skip
+    drawn = moving.structured_content
+    assert not moving.is_error and drawn["format"] == "gif" and drawn["frames"] == 6
+    sent = api.requests[-1]
+    assert sent.fields["output_format"] == "gif" and sent.fields["frame_count"] == "6"
+    assert sent.fields.get("stream") in (None, "false")
+    stills = [b for b in moving.content if b.type == "image"]
+    assert len(stills) == 1 and stills[0].mime_type == "image/jpeg"
+    assert len(base64.b64decode(stills[0].data)) < 100_000, "the answer's still stays small"
+    links = [b for b in moving.content if b.type == "resource_link"]
+    assert links[0].uri == drawn["uri"] == f"comic://{drawn['comic_id']}/gif"
+    read = talk.session.read(drawn["uri"]).contents[0]
+    assert base64.b64decode(read.blob)[:6] in (b"GIF87a", b"GIF89a")
+    assert "6 frames" in talk.texts[-1]
+
+    again = talk.ok("generate_comic", prompt="slower", refine=drawn["comic_id"], frame_ms=400)
+    assert again["format"] == "gif" and again["frame_ms"] == 400
+    assert api.requests[-1].images[0].format == "PNG", "its frames go as a sprite sheet"
+    said = talk.refused("generate_comic", prompt="x", refine=drawn["comic_id"], panel=1)
+    assert "GIF" in said
+    said = talk.refused("letter_comic", comic_id=drawn["comic_id"], script=[{"lines": []}])
+    assert "animation" in said
+    preview = talk.ok("generate_comic", prompt="Biscuit runs", subject="Biscuit", animate=True,
+                      backend="storyboard")  # fmt: skip
+    assert preview["format"] == "gif" and preview["frames"] == 9
+    kinds = {c["format"] for c in talk.ok("list_comics", limit=50)["comics"]}
+    assert kinds == {"png", "gif"}
 
 
 def _id_of(talk: Conversation, path: Path) -> int:

@@ -335,3 +335,34 @@ def test_in_the_viewer_edit_a_line_in_place_and_letter_again(
     assert newest["kind"] == "relettering" and newest["parent_id"] == first["comic_id"]
     assert frame.locator("#letters input").first.input_value() == "Mine!"
     assert outside == [], f"the viewer fetched {outside}"
+
+
+def test_the_viewer_plays_an_animated_comic_and_its_versions(
+    world: dict[str, Any], browser: Any, host_url: str
+) -> None:
+    """An animated comic's answer carries a still strip; the viewer reads the GIF from the
+    server's resource and plays it, and a refinement of it (a new GIF) plays too."""
+    apps, api, root = world["apps"], world["api"], world["root"]
+    asked = {"prompt": "Cola jumps for the frisbee.", "animate": True, "frames": 6,
+             "photos": [str(root / "photo_0007.jpg")]}  # fmt: skip
+    drawn = apps.call("generate_comic", asked)
+    first = ok(drawn)
+    assert first["format"] == "gif" and first["uri"] == f"comic://{first['comic_id']}/gif"
+    images = [b for b in drawn.content if b.type == "image"]
+    assert len(images) == 1 and images[0].mime_type == "image/jpeg", "a still strip, not the GIF"
+    viewer, outside, calls = open_page(browser, host_url, apps, "viewer", "light", 900)
+    frame = deliver(viewer, {}, drawn)
+    picture = frame.locator(f"#picture[data-playing='{first['comic_id']}']")
+    picture.wait_for(timeout=30_000)
+    assert picture.get_attribute("src").startswith("data:image/gif;base64,")
+    playing = frame.locator("#picture").evaluate("img => img.naturalWidth")
+    assert playing == int(first["size"].split("x")[0]), "the browser decoded the GIF"
+    assert ("resources/read", {"uri": first["uri"]}) in calls
+    frame.locator("#change").fill("slower, and she jumps higher")
+    frame.locator("#refine").click()
+    frame.locator("#strip img").nth(1).wait_for(timeout=60_000)
+    assert api.requests[-1].fields["output_format"] == "gif"
+    newest = ok(apps.call("list_comics"))["comics"][0]
+    assert newest["format"] == "gif" and newest["parent_id"] == first["comic_id"]
+    frame.locator(f"#picture[data-playing='{newest['comic_id']}']").wait_for(timeout=30_000)
+    assert outside == [], f"the viewer fetched {outside}"

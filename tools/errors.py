@@ -41,6 +41,7 @@ REMEDIES: dict[str, tuple[str, str]] = {
         "`photocomic subject add NAME --photo ID`",
     ),
     "index_first": ("index_folder(path=...) first", "`photocomic index FOLDER` first"),
+    "animate": ("animate=true", "--animate"),
     "still_comic": ("generate_comic without animate", "`photocomic comic` without --animate"),
     "draw_sheet": (  # [[draw_sheet|Cola|ghibli]]
         "draw_character_sheet(subject={0!r}, style={1!r})",

@@ -190,7 +190,7 @@ def animated(request: ComicRequest, parent: ComicRecord | None) -> bool:
     )  # fmt: skip
     if not animate:
         if request.frames is not None or request.frame_ms is not None:
-            raise InvalidInput("frames and frame_ms shape an animation: ask for animate too")
+            raise InvalidInput("frames and frame_ms shape an animation: add [[animate]]")
         return False
     given = [name for name in ("panel", "region", "markup_png", "script", "sheet_for")
              if getattr(request, name) is not None]  # fmt: skip

@@ -311,6 +311,9 @@ class PhotoComic(BaseModel):
     created_at: str
     style: str
     path: str
+    format: str = Field("png", description="gif: an animated comic")
+    frames: int | None = None
+    lettered: bool = Field(False, description="photocomic lettered its lines")
 
 
 class PhotoInfo(BaseModel):
