@@ -245,6 +245,8 @@ def cmd_comics(args: argparse.Namespace) -> int:
         branch = "  " * depth + ("└ " if depth else "")
         what = f"  panel {record.panel}" if record.panel else ""
         what += f"  variant {record.variant}" if record.variant else ""
+        what += "  lettered" if record.letters else ""
+        what += f"  animated ({record.frames} frames)" if record.format == "gif" else ""
         print(f"{branch}{record.comic_id}  {record.created_at[:16]}  {record.style}{what}  "
               f"{shown(record.path)}")  # fmt: skip
     return EXIT_OK

@@ -273,7 +273,8 @@ def comics_answer(listed: ComicList) -> CallToolResult:
     for depth, c in as_tree(comics):
         who = f"{c.sheet_for}'s sheet" if c.sheet_for else ", ".join(c.subjects)
         marks = [c.kind, who, f"variant {c.variant}" if c.variant else ""]
-        marks += [f"panel {c.panel}" if c.panel else ""]
+        marks += [f"panel {c.panel}" if c.panel else "", "lettered" if c.lettered else ""]
+        marks += [f"animated, {c.frames} frames" if c.format == "gif" else ""]
         extra = "".join(f" · {m}" for m in dict.fromkeys(marks) if m)
         lines.append(
             f"{'  ' * depth}{'└ ' if depth else ''}{c.comic_id} · {c.style}{extra} · "

@@ -117,8 +117,10 @@ def _comics(call: Call, row: PhotoRow) -> list[PhotoComic]:
     answer says how many and lists the newest)."""
     real = os.path.realpath(row.path)
     return [
-        PhotoComic(comic_id=r.comic_id, created_at=r.created_at, style=r.style, path=r.path,
-                   format=r.format, frames=r.frames, lettered=bool(r.letters))  # fmt: skip
+        PhotoComic(
+            comic_id=r.comic_id, created_at=r.created_at, style=r.style, path=r.path,
+            format=r.format, frames=r.frames, lettered=bool(r.letters),
+        )
         for r in call.comics.list()
         if any(
             ref.photo_id == row.photo_id or os.path.realpath(ref.local_path()) == real
