@@ -309,6 +309,12 @@ def test_a_comic_that_moves(talk: Conversation, api: OpenAIDouble) -> None:
     assert preview["format"] == "gif" and preview["frames"] == 9
     kinds = {c["format"] for c in talk.ok("list_comics", limit=50)["comics"]}
     assert kinds == {"png", "gif"}
+    book = talk.ok("make_book", comic_ids=[drawn["comic_id"]], title="Jump", format="cbz")
+    blob = base64.b64decode(talk.session.read(book["uri"]).contents[0].blob)
+    names = zipfile.ZipFile(io.BytesIO(blob)).namelist()
+    assert book["pages"] == 2 and names == ["000.png", "001.png", "ComicInfo.xml"]
+    first_frame = zipfile.ZipFile(io.BytesIO(blob)).read("001.png")
+    assert first_frame[:4] == b"\x89PNG", "a printed page shows an animation's first frame"
 
 
 def _id_of(talk: Conversation, path: Path) -> int:

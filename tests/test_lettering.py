@@ -198,11 +198,15 @@ def test_books_hold_the_comics_in_order(tmp_path: Path) -> None:
                         style="ghibli", panels=4, model="storyboard", size="auto",
                         quality="auto", backend="storyboard", created_at="now")  # fmt: skip
     cover = cover_page("Biscuit's summer", first)
-    reader = pypdf.PdfReader(io.BytesIO(pdf_of([cover, *pages], "Biscuit's summer", "en")))
+    files = []
+    for n, page in enumerate(pages):
+        files.append(str(tmp_path / f"page{n}.png"))
+        page.save(files[-1])
+    reader = pypdf.PdfReader(io.BytesIO(pdf_of([cover, *files], "Biscuit's summer", "en")))
     assert len(reader.pages) == 4 and reader.metadata.title == "Biscuit's summer"
     assert float(reader.pages[1].mediabox.width) == pytest.approx(1024 * 72 / 300)
 
-    archive = zipfile.ZipFile(io.BytesIO(cbz_of([cover, *pages], "Biscuit", "de", ["a"])))
+    archive = zipfile.ZipFile(io.BytesIO(cbz_of([cover, *files], "Biscuit", "de", ["a"])))
     info = ET.fromstring(archive.read("ComicInfo.xml"))
     pictures = sorted(n for n in archive.namelist() if n.endswith(".png"))
     assert int(info.findtext("PageCount") or 0) == len(pictures) == 4

@@ -14,6 +14,7 @@ import io
 import re
 import secrets
 import zipfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from photocomic.tools.owner.calls import Call
 
 PRINT_DPI = 300
+Page = Image.Image | str  # the cover as drawn, or a comic's file
 BOOK_ID = re.compile(r"^b[0-9a-f]{10}$")
 
 
@@ -39,7 +41,7 @@ def make_book(call: Call, request: BookRequest) -> Book:
     folder = call.settings.books_dir
     book_id = "b" + secrets.token_hex(5)
     cover = cover_page(request.title, comics[0])
-    pages = [cover, *(_page(record) for record in comics)]
+    pages: list[Page] = [cover, *(_page_of(record) for record in comics)]
     ids = [r.comic_id for r in comics]
     if request.format == "pdf":
         data = pdf_of(pages, request.title, request.language)
@@ -84,9 +86,24 @@ def book_file(call: Call, request: BookFileRequest) -> ImageData:
     return ImageData(mime=BOOK_MIME[book.format], data=base64.b64encode(data).decode())
 
 
-def _page(record: ComicRecord) -> Image.Image:
+def _page_of(record: ComicRecord) -> Page:
+    """A comic's file, read when its page is made (a long book never holds every picture
+    decoded at once); an animated comic's first frame, since a printed page does not move."""
+    if record.format != "gif":
+        return record.path
     with Image.open(record.path) as opened:
         return opened.convert("RGB")
+
+
+def _png(page: Page) -> tuple[bytes, int, int]:
+    """A page as PNG bytes and its size: a comic's own file as it is, the cover encoded."""
+    if isinstance(page, str):
+        with Image.open(page) as opened:
+            size = opened.size
+        return Path(page).read_bytes(), *size
+    buffer = io.BytesIO()
+    page.save(buffer, "PNG")
+    return buffer.getvalue(), page.width, page.height
 
 
 def cover_page(title: str, first: ComicRecord) -> Image.Image:
@@ -113,7 +130,8 @@ def cover_page(title: str, first: ComicRecord) -> Image.Image:
     return page
 
 
-def pdf_of(pages: list[Image.Image], title: str, language: str) -> bytes:
+def pdf_of(pages: list[Page], title: str, language: str) -> bytes:
+    """Each page sized so its picture prints at PRINT_DPI."""
     from fpdf import FPDF
 
     pdf = FPDF(unit="pt")
@@ -122,13 +140,18 @@ def pdf_of(pages: list[Image.Image], title: str, language: str) -> bytes:
     pdf.set_creator("photocomic")
     pdf.set_auto_page_break(False)
     for page in pages:
-        points = (page.width * 72 / PRINT_DPI, page.height * 72 / PRINT_DPI)
+        if isinstance(page, str):
+            with Image.open(page) as opened:
+                width, height = opened.size
+        else:
+            width, height = page.size
+        points = (width * 72 / PRINT_DPI, height * 72 / PRINT_DPI)
         pdf.add_page(format=points)
         pdf.image(page, x=0, y=0, w=points[0], h=points[1])
     return bytes(pdf.output())
 
 
-def cbz_of(pages: list[Image.Image], title: str, language: str, comics: list[str]) -> bytes:
+def cbz_of(pages: list[Page], title: str, language: str, comics: list[str]) -> bytes:
     """The pages as PNGs in reading order, and ComicInfo.xml describing them."""
     info = ET.Element("ComicInfo")
     ET.SubElement(info, "Title").text = title
@@ -139,14 +162,12 @@ def cbz_of(pages: list[Image.Image], title: str, language: str, comics: list[str
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for index, page in enumerate(pages):
-            png = io.BytesIO()
-            page.save(png, "PNG", optimize=False)
+            data, width, height = _png(page)
             name = f"{index:03d}.png"
-            archive.writestr(zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0)), png.getvalue())
+            archive.writestr(zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0)), data)
             ET.SubElement(listed, "Page", {
                 "Image": str(index), "Type": "FrontCover" if index == 0 else "Story",
-                "ImageWidth": str(page.width), "ImageHeight": str(page.height),
-                "ImageSize": str(len(png.getvalue())),
+                "ImageWidth": str(width), "ImageHeight": str(height), "ImageSize": str(len(data)),
             })  # fmt: skip
         xml = ET.tostring(info, encoding="utf-8", xml_declaration=True)
         archive.writestr("ComicInfo.xml", xml)
