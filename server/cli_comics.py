@@ -50,10 +50,9 @@ def _comic_arguments(p: argparse.ArgumentParser) -> None:
         "--markup", metavar="PNG", help="with --refine: strokes on a transparent PNG over the comic"
     )
     option(p, "--script", GenerateComic, "script", metavar="FILE", type=read_script)
-    p.add_argument("--animate", action="store_true", default=None,
-                   help=GenerateComic.model_fields["animate"].description)  # fmt: skip
-    option(p, "--frames", GenerateComic, "frames", type=int)
-    option(p, "--frame-ms", GenerateComic, "frame_ms", type=int)
+    option(p, "--animate", GenerateComic, "animate")
+    option(p, "--frames", GenerateComic, "frames")
+    option(p, "--frame-ms", GenerateComic, "frame_ms")
     option(p, "--variants", GenerateComic, "variants")
     option(p, "--size", GenerateComic, "size")
     option(p, "--quality", GenerateComic, "quality")
@@ -96,8 +95,6 @@ def read_script(path: str) -> list[object]:
         raise InvalidInput(f"cannot read --script {path}: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInput(f"--script {path} is not JSON text: {exc}") from None
-    if isinstance(loaded, dict) and isinstance(loaded.get("script"), list):
-        loaded = loaded["script"]
     if not isinstance(loaded, list):
         raise InvalidInput(
             f"--script {path} must hold a list with one entry per panel: "

@@ -4,7 +4,7 @@ laid out offline by the storyboard."""
 
 from __future__ import annotations
 
-import io
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,29 +18,20 @@ from PIL import Image, ImageSequence
 from pydantic import ValidationError
 
 try:
-    from .openai_double import OpenAIDouble
+    from .openai_double import OpenAIDouble, pointed_at
 except ImportError:  # tests/ is not a package: pytest put the folder itself on sys.path
-    from openai_double import OpenAIDouble  # type: ignore[no-redef]
+    from openai_double import OpenAIDouble, pointed_at  # type: ignore[no-redef]
 
 Double = Callable[..., OpenAIDouble]
 
 
 @pytest.fixture
-def double(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Double]:
-    started: list[OpenAIDouble] = []
-
-    def start(**options: object) -> OpenAIDouble:
-        api = OpenAIDouble(**options).start()  # type: ignore[arg-type]
-        started.append(api)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-animation-test")
-        monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
-        return api
-
-    monkeypatch.setenv("PHOTOCOMIC_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("PHOTOCOMIC_IMAGE_MODEL", raising=False)
-    yield start
-    for api in started:
-        api.stop()
+def double(monkeypatch: pytest.MonkeyPatch) -> Iterator[Double]:
+    """Starts a double with the options given, this process's OpenAI settings pointed at it."""
+    with contextlib.ExitStack() as started:
+        yield lambda **options: started.enter_context(
+            pointed_at(monkeypatch, "sk-animation-test", **options)
+        )
 
 
 @pytest.fixture
@@ -175,10 +166,8 @@ def test_a_dry_run_shows_the_gif_parameters_and_counts_what_gifs_cost(
 
 
 def test_the_storyboard_makes_an_animated_preview_offline(
-    monkeypatch: pytest.MonkeyPatch, photos: list[PhotoRef], tmp_path: Path
+    photos: list[PhotoRef],
 ) -> None:
-    monkeypatch.setenv("PHOTOCOMIC_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     record = _drawn(ComicStudio(Settings()), photos, prompt="Cola jumps", animate=True,
                     frames=5, frame_ms=300, backend="storyboard")  # fmt: skip
     assert record.format == "gif" and _frames(record.path) == [300] * 5
@@ -188,4 +177,4 @@ def test_the_storyboard_makes_an_animated_preview_offline(
         gif.seek(0)
         first = gif.convert("RGB")
     assert first.getpixel((400, 400)) != second.getpixel((400, 400)), "the photos are its frames"
-    assert io.BytesIO(Path(record.path).read_bytes()).getbuffer().nbytes > 1000
+    assert Path(record.path).stat().st_size > 1000

@@ -13,6 +13,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pypdf
 import pytest
+from comicapi.comicarchive import ComicArchive, MetaDataStyle
 from photocomic.tools.comics.books import cbz_of, cover_page, pdf_of
 from photocomic.tools.comics.contract import ComicRecord, ComicRequest
 from photocomic.tools.comics.layouts import panel_box
@@ -25,9 +26,9 @@ from photocomic.tools.errors import InvalidInput
 from PIL import Image
 
 try:
-    from .openai_double import OpenAIDouble
+    from .openai_double import OpenAIDouble, pointed_at
 except ImportError:  # tests/ is not a package: pytest put the folder itself on sys.path
-    from openai_double import OpenAIDouble  # type: ignore[no-redef]
+    from openai_double import OpenAIDouble, pointed_at  # type: ignore[no-redef]
 
 ENGLISH = [
     {"scene": "Biscuit spots a red ball in the garden",
@@ -54,12 +55,8 @@ def _lines(script: list[dict]) -> list[str]:
 
 
 @pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[OpenAIDouble]:
-    with OpenAIDouble() as double:
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-lettering-test")
-        monkeypatch.setenv("OPENAI_BASE_URL", double.base_url)
-        monkeypatch.setenv("PHOTOCOMIC_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.delenv("PHOTOCOMIC_IMAGE_MODEL", raising=False)
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIDouble]:
+    with pointed_at(monkeypatch, "sk-lettering-test") as double:
         yield double
 
 
@@ -206,7 +203,14 @@ def test_books_hold_the_comics_in_order(tmp_path: Path) -> None:
     assert len(reader.pages) == 4 and reader.metadata.title == "Biscuit's summer"
     assert float(reader.pages[1].mediabox.width) == pytest.approx(1024 * 72 / 300)
 
-    archive = zipfile.ZipFile(io.BytesIO(cbz_of([cover, *files], "Biscuit", "de", ["a"])))
+    cbz = tmp_path / "book.cbz"
+    cbz.write_bytes(cbz_of([cover, *files], "Biscuit", "de", ["a"]))
+    reader = ComicArchive(str(cbz))  # ComicTagger's reader, as comic apps read a CBZ
+    told = reader.read_metadata(MetaDataStyle.CIX)
+    assert reader.seems_to_be_a_comic_archive() and reader.get_number_of_pages() == 4
+    assert (told.title, told.language, told.page_count) == ("Biscuit", "de", 4)
+    assert [page.get("Type") for page in told.pages] == ["FrontCover"] + ["Story"] * 3
+    archive = zipfile.ZipFile(cbz)
     info = ET.fromstring(archive.read("ComicInfo.xml"))
     pictures = sorted(n for n in archive.namelist() if n.endswith(".png"))
     assert int(info.findtext("PageCount") or 0) == len(pictures) == 4

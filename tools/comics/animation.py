@@ -1,6 +1,6 @@
 """Comics that move: the GIF output's rules, the words that ask for one, the frames a refinement
-sends back, the small still that stands for a GIF in an answer, and the storyboard's offline
-animation.
+sends back, and the small still that stands for a GIF in an answer (the storyboard lays out
+its offline animation).
 
 What the SDK documents for GIF output (``images.edit``): ``output_format="gif"`` with
 ``frame_count`` 2-16 (9 when left out) and ``frame_duration_ms`` (200 when left out, rounded to
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from photocomic.tools.comics.image_models import MIN_PIXELS, SIZE_STEP, ModelRules, parse_size
 from photocomic.tools.comics.styles import IDENTITY_GUIDANCE, STYLES
 from photocomic.tools.errors import InvalidInput
-from PIL import Image, ImageDraw, ImageOps, ImageSequence
+from photocomic.tools.photos.images import encode_jpeg
+from PIL import Image, ImageOps, ImageSequence
 
 MIN_FRAMES, MAX_FRAMES, DEFAULT_FRAMES = 2, 16, 9
 DEFAULT_FRAME_MS, MIN_FRAME_MS, MAX_FRAME_MS = 200, 10, 655_350
@@ -150,32 +151,7 @@ def frame_strip(data: bytes | str, side: int = 256) -> Image.Image:
 
 def animation_preview(path: str) -> bytes:
     """The small still JPEG an answer carries for a GIF (a strip of a few of its frames)."""
-    buffer = io.BytesIO()
-    frame_strip(path).save(buffer, "JPEG", quality=80)
-    return buffer.getvalue()
-
-
-def storyboard_gif(
-    pictures: Sequence[Image.Image], motion: Motion, label: str
-) -> bytes:
-    """The offline preview of an animation: the reference pictures as its frames, with the
-    timing asked, each marked as a layout preview."""
-    if not pictures:
-        raise ValueError("an animation needs at least one picture")
-    size = (motion.width, motion.height)
-    band = max(18, motion.height // 14)
-    frames = []
-    for index in range(motion.frames):
-        frame = ImageOps.fit(pictures[index % len(pictures)].convert("RGB"), size)
-        draw = ImageDraw.Draw(frame)
-        draw.rectangle((0, 0, motion.width, band), fill=(20, 20, 20))
-        draw.text((6, band // 5), f"{label} · frame {index + 1}/{motion.frames}",
-                  fill=(255, 214, 0))  # fmt: skip
-        frames.append(frame)
-    buffer = io.BytesIO()
-    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:],
-                   duration=motion.frame_ms, loop=0)  # fmt: skip
-    return buffer.getvalue()
+    return encode_jpeg(frame_strip(path), quality=80)
 
 
 def gif_facts(data: bytes) -> tuple[int, int, int, int]:

@@ -16,7 +16,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 from fontTools.ttLib import TTFont
-from photocomic.tools.errors import InvalidInput
+from photocomic.tools.errors import ConfigError, InvalidInput
 from PIL import ImageFont, features
 
 
@@ -93,7 +93,7 @@ def can_set_rtl() -> bool:
 def truetype(font: FontFile, size: int) -> ImageFont.FreeTypeFont:
     path = font_path(font)
     if path is None:
-        raise InvalidInput(
+        raise ConfigError(
             f"the font {font.name} is missing (the {font.package} package is not installed): "
             "reinstall photocomic"
         )

@@ -209,11 +209,12 @@ def animated(request: ComicRequest, parent: ComicRecord | None) -> bool:
 def _motion(
     request: ComicRequest, parent: ComicRecord | None, rules: ModelRules | None, model: str
 ) -> Motion:
-    moving = parent is not None and parent.format == "gif"
-    frames = request.frames or (parent.frames if moving and parent else None) or DEFAULT_FRAMES
-    frame_ms = request.frame_ms or (parent.frame_ms if moving and parent else None)
-    size = request.size if request.size != "auto" or not (moving and parent) else parent.size
-    return check_motion(rules, model, size, frames, frame_ms or DEFAULT_FRAME_MS)
+    """The frames, timing and size asked, else a refined animation's own, else the defaults."""
+    earlier = parent if parent is not None and parent.format == "gif" else None
+    frames = request.frames or (earlier and earlier.frames) or DEFAULT_FRAMES
+    frame_ms = request.frame_ms or (earlier and earlier.frame_ms) or DEFAULT_FRAME_MS
+    size = earlier.size if earlier and request.size == "auto" else request.size
+    return check_motion(rules, model, size, frames, frame_ms)
 
 
 def choose_model(

@@ -7,6 +7,7 @@ mistakes it for the AI comic.
 
 from __future__ import annotations
 
+import io
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -111,6 +112,30 @@ def render_storyboard(
             caption = _ascii(caption)
         _caption_box(draw, caption, caption_font, x0, y0, cell_w, cell_h, border)
     return page
+
+
+def render_animation(pictures: Sequence[Image.Image], frames: int, frame_ms: int,
+                     size: tuple[int, int]) -> bytes:  # fmt: skip
+    """The offline preview of an animation, as a GIF: the pictures as its frames (again from
+    the first when there are fewer), with the timing asked, each marked as a layout preview."""
+    if not pictures:
+        raise ValueError("an animation needs at least one picture")
+    width, height = size
+    band = max(18, height // 14)
+    font, unicode_ok = _font(int(band * 0.55), bold=True)
+    label = PREVIEW_LABEL if unicode_ok else _ascii(PREVIEW_LABEL)
+    shown = []
+    for index in range(frames):
+        frame = ImageOps.fit(pictures[index % len(pictures)].convert("RGB"), size)
+        draw = ImageDraw.Draw(frame)
+        draw.rectangle((0, 0, width, band), fill=_BAND)
+        said = f"{label} {'·' if unicode_ok else '-'} {index + 1}/{frames}"
+        draw.text((band // 3, (band - _text_height(font)) // 2), said, fill=_LABEL, font=font)
+        shown.append(frame)
+    buffer = io.BytesIO()
+    shown[0].save(buffer, "GIF", save_all=True, append_images=shown[1:], duration=frame_ms,
+                  loop=0)  # fmt: skip
+    return buffer.getvalue()
 
 
 def _spacing(size: tuple[int, int]) -> tuple[int, int, int]:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from photocomic.tools.comics.animation import gif_facts, storyboard_gif
+from photocomic.tools.comics.animation import gif_facts
 from photocomic.tools.comics.comic_store import ComicStore
 from photocomic.tools.comics.contract import CastMember, ComicRecord, ComicRequest, DryRunResult
 from photocomic.tools.comics.image_api import ApiAccess, ImageApi, ImageCall, safety_identifier
@@ -19,7 +19,7 @@ from photocomic.tools.comics.inputs import AllowFn
 from photocomic.tools.comics.lettering import letter, panel_boxes
 from photocomic.tools.comics.planning import Plan, dry_run, plan_comic
 from photocomic.tools.comics.script_contract import Letter, ScriptPanel
-from photocomic.tools.comics.storyboard import render_storyboard, split_captions
+from photocomic.tools.comics.storyboard import render_animation, render_storyboard, split_captions
 from photocomic.tools.config import Settings
 from photocomic.tools.contract import PhotoRef
 from photocomic.tools.errors import BadResponse, DecodeError
@@ -59,7 +59,7 @@ class ComicStudio:
         go into the record for the person.
         """
         access = access or ApiAccess.from_env()
-        plan = self.plan(request, photos, allow, within, access, cast)
+        plan = plan_comic(self.settings, self.comics, request, photos, allow, within, access, cast)
         plan.notes[:0] = notes
         if request.dry_run:
             return dry_run(plan, self.estimate(plan))
@@ -74,17 +74,6 @@ class ComicStudio:
             records[0].backend, records[0].model, len(records), time.monotonic() - started,
         )  # fmt: skip
         return records[0]
-
-    def plan(
-        self,
-        request: ComicRequest,
-        photos: Sequence[PhotoRef],
-        allow: AllowFn | None = None,
-        within: Sequence[Path] | None = None,
-        access: ApiAccess | None = None,
-        cast: Sequence[CastMember] = (),
-    ) -> Plan:
-        return plan_comic(self.settings, self.comics, request, photos, allow, within, access, cast)
 
     def estimate(self, plan: Plan) -> float | None:
         """What drawing ``plan`` may cost, all variants: the mean of what drawings of the same
@@ -108,7 +97,8 @@ class ComicStudio:
         no cost."""
         source = parent.art_path or parent.path
         try:
-            with Image.open(source) as opened:
+            drawing = Path(source).read_bytes()
+            with Image.open(io.BytesIO(drawing)) as opened:
                 art = opened.convert("RGB")
         except OSError as exc:
             raise DecodeError(
@@ -130,20 +120,21 @@ class ComicStudio:
                           "model call, no cost"],
             }
         )  # fmt: skip
-        self.comics.write(record, encode_png(lettered), encode_png(art))
+        self.comics.write(record, encode_png(lettered), drawing)  # the drawing's own bytes
         return record
 
     # -- backends -----------------------------------------------------------------------------
 
     def _storyboard(self, plan: Plan) -> bytes:
+        pictures = [item.image for item in plan.inputs]
         if plan.motion is not None:
-            pictures = [item.image for item in plan.inputs]
-            return storyboard_gif(pictures, plan.motion, "LAYOUT PREVIEW - not AI-generated")
+            size = (plan.width, plan.height)
+            return render_animation(pictures, plan.motion.frames, plan.motion.frame_ms, size)
         captions = (
             [""] * plan.panels if plan.script else split_captions(plan.user_prompt, plan.panels)
         )  # a script's lines are lettered instead
         page = render_storyboard(
-            [item.image for item in plan.inputs], captions, plan.panels, plan.layout,
+            pictures, captions, plan.panels, plan.layout,
             (plan.width, plan.height), subtitle=f"photocomic · {plan.style} · {plan.panels} panels",
         )  # fmt: skip
         return encode_png(page)
