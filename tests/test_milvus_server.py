@@ -242,3 +242,31 @@ def test_each_door_is_judged_by_its_own_milvus_token(
     finally:
         admin.drop_user(user)
         admin.close()
+
+
+def test_milvus_lite_finds_what_the_server_finds_after_the_same_history(
+    milvus: MilvusServer, tmp_path: Path
+) -> None:
+    """photocomic's quick Milvus Lite search path against a real server's answer."""
+    import numpy as np
+    from lite_rows import DIM, build_history
+    from photocomic.tools.config import Settings
+    from photocomic.tools.find.filters import SearchFilters
+    from photocomic.tools.store.photo_store import PhotoStore
+
+    queries = np.random.default_rng(9).standard_normal((8, DIM)).astype(np.float32)
+    filters = ["", SearchFilters(folder="/library/roll1").expression(), "taken_at >= 1700200000"]
+    answers = []
+    server = Settings(data_dir=tmp_path / "server", db=milvus.uri, milvus_token=milvus.token,
+                      collection="t_" + secrets.token_hex(4))  # fmt: skip
+    for settings in (Settings(data_dir=tmp_path / "lite"), server):
+        with PhotoStore(settings) as store:
+            build_history(store)
+            store.require()
+            answers.append([
+                [(h.row.photo_id, h.row.size, round(h.score, 4)) for h in hits]
+                for expr in filters for hits in store.search(queries, 10, expr)
+            ])  # fmt: skip
+            if settings is server:
+                store.client.drop_collection(settings.collection)
+    assert answers[0] == answers[1]

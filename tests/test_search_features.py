@@ -269,6 +269,36 @@ def test_duplicates_group_each_edited_copy_with_its_original_only(lib: Lib) -> N
         lib.searcher.duplicates(threshold=1.5)
 
 
+def _members(report: object) -> list[list[int]]:
+    return [[p.photo_id for p in g.photos] for g in report.groups]  # type: ignore[attr-defined]
+
+
+def test_duplicates_open_no_photo_and_an_old_store_gets_its_signatures_on_a_rescan(
+    lib: Lib, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pixel signatures are kept while indexing, so the check decodes nothing; a store
+    indexed before they were kept decodes what it must (and keeps it), and after one re-scan
+    decodes nothing either, with the same groups."""
+    from photocomic.tools.find import pixel_match
+
+    before = _members(lib.searcher.duplicates())
+    opened: list[str] = []
+    real_open = pixel_match.open_photo
+    monkeypatch.setattr(
+        pixel_match, "open_photo", lambda path, **kw: opened.append(path) or real_open(path, **kw)
+    )
+    assert _members(lib.searcher.duplicates()) == before and opened == []
+    signatures = lib.library.store.signatures
+    signatures.clear()  # as a store indexed by an older photocomic
+    assert _members(lib.searcher.duplicates()) == before and opened
+    assert 0 < len(signatures.signed()) < len(lib.ids), "what it decoded is kept, only that"
+    signatures.clear()
+    summary = lib.library.index(Scope(), str(lib.root))
+    assert summary.added == summary.updated == 0 and len(signatures.signed()) == len(lib.ids)
+    opened.clear()
+    assert _members(lib.searcher.duplicates()) == before and opened == []
+
+
 COPIES = 60
 
 

@@ -19,15 +19,13 @@ the embedding leaves undecided are decoded, on every core.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from photocomic.tools.contract import page_of
-from photocomic.tools.errors import DecodeError, InvalidInput, PathRefused
+from photocomic.tools.errors import InvalidInput
 from photocomic.tools.find.contract import (
     DuplicateGroup,
     DuplicatePhoto,
@@ -36,11 +34,11 @@ from photocomic.tools.find.contract import (
     DuplicatesRequest,
     Filters,
 )
-from photocomic.tools.photos.images import open_photo
-from photocomic.tools.store.rows import entity_path
-from PIL import Image, ImageFilter, ImageOps
+from photocomic.tools.find.duplicate_rows import photos_compared
+from photocomic.tools.find.pixel_match import PixelMatcher
 
 if TYPE_CHECKING:
+    from photocomic.tools.find.filters import SearchFilters
     from photocomic.tools.owner.calls import Call
     from photocomic.tools.store.photo_store import PhotoStore
 
@@ -58,10 +56,6 @@ NEAREST_CHECKED = 2
 NEIGHBOURS = 8  # nearest photos looked at per photo: a group larger than this still joins up
 DENSE_NEIGHBOURS = 64  # looked at again for a photo whose eight nearest are all duplicates
 _BATCH = 256
-_THUMB = 96  # long side of the decoded greyscale thumbnail
-_SIDE = 32  # compared at 32x32
-_SCALES = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65)
-_OFFSETS = (0.0, 0.5, 1.0)
 
 
 class _Groups:
@@ -82,120 +76,21 @@ class _Groups:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _sample(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Each box (x, y, width, height) of ``image`` resampled to _SIDE x _SIDE (bilinear), as
-    zero-mean unit rows: one vectorised gather instead of a resize per crop.
-    """
-    height, width = image.shape
-    steps = (np.arange(_SIDE, dtype=np.float32) + 0.5) / _SIDE
-    xs = np.clip(boxes[:, 0:1] + steps * boxes[:, 2:3] - 0.5, 0, width - 1)
-    ys = np.clip(boxes[:, 1:2] + steps * boxes[:, 3:4] - 0.5, 0, height - 1)
-    x0, y0 = xs.astype(np.int64), ys.astype(np.int64)
-    x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
-    wx, wy = (xs - x0)[:, None, :], (ys - y0)[:, :, None]
-    top = (
-        image[y0[:, :, None], x0[:, None, :]] * (1 - wx)
-        + image[y0[:, :, None], x1[:, None, :]] * wx
-    )
-    low = (
-        image[y1[:, :, None], x0[:, None, :]] * (1 - wx)
-        + image[y1[:, :, None], x1[:, None, :]] * wx
-    )
-    rows = (top * (1 - wy) + low * wy).reshape(len(boxes), -1)
-    rows -= rows.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows / np.where(norms > 0, norms, 1.0)
-
-
-class PixelMatcher:
-    """Aligned-thumbnail correlation between photos, each decoded once per run."""
-
-    def __init__(self, within: Sequence[Path] | None = None) -> None:
-        self.within = within  # the folders each file must really lie in (None: any)
-        self._thumbs: dict[str, np.ndarray | None] = {}
-        self._crops: dict[tuple[str, int], np.ndarray] = {}
-        self._wholes: dict[str, np.ndarray] = {}
-
-    def thumb(self, path: str) -> np.ndarray | None:
-        """The equalised greyscale thumbnail, lightly blurred so resampling does not alias."""
-        if path not in self._thumbs:
-            try:
-                image = open_photo(path, min_side=_THUMB, within=self.within).image.convert("L")
-                image.thumbnail((_THUMB, _THUMB), Image.Resampling.BILINEAR)
-                image = ImageOps.equalize(image).filter(ImageFilter.GaussianBlur(0.8))
-                self._thumbs[path] = np.asarray(image, dtype=np.float32)
-            except (DecodeError, PathRefused):
-                self._thumbs[path] = None  # moved, unreadable or outside: the embedding decides
-        return self._thumbs[path]
-
-    def prefetch(self, paths: set[str]) -> None:
-        """Decode the thumbnails of ``paths`` on every core at once (decoding leaves the GIL)."""
-        todo = sorted(p for p in paths if p not in self._thumbs)
-        if len(todo) > 1:
-            with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
-                list(pool.map(self.thumb, todo))
-
-    def _whole(self, path: str, image: np.ndarray) -> np.ndarray:
-        """The whole picture and its mirror image, as two rows."""
-        if path not in self._wholes:
-            height, width = image.shape
-            box = np.array([[0, 0, width, height]], dtype=np.float32)
-            whole = _sample(image, box)
-            mirrored = whole.reshape(_SIDE, _SIDE)[:, ::-1].reshape(1, -1)
-            self._wholes[path] = np.vstack([whole, mirrored])
-        return self._wholes[path]
-
-    def _crops_of(self, path: str, image: np.ndarray, aspect: float) -> np.ndarray:
-        """Crops of ``image`` shaped like the other photo (aspect ``aspect``), all sizes."""
-        key = (path, round(aspect * 20))
-        if key not in self._crops:
-            height, width = image.shape
-            bw, bh = (
-                (width, width / aspect) if width / aspect <= height else (height * aspect, height)
-            )
-            boxes = [
-                ((width - bw * s) * fx, (height - bh * s) * fy, bw * s, bh * s)
-                for s in _SCALES
-                for fx in _OFFSETS
-                for fy in _OFFSETS
-            ]
-            self._crops[key] = _sample(image, np.asarray(boxes, dtype=np.float32))
-        return self._crops[key]
-
-    def match(self, a: str, b: str) -> float | None:
-        """How well one photo's pixels (mirrored or not) line up with a crop of the other."""
-        ta, tb = self.thumb(a), self.thumb(b)
-        if ta is None or tb is None:
-            return None
-        best = -1.0
-        for big, small, big_path, small_path in ((ta, tb, a, b), (tb, ta, b, a)):
-            crops = self._crops_of(big_path, big, small.shape[1] / small.shape[0])
-            best = max(best, float((crops @ self._whole(small_path, small).T).max()))
-        return best
-
-
 def duplicate_groups(
     store: PhotoStore,
     threshold: float = DUPLICATE_THRESHOLD,
-    expr: str = "",
+    filters: SearchFilters | None = None,
     within: Sequence[Path] | None = None,
 ) -> DuplicateReport:
-    """Groups of near-identical photos among those matching ``expr``, largest group first."""
+    """Groups of near-identical photos among those the filters let through, largest first."""
     if not 0.0 < threshold <= 1.0:
         raise InvalidInput(f"threshold must be above 0 and at most 1, not {threshold}")
-    fields = ["path", "raw_path", "width", "height", "size", "mtime"]
-    rows: list[dict[str, Any]] = []
-    found_vectors: list[np.ndarray] = []
-    for entity in store.iter_entities(expr, fields=fields, with_vectors=True):
-        entity["file"] = entity_path(entity)
-        # float32 at once: a list of Python floats per photo would take 6x the memory
-        found_vectors.append(np.asarray(entity.pop("vector"), dtype=np.float32))
-        rows.append(entity)
+    compared = photos_compared(store, filters)
+    rows = compared.rows
     if len(rows) < 2:
         return DuplicateReport(threshold=threshold, checked=len(rows), groups=[])
-    vectors = np.stack(found_vectors)
-    del found_vectors
-    pixels = PixelMatcher(within)
+    vectors = np.stack(compared.vectors)
+    pixels = PixelMatcher(within, compared.thumbs)
 
     def score(a: int, b: int, checked_from: float = CANDIDATE_FLOOR) -> float:
         """The pair's score; pixels are compared only when the embedding leaves it open."""
@@ -213,6 +108,7 @@ def duplicate_groups(
     for (a, b), floor in candidates:
         if groups.find(a) != groups.find(b) and score(a, b, floor) >= threshold:
             groups.join(a, b)
+    compared.save_decoded(store, pixels.decoded)
     members: dict[int, list[int]] = {}
     for n in range(len(rows)):
         members.setdefault(groups.find(n), []).append(n)

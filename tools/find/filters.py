@@ -6,11 +6,18 @@ afterwards in Python would return fewer (or none) from a large library.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone
 
 from photocomic.tools.errors import InvalidInput
 from photocomic.tools.photos.taxonomy import TagQuery, no_match_message, resolve_words
-from photocomic.tools.store.rows import any_folder_expression, folder_expression, quote
+from photocomic.tools.store.rows import (
+    ancestor_ids,
+    any_folder_expression,
+    folder_expression,
+    folder_id,
+    quote,
+)
 from pydantic import BaseModel, Field
 
 
@@ -52,6 +59,24 @@ class SearchFilters(BaseModel):
         if self.tag:
             parts.append(tag_expression(resolve_tags(self.tag)))
         return all_of(*parts)
+
+    def path_test(self) -> Callable[[str], bool] | None:
+        """The same conditions as a test of a stored photo's path, judged by the folder ids
+        its row holds, exactly as the expression is; None when they hold more than folders
+        (dates, tags), which only Milvus can judge."""
+        if self.taken_after or self.taken_before or self.tag:
+            return None
+        self.expression()  # the same refusals (a folder nested too deep)
+        roots = None if self.within is None else {folder_id(f) for f in self.within}
+        folder = folder_id(self.folder) if self.folder else None
+
+        def passes(path: str) -> bool:
+            held = set(ancestor_ids(path))
+            return (roots is None or not roots.isdisjoint(held)) and (
+                folder is None or folder in held
+            )
+
+        return passes
 
 
 def _epoch(day: date) -> int:

@@ -23,8 +23,8 @@ from photocomic.tools.find.duplicates import (
     NEAREST_CHECKED,
     NEIGHBOURS,
     PIXEL_FLOOR,
-    PixelMatcher,
 )
+from photocomic.tools.find.pixel_match import PixelMatcher
 from photocomic.tools.find.ranking import iso_time
 from photocomic.tools.find.subject_model import SHOWS
 from photocomic.tools.find.subjects import subject_sees
@@ -118,8 +118,13 @@ def _comics(call: Call, row: PhotoRow) -> list[PhotoComic]:
     real = os.path.realpath(row.path)
     return [
         PhotoComic(
-            comic_id=r.comic_id, created_at=r.created_at, style=r.style, path=r.path,
-            format=r.format, frames=r.frames, lettered=bool(r.letters),
+            comic_id=r.comic_id,
+            created_at=r.created_at,
+            style=r.style,
+            path=r.path,
+            format=r.format,
+            frames=r.frames,
+            lettered=bool(r.letters),
         )
         for r in call.comics.list()
         if any(

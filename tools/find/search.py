@@ -281,5 +281,8 @@ class Searcher:
         self.store.require()
         chosen = DUPLICATE_THRESHOLD if threshold is None else threshold
         within = None if filters is None or filters.within is None else filters.within
-        expr = filters.expression() if filters else ""
-        return duplicate_groups(self.store, chosen, expr, [Path(r) for r in within or []] or None)
+        if filters is not None:
+            filters.expression()  # refuses what cannot match, in the same words as a search
+        return duplicate_groups(
+            self.store, chosen, filters, [Path(r) for r in within or []] or None
+        )

@@ -22,7 +22,9 @@ from photocomic.tools.errors import Cancelled, ConfigError, DecodeError, ModelMi
 from photocomic.tools.folders import FileEntry, Scan, display_path, real_folder, scan_folder
 from photocomic.tools.photos.contract import FailedFile, IndexSummary
 from photocomic.tools.photos.images import open_photo
+from photocomic.tools.photos.pixel_signature import pixel_signature
 from photocomic.tools.photos.precision import check_mix
+from photocomic.tools.photos.signing import sign_unchanged
 from photocomic.tools.photos.tagging import Tagger
 from photocomic.tools.store.photo_store import PhotoStore
 from photocomic.tools.store.rows import PhotoRow, photo_id_for
@@ -55,6 +57,7 @@ class _Prepared:
     width: int
     height: int
     taken_at: int
+    thumb: np.ndarray  # the pixel signature the duplicate check compares
     vector: np.ndarray | None = None
     tags: Tagger.Tags | None = None
 
@@ -101,6 +104,9 @@ class Indexer:
             todo = self._diff(scan.files, known, summary)
             summary.removed += self._remove_gone(folder, recursive, scan, known)
             self._embed_all(todo, known, summary, progress, cancel)
+            waiting = {e.path for e in todo}
+            unchanged = [(known[e.path][0], e) for e in scan.files if e.path not in waiting]
+            sign_unchanged(self.store, unchanged, self.roots, cancel)
         if summary.added or summary.updated or summary.removed:
             self.store.flush()
         summary.seconds = round(time.perf_counter() - started, 3)
@@ -299,6 +305,7 @@ class _Decoder:
         try:
             photo = open_photo(entry.path, min_side=self.embedder.decode_side, within=self.within)
             pixels = self.embedder.prepare(photo.image)
+            thumb = pixel_signature(photo.image)
         except DecodeError as exc:
             return exc
         except PathRefused:
@@ -306,7 +313,7 @@ class _Decoder:
         except Exception as exc:  # a decoder bug must not end the whole run
             return DecodeError(f"could not decode: {type(exc).__name__}: {exc}")
         taken = photo.taken_at if photo.taken_at is not None else int(entry.mtime)
-        return _Prepared(entry, pixels, photo.width, photo.height, taken)
+        return _Prepared(entry, pixels, photo.width, photo.height, taken, thumb)
 
     def __call__(self, entries: list[FileEntry]) -> list[_Prepared | DecodeError]:
         out = [self.decode(entry) for entry in entries]
@@ -361,4 +368,5 @@ def _row(item: _Prepared, vector: np.ndarray, tags: Tagger.Tags) -> PhotoRow:
         categories=tags.categories,
         category_scores=tags.category_scores,
         vector=vector,
+        thumb=item.thumb,
     )

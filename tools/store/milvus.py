@@ -195,6 +195,9 @@ class Connection:
 
         try:
             if self.local:
+                from photocomic.tools.store.lite_search import install
+
+                install()  # Milvus Lite's search without its passes over every row
                 self._lite = LocalMilvus.start(self.uri)
                 return MilvusClient(uri=self._lite.client_uri, token=token)
             return MilvusClient(uri=self.uri, token=token, timeout=10)

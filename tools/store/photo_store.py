@@ -49,6 +49,7 @@ from photocomic.tools.store.schema import (
     VECTOR_INDEX,
     ModelInfo,
 )
+from photocomic.tools.store.signatures import Signature, Signatures
 from photocomic.tools.store.states import FileStates
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class PhotoStore:
         self._loaded = False
         self._info: ModelInfo | None = None
         self.states = FileStates(self, settings)
+        self.signatures = Signatures(settings)
         self._owns = connection is None
         if connection is None:
             token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
@@ -153,8 +155,11 @@ class PhotoStore:
                     f"separate store for {model} (--db another.db or PHOTOCOMIC_COLLECTION)."
                 )
             self._load()
+            self.signatures.belong_to(model)
             return
         self.create(self.collection, model, dim, precision)
+        self.signatures.clear()
+        self.signatures.belong_to(model)
         self._info = ModelInfo(model, dim, precision)
         self.states.start_empty(self._info)
         self._loaded = True
@@ -233,6 +238,11 @@ class PhotoStore:
             with self.guard("store photos"):
                 self.client.upsert(self.collection, [row.to_entity() for row in rows])
             self.states.record(rows)
+            self.signatures.write(
+                Signature(r.photo_id, r.size, r.mtime, r.width, r.height, r.vector, r.thumb)
+                for r in rows
+                if r.thumb is not None and r.vector is not None
+            )
 
     def upsert_entities(self, entities: list[dict[str, Any]]) -> None:
         """Rows exactly as another photocomic store holds them (a migration)."""
@@ -250,6 +260,7 @@ class PhotoStore:
                 page = list(photo_ids[start : start + QUERY_PAGE])
                 self.client.delete(self.collection, ids=page)
         self.states.drop(photo_ids)
+        self.signatures.drop(photo_ids)
 
     def flush(self) -> None:
         with self.guard("flush"):

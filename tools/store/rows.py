@@ -86,6 +86,7 @@ class PhotoRow:
     categories: list[str] = field(default_factory=list)
     category_scores: list[float] = field(default_factory=list)
     vector: np.ndarray | None = None
+    thumb: np.ndarray | None = None  # its pixel signature, set while indexing
 
     @property
     def shown(self) -> str:
