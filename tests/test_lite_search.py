@@ -22,6 +22,16 @@ FILTERS = [
 ]
 
 
+def test_rows_not_flushed_yet_are_found_before_any_segment_exists(tmp_path: Path) -> None:
+    from lite_rows import row
+
+    with PhotoStore(Settings(data_dir=tmp_path)) as store:
+        store.ensure_collection("test-model", DIM, None)
+        store.upsert([row(n) for n in range(5)])
+        hits = store.search(np.stack([row(2).vector]), 3)[0]  # type: ignore[list-item]
+    assert hits[0].row.photo_id == row(2).photo_id and len(hits) == 3
+
+
 def test_the_same_hits_as_milvus_lite_itself_after_upserts_deletes_and_unflushed_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -54,6 +54,8 @@ def install() -> bool:
 
 def _newest_in_segments(segments: tuple[Any, ...]) -> list[np.ndarray]:
     """Per segment, which rows hold their key's newest version among the segments."""
+    if not segments:
+        return []
     key = tuple(id(s) for s in segments)
     with _lock:
         cached = _newest_cache.get(key)
