@@ -1,19 +1,22 @@
 """How close indexing runs to what this machine allows, and whether ONNX Runtime would help.
 
-For the default model on photos-1k (and on the same photos at 12 MP, when the cache of
-bench/run.py has them), on this machine, measured in one process:
+For the default model on photos-1k and on the same photos at 12 MP (4032x3024 copies made once,
+as bench/run.py makes them), measured in one process with the indexer's own stages
+(``Indexer._decoded``: its worker pool, chunks of 4, read-ahead and one torch thread per
+worker), each three times, interleaved:
 
-- model-only: the forward pass on ready tensors, laid out as the indexer does on a CPU (one
-  worker per core, one torch thread each, batches of 4);
-- decode-only: opening, decoding (JPEG draft) and resizing the photos, one worker per core;
-- pipeline: photocomic's indexer on the same photos into a fresh Milvus Lite store (the model
-  already loaded), and its share of min(model-only, decode-only);
-- ONNX Runtime, fp32 and int8 (static quantisation, per channel), model-only on the same
-  tensors, and whether their embeddings keep the retrieval rule of tools/precision.py on
-  Imagenette (precision@10 within 0.005 of torch fp32, every photo finds itself first with a
-  score of at least 0.99).
+- decode-only: the indexer's decoder without the model (open, JPEG draft, resize, pixel
+  signature);
+- model-only: the same workers embedding and tagging the photos decoded before;
+- pipeline: ``Indexer.index`` on the same folder into a fresh Milvus Lite store (scan, decode,
+  embed, tag, write), the model already loaded;
+- the ceiling of two jobs sharing the same cores, 1 / (1/model-only + 1/decode-only), and the
+  pipeline's share of it;
+- with --onnx: ONNX Runtime, fp32 and int8 (static quantisation, per channel), model-only on
+  the same tensors, and whether their embeddings keep the retrieval rule of
+  tools/precision.py on Imagenette.
 
-    python bench/limits.py [--photos DIR] [--onnx] [--out FILE.json]
+    python bench/limits.py [--photos DIR] [--no-phone] [--runs N] [--onnx] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -34,8 +37,14 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "datasets"
 PHOTOS = SHARED / "photos-1k"
 IMAGENETTE = SHARED / "imagenette-dev"
-PHONE = Path(tempfile.gettempdir()) / "photocomic-bench" / "phone-photos"
 WORK = Path(tempfile.gettempdir()) / "photocomic-bench-limits"
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
 
 
 def cpus() -> int:
@@ -43,6 +52,7 @@ def cpus() -> int:
 
 
 def decode_only(paths: list[Path], embedder: Any) -> tuple[float, list[np.ndarray]]:
+    """Prepared tensors for the ONNX comparison (one worker per core)."""
     from photocomic.tools.photos.images import open_photo
 
     def work(path: Path) -> np.ndarray:
@@ -55,6 +65,7 @@ def decode_only(paths: list[Path], embedder: Any) -> tuple[float, list[np.ndarra
 
 
 def model_only(embedder: Any, prepared: list[np.ndarray], batch: int = 4) -> float:
+    """torch's forward pass on ready tensors, for the ONNX comparison."""
     groups = [prepared[i : i + batch] for i in range(0, len(prepared), batch)]
     with embedder.worker_threads() as init, ThreadPoolExecutor(cpus(), initializer=init) as pool:
         list(pool.map(embedder.embed, groups[:4]))  # warm
@@ -63,38 +74,87 @@ def model_only(embedder: Any, prepared: list[np.ndarray], batch: int = 4) -> flo
     return len(prepared) / (time.perf_counter() - started)
 
 
-def pipeline(paths_folder: Path, embedder: Any, count: int) -> float:
-    import shutil
+class Stages:
+    """The indexer's own stages, timed apart: its worker pool, chunks, read-ahead and thread
+    set-up (``Indexer._decoded``) around a decoder that only decodes (decode-only: open,
+    JPEG draft, resize, pixel signature) or only embeds and tags photos decoded before
+    (model-only). The pipeline is ``Indexer.index`` itself into a fresh store."""
 
-    from photocomic.tools.config import Settings
-    from photocomic.tools.photos.indexer import Indexer
-    from photocomic.tools.store.photo_store import PhotoStore
+    def __init__(self, folder: Path, embedder: Any) -> None:
+        from photocomic.tools.folders import scan_folder
+        from photocomic.tools.photos.indexer import Indexer, _Decoder
+        from photocomic.tools.photos.tagging import Tagger
 
-    data = WORK / "pipeline-data"
-    shutil.rmtree(data, ignore_errors=True)
-    with PhotoStore(Settings(data_dir=data)) as store:
-        indexer = Indexer(store, lambda: embedder, embedder.name)
+        self.folder, self.embedder = folder, embedder
+        self.entries = scan_folder(folder.resolve()).files
+        self.indexer = Indexer(None, lambda: embedder, embedder.name)  # type: ignore[arg-type]
+        prepared: dict[str, Any] = {}
+        self.prepared = prepared
+
+        class DecodeOnly(_Decoder):
+            def __call__(self, entries: list[Any]) -> list[Any]:
+                return [self.decode(entry) for entry in entries]
+
+        class ModelOnly(_Decoder):
+            def decode(self, entry: Any) -> Any:
+                return prepared[entry.path]
+
+        tagger = Tagger.for_embedder(embedder)
+        self.decode_only = DecodeOnly(embedder, tagger)
+        self.model_only = ModelOnly(embedder, tagger)
+
+    def _rate(self, decoder: Any, keep: bool = False) -> float:
         started = time.perf_counter()
-        summary = indexer.index([paths_folder])
-        seconds = time.perf_counter() - started
-    shutil.rmtree(data, ignore_errors=True)
-    return summary.added / seconds
+        for entry, outcome in self.indexer._decoded(self.entries, decoder, None):
+            if keep:
+                self.prepared[entry.path] = outcome
+        return len(self.entries) / (time.perf_counter() - started)
+
+    def decode_rate(self) -> float:
+        return self._rate(self.decode_only, keep=True)
+
+    def model_rate(self) -> float:
+        return self._rate(self.model_only)
+
+    def pipeline_rate(self) -> float:
+        import shutil
+
+        from photocomic.tools.config import Settings
+        from photocomic.tools.photos.indexer import Indexer
+        from photocomic.tools.store.photo_store import PhotoStore
+
+        data = WORK / "pipeline-data"
+        shutil.rmtree(data, ignore_errors=True)
+        with PhotoStore(Settings(data_dir=data)) as store:
+            indexer = Indexer(store, lambda: self.embedder, self.embedder.name)
+            started = time.perf_counter()
+            summary = indexer.index([self.folder])
+            seconds = time.perf_counter() - started
+        shutil.rmtree(data, ignore_errors=True)
+        return summary.added / seconds
 
 
-def limits_for(folder: Path, embedder: Any, name: str) -> dict[str, Any]:
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
-    decode_rate, prepared = decode_only(paths, embedder)
+def limits_for(folder: Path, embedder: Any, name: str, runs: int = 3) -> dict[str, Any]:
+    """Each rate ``runs`` times, interleaved (decode, model, pipeline, then again), so a
+    change of load weighs on all three; the best of each is compared. The ceiling is what
+    two jobs sharing the same cores allow: 1 / (1/model-only + 1/decode-only)."""
+    stages = Stages(folder, embedder)
     embedder.speed_up()  # the pipeline traces the model for long runs; so does this
-    model_rate = model_only(embedder, prepared)
-    pipe_rate = pipeline(folder, embedder, len(paths))
-    limit = min(model_rate, decode_rate)
+    rates: dict[str, list[float]] = {"decode": [], "model": [], "pipeline": []}
+    for _ in range(runs):
+        rates["decode"].append(stages.decode_rate())
+        rates["model"].append(stages.model_rate())
+        rates["pipeline"].append(stages.pipeline_rate())
+    model, decode, pipe = max(rates["model"]), max(rates["decode"]), max(rates["pipeline"])
+    ceiling = 1 / (1 / model + 1 / decode)
     return {
-        "photos": len(paths),
-        "model_only_per_s": round(model_rate, 1),
-        "decode_only_per_s": round(decode_rate, 1),
-        "pipeline_per_s": round(pipe_rate, 1),
-        "share_of_limit": round(pipe_rate / limit, 3),
-        "bound_by": "model" if model_rate < decode_rate else "decode",
+        "photos": len(stages.entries),
+        "model_only_per_s": round(model, 1),
+        "decode_only_per_s": round(decode, 1),
+        "ceiling_per_s": round(ceiling, 1),
+        "pipeline_per_s": round(pipe, 1),
+        "share_of_ceiling": round(pipe / ceiling, 3),
+        "runs": {k: [round(v, 1) for v in vs] for k, vs in rates.items()},
         "name": name,
     }
 
@@ -229,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--photos", type=Path, default=PHOTOS)
-    parser.add_argument("--phone", type=Path, default=PHONE)
+    parser.add_argument("--no-phone", action="store_true", help="skip the 12 MP copies")
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--onnx", action="store_true", help="also measure ONNX Runtime")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -239,10 +300,14 @@ def main(argv: list[str] | None = None) -> int:
 
     embedder = Embedder()
     results: dict[str, Any] = {"precision": embedder.precision, "cpus": cpus()}
-    results["photos_1k"] = limits_for(args.photos, embedder, "photos-1k")
+    results["cpu"] = cpu_model()
+    results["photos_1k"] = limits_for(args.photos, embedder, "photos-1k", args.runs)
     print(json.dumps(results, indent=1), flush=True)
-    if args.phone.is_dir():
-        results["phone_12mp"] = limits_for(args.phone, embedder, "photos-1k at 12 MP")
+    if not args.no_phone:
+        from run import phone_photos  # the 12 MP copies bench/run.py makes, once
+
+        phone = phone_photos(args.photos, WORK)
+        results["phone_12mp"] = limits_for(phone, embedder, "photos-1k at 12 MP", args.runs)
         print(json.dumps(results["phone_12mp"], indent=1), flush=True)
     if args.onnx:
         paths = sorted(p for p in args.photos.iterdir())[:256]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from photocomic.tools.allocator import give_back, keep_picture_buffers
 from photocomic.tools.errors import Cancelled, ConfigError, DecodeError, ModelMismatch, PathRefused
 from photocomic.tools.folders import FileEntry, Scan, display_path, real_folder, scan_folder
 from photocomic.tools.photos.contract import FailedFile, IndexSummary
@@ -82,6 +83,7 @@ class Indexer:
         self.workers = workers  # 0: one per CPU (a GPU: up to 4 decode threads)
         self.include_hidden = include_hidden
         self.roots = roots
+        keep_picture_buffers()  # indexing frees photo-sized buffers by the thousand
 
     def index(
         self,
@@ -110,6 +112,7 @@ class Indexer:
         if summary.added or summary.updated or summary.removed:
             self.store.flush()
         summary.seconds = round(time.perf_counter() - started, 3)
+        give_back()  # the run's freed buffers, back to the system
         return summary
 
     def index_files(self, paths: Sequence[str]) -> IndexSummary:

@@ -200,10 +200,13 @@ class PhotoStore:
             self.client.create_collection(
                 name,
                 schema=schema,
-                index_params=index,
+                index_params=None if self.local else index,
                 consistency_level=SESSION,
                 properties=properties,
             )
+            if self.local:  # Milvus Lite builds it at once: not the SDK's 0.5 s poll
+                self.client.create_index(name, index, sync=False)
+                self.client.load_collection(name)
 
     def require(self) -> ModelInfo:
         """The model info of an existing collection, loaded for search; NotFound if empty."""
