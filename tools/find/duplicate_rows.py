@@ -70,7 +70,7 @@ def photos_compared(store: PhotoStore, filters: SearchFilters | None) -> Compare
         if pid in kept and (kept[pid].size, kept[pid].mtime) == (size, mtime)
     }
     if len(listed) - len(valid) > MISSING_SHARE_FOR_SCAN * len(listed):
-        return _from_milvus(store, filters.expression() if filters else "", valid)
+        return _from_milvus(store, filters.expression() if filters else "", kept)
     found = Compared()
     unsigned = []
     for pid, path, size, mtime in listed:
@@ -102,16 +102,21 @@ def _listed(
 
 
 def _from_milvus(
-    store: PhotoStore, expr: str, valid: dict[int, Signature] | None = None
+    store: PhotoStore, expr: str, kept: dict[int, Signature] | None = None
 ) -> Compared:
-    """Rows and vectors as Milvus lists them; pixel signatures where ``valid`` has them."""
+    """Rows and vectors as Milvus lists them; pixel signatures where one was kept for the
+    same version of the file (``kept``: those read already)."""
+    entities = list(store.iter_entities(expr, fields=_FIELDS, with_vectors=True))
+    if kept is None:
+        kept = store.signatures.read([int(e["id"]) for e in entities])
     found = Compared()
-    for entity in store.iter_entities(expr, fields=_FIELDS, with_vectors=True):
+    for entity in entities:
         # float32 at once: a list of Python floats per photo would take 6x the memory
         vector = np.asarray(entity.pop("vector"), dtype=np.float32)
         entity["file"] = entity_path(entity)
-        sig = (valid or {}).get(int(entity["id"]))
-        found.add(entity, vector, sig.thumb if sig is not None else None)
+        sig = kept.get(int(entity["id"]))
+        fresh = sig is not None and (sig.size, sig.mtime) == (entity["size"], entity["mtime"])
+        found.add(entity, vector, sig.thumb if fresh and sig is not None else None)
     return found
 
 
