@@ -4,6 +4,7 @@ Milvus Lite's own executor returns, on a collection with a history of writes, wi
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +64,46 @@ def test_the_same_hits_as_milvus_lite_itself_after_upserts_deletes_and_unflushed
     assert not seen.keys() & history["gone"]
     assert all(seen[pid] == 1000 + v for pid, v in history["versions"].items() if pid in seen)
     assert len(seen) == 320 - len(history["gone"])  # every live row, each once
+
+
+ARRAY_FILTERS = [
+    *FILTERS[1:3],
+    SearchFilters(folder="/library/roll1", within=["/library"]).expression()
+    + " and taken_at >= 1700300000",
+    'array_contains_any(labels, ["dog", "golf ball"]) or taken_at < 1700100000',
+    'not array_contains(labels, "dog")',
+    'array_contains_all(labels, ["dog", "cat"])',
+    "array_contains_any(folders, [1, 2, 3])",
+]
+
+
+def test_array_filters_judged_column_wise_as_milvus_lite_judges_them_row_by_row(
+    tmp_path: Path,
+) -> None:
+    from lite_rows import row
+    from milvus_lite.search.filter import eval as backends
+    from photocomic.tools.store.lite_filters import evaluate_columns
+
+    tags = [["dog"], ["dog", "cat"], ["cat"], [], ["golf ball", "dog"]]
+    with PhotoStore(Settings(data_dir=tmp_path)) as store:
+        build_history(store)
+        tagged = [replace(row(n, 4), labels=tags[n % 5], label_scores=[0.5] * len(tags[n % 5]))
+                  for n in range(60, 90)]  # fmt: skip
+        store.upsert(tagged[:15])
+        store.flush()
+        store.upsert(tagged[15:])  # tagged rows in a segment and in the memtable
+        lite = store.connection._lite.db.get_collection(store.collection)  # type: ignore[union-attr]
+        segments, _ = lite._read_snapshot()
+        memtable = lite._memtable.to_search_snapshot(vector_field="vector", include_table=True)[4]
+        tables = [s.table for s in segments] + [memtable]
+        interpreter = backends.evaluate_python.photocomic_original
+        for expr in ARRAY_FILTERS:
+            compiled = lite._compile_filter(expr)
+            assert compiled.backend == "python"
+            for table in tables:
+                ours = evaluate_columns(compiled, table)
+                assert ours is not None, expr
+                assert ours.to_pylist() == interpreter(compiled, table).to_pylist(), expr
+        held = [tags[n % 5] for n in range(60, 90)]
+        found = store.client.query(store.collection, filter=ARRAY_FILTERS[5], output_fields=["id"])
+    assert len(found) == sum("dog" in t and "cat" in t for t in held) > 0

@@ -10,10 +10,12 @@ are about more than folders, are listed by Milvus itself.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from photocomic.tools.find.pixel_match import ThumbLoader
 from photocomic.tools.folders import display_path
 from photocomic.tools.store.rows import entity_path
 from photocomic.tools.store.signatures import Signature
@@ -31,17 +33,28 @@ _FIELDS = ["path", "raw_path", "width", "height", "size", "mtime"]
 @dataclass
 class Compared:
     """Rows (id, path as shown, file: the real path, width, height, size, mtime), their
-    vectors in the same order, and the pixel signatures kept for them, by real path."""
+    vectors in the same order, and which of them have a pixel signature kept for this version
+    of their file (real path to photo id)."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
-    thumbs: dict[str, np.ndarray] = field(default_factory=dict)
+    signed: dict[str, int] = field(default_factory=dict)
 
-    def add(self, row: dict[str, Any], vector: np.ndarray, thumb: np.ndarray | None) -> None:
+    def add(self, row: dict[str, Any], vector: np.ndarray, signed: bool) -> None:
         self.rows.append(row)
         self.vectors.append(vector)
-        if thumb is not None:
-            self.thumbs[row["file"]] = thumb
+        if signed:
+            self.signed[row["file"]] = int(row["id"])
+
+    def thumb_loader(self, store: PhotoStore) -> ThumbLoader:
+        """Paths to their kept signatures, read when the pixel check needs them (all of them
+        at once would be 7 KB a photo in memory)."""
+
+        def load(paths: Sequence[str]) -> dict[str, np.ndarray]:
+            ids = {self.signed[p]: p for p in paths if p in self.signed}
+            return {ids[pid]: thumb for pid, thumb in store.signatures.thumbs(list(ids)).items()}
+
+        return load
 
     def save_decoded(self, store: PhotoStore, decoded: dict[str, np.ndarray]) -> None:
         """Keep the signatures the check had to decode, so the next one need not."""
@@ -78,12 +91,11 @@ def photos_compared(store: PhotoStore, filters: SearchFilters | None) -> Compare
         if sig is None:
             unsigned.append(pid)
         else:
-            row = _row(pid, path, sig.width, sig.height, size, mtime)
-            found.add(row, sig.vector, sig.thumb)
+            found.add(_row(pid, path, sig.width, sig.height, size, mtime), sig.vector, True)
     for photo in store.get_some(unsigned, with_vectors=True).values():
         assert photo.vector is not None
         found.add(_row(photo.photo_id, photo.path, photo.width, photo.height, photo.size,
-                       photo.mtime), photo.vector, None)  # fmt: skip
+                       photo.mtime), photo.vector, False)  # fmt: skip
     return found
 
 
@@ -116,7 +128,7 @@ def _from_milvus(
         entity["file"] = entity_path(entity)
         sig = kept.get(int(entity["id"]))
         fresh = sig is not None and (sig.size, sig.mtime) == (entity["size"], entity["mtime"])
-        found.add(entity, vector, sig.thumb if fresh and sig is not None else None)
+        found.add(entity, vector, fresh)
     return found
 
 

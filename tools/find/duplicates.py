@@ -90,7 +90,7 @@ def duplicate_groups(
     if len(rows) < 2:
         return DuplicateReport(threshold=threshold, checked=len(rows), groups=[])
     vectors = np.stack(compared.vectors)
-    pixels = PixelMatcher(within, compared.thumbs)
+    pixels = PixelMatcher(within, compared.thumb_loader(store))
 
     def score(a: int, b: int, checked_from: float = CANDIDATE_FLOOR) -> float:
         """The pair's score; pixels are compared only when the embedding leaves it open."""

@@ -7,9 +7,11 @@ above 0.95; different photos stay below 0.88 (bench/quality.py, duplicate_figure
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from photocomic.tools.errors import DecodeError, PathRefused
@@ -46,52 +48,83 @@ def _sample(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return rows / np.where(norms > 0, norms, 1.0)
 
 
+ThumbLoader = Callable[[Sequence[str]], dict[str, np.ndarray]]
+CROPS_KEPT = 512  # crop sets kept for reuse (295 KB each): bounded whatever the library holds
+WHOLES_KEPT = 8192  # whole pictures kept (8 KB each)
+
+
+class _Kept(OrderedDict[Any, np.ndarray]):
+    """The most recently used ``most`` entries."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__()
+        self.most = most
+
+    def keep(self, key: Any, value: np.ndarray) -> np.ndarray:
+        self[key] = value
+        if len(self) > self.most:
+            self.popitem(last=False)
+        return value
+
+    def get_recent(self, key: Any) -> np.ndarray | None:
+        value = self.get(key)
+        if value is not None:
+            self.move_to_end(key)
+        return value
+
+
 class PixelMatcher:
-    """Aligned-thumbnail correlation between photos, each decoded once per run."""
+    """Aligned-thumbnail correlation between photos: their signatures as kept since indexing
+    (``load``: paths to uint8 thumbnails), else decoded once per run."""
 
     def __init__(
-        self, within: Sequence[Path] | None = None, known: dict[str, np.ndarray] | None = None
+        self, within: Sequence[Path] | None = None, load: ThumbLoader | None = None
     ) -> None:
         self.within = within  # the folders each file must really lie in (None: any)
-        self._thumbs: dict[str, np.ndarray | None] = {
-            path: thumb.astype(np.float32) for path, thumb in (known or {}).items()
-        }  # the signatures kept at index time, by path
-        self.decoded: dict[str, np.ndarray] = {}  # those this matcher had to decode, as uint8
-        self._crops: dict[tuple[str, int], np.ndarray] = {}
-        self._wholes: dict[str, np.ndarray] = {}
+        self._load = load
+        self._thumbs: dict[str, np.ndarray | None] = {}  # uint8, those compared so far
+        self.decoded: dict[str, np.ndarray] = {}  # those this matcher had to decode
+        self._crops = _Kept(CROPS_KEPT)
+        self._wholes = _Kept(WHOLES_KEPT)
 
     def thumb(self, path: str) -> np.ndarray | None:
         """The photo's pixel signature: kept since indexing, else decoded now."""
+        if path not in self._thumbs and self._load is not None:
+            self._thumbs.update(self._load([path]))
         if path not in self._thumbs:
             try:
                 image = open_photo(path, min_side=SIGNATURE_SIDE, within=self.within).image
-                self.decoded[path] = pixel_signature(image)
-                self._thumbs[path] = self.decoded[path].astype(np.float32)
+                self.decoded[path] = self._thumbs[path] = pixel_signature(image)
             except (DecodeError, PathRefused):
                 self._thumbs[path] = None  # moved, unreadable or outside: the embedding decides
         return self._thumbs[path]
 
     def prefetch(self, paths: set[str]) -> None:
-        """Decode the thumbnails of ``paths`` on every core at once (decoding leaves the GIL)."""
+        """The kept signatures of ``paths`` in one read; the others decoded on every core at
+        once (decoding leaves the GIL)."""
         todo = sorted(p for p in paths if p not in self._thumbs)
+        if self._load is not None and todo:
+            self._thumbs.update(self._load(todo))
+            todo = [p for p in todo if p not in self._thumbs]
         if len(todo) > 1:
             with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
                 list(pool.map(self.thumb, todo))
 
     def _whole(self, path: str, image: np.ndarray) -> np.ndarray:
         """The whole picture and its mirror image, as two rows."""
-        if path not in self._wholes:
-            height, width = image.shape
-            box = np.array([[0, 0, width, height]], dtype=np.float32)
-            whole = _sample(image, box)
-            mirrored = whole.reshape(_SIDE, _SIDE)[:, ::-1].reshape(1, -1)
-            self._wholes[path] = np.vstack([whole, mirrored])
-        return self._wholes[path]
+        kept = self._wholes.get_recent(path)
+        if kept is not None:
+            return kept
+        height, width = image.shape
+        whole = _sample(image, np.array([[0, 0, width, height]], dtype=np.float32))
+        mirrored = whole.reshape(_SIDE, _SIDE)[:, ::-1].reshape(1, -1)
+        return self._wholes.keep(path, np.vstack([whole, mirrored]))
 
     def _crops_of(self, path: str, image: np.ndarray, aspect: float) -> np.ndarray:
         """Crops of ``image`` shaped like the other photo (aspect ``aspect``), all sizes."""
         key = (path, round(aspect * 20))
-        if key not in self._crops:
+        kept = self._crops.get_recent(key)
+        if kept is None:
             height, width = image.shape
             bw, bh = (
                 (width, width / aspect) if width / aspect <= height else (height * aspect, height)
@@ -102,8 +135,8 @@ class PixelMatcher:
                 for fx in _OFFSETS
                 for fy in _OFFSETS
             ]
-            self._crops[key] = _sample(image, np.asarray(boxes, dtype=np.float32))
-        return self._crops[key]
+            kept = self._crops.keep(key, _sample(image, np.asarray(boxes, dtype=np.float32)))
+        return kept
 
     def match(self, a: str, b: str) -> float | None:
         """How well one photo's pixels (mirrored or not) line up with a crop of the other."""

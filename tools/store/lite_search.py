@@ -13,7 +13,8 @@ the few rows in the memtable and the deletes, through each segment's own ``pk_to
 rest (filters, per-source recall, merge, entity projection) is Milvus Lite's own code path, step
 for step. It is installed only for the Milvus Lite versions it was checked against and only
 for integer primary keys (photocomic's); ``tests/test_lite_search.py`` compares it with the
-original on upserts, deletes, unflushed rows and filters, and with a Milvus server.
+original on upserts, deletes, unflushed rows and filters, and with a Milvus server. The
+array filters themselves are evaluated column-wise (``lite_filters``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+from photocomic.tools.store import lite_filters
 
 CHECKED_VERSIONS = ("3.2.",)  # the Milvus Lite releases whose executor this mirrors
 _lock = threading.Lock()
@@ -39,6 +41,7 @@ def install() -> bool:
         return False
     if not str(getattr(milvus_lite, "__version__", "")).startswith(CHECKED_VERSIONS):
         return False
+    lite_filters.install()
     original = collection.execute_search_with_index
     if getattr(original, "photocomic_original", None) is not None:
         return True

@@ -43,7 +43,7 @@ def _cache_use(method: _Method) -> _Method:
             return method(self, *args)
         except (sqlite3.Error, OSError) as exc:
             log.warning("signatures in %s: %s: %s", self.file, method.__name__, exc)
-            return {} if method.__name__ in ("read", "signed") else None
+            return {} if method.__name__ in ("read", "thumbs", "signed") else None
 
     return guarded  # type: ignore[return-value]
 
@@ -58,7 +58,7 @@ class Signature:
     width: int
     height: int
     vector: np.ndarray  # float32, exactly as stored in Milvus
-    thumb: np.ndarray  # uint8 greyscale, see photos.pixel_signature
+    thumb: np.ndarray | None = None  # uint8 greyscale, see photos.pixel_signature
 
 
 class Signatures:
@@ -110,6 +110,7 @@ class Signatures:
              np.ascontiguousarray(s.vector, dtype=np.float32).tobytes(),
              s.thumb.shape[0], s.thumb.shape[1], np.ascontiguousarray(s.thumb).tobytes())
             for s in signatures
+            if s.thumb is not None
         ]  # fmt: skip
         if rows:
             with self._db() as db:
@@ -141,18 +142,31 @@ class Signatures:
 
     @_cache_use
     def read(self, photo_ids: Sequence[int]) -> dict[int, Signature]:
-        """The signatures of those ids that have one (unchecked: compare size and mtime)."""
+        """The signatures of those ids that have one, without their thumbnails (see
+        :meth:`thumbs`); unchecked: compare size and mtime with the store's."""
         found: dict[int, Signature] = {}
+        for rows in self._select("id, size, mtime, width, height, dim, vector", photo_ids):
+            for pid, size, mtime, width, height, dim, vector in rows:
+                found[pid] = Signature(
+                    pid, size, mtime, width, height,
+                    np.frombuffer(vector, dtype=np.float32, count=dim),
+                )  # fmt: skip
+        return found
+
+    @_cache_use
+    def thumbs(self, photo_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The pixel signatures of those ids that have one (uint8)."""
+        found: dict[int, np.ndarray] = {}
+        for rows in self._select("id, thumb_height, thumb_width, thumb", photo_ids):
+            for pid, height, width, thumb in rows:
+                found[pid] = np.frombuffer(thumb, dtype=np.uint8).reshape(height, width)
+        return found
+
+    def _select(self, columns: str, photo_ids: Sequence[int]) -> Iterator[list[tuple[Any, ...]]]:
         with self._db() as db:
             for start in range(0, len(photo_ids), _CHUNK):
                 chunk = list(photo_ids[start : start + _CHUNK])
-                cursor = db.execute(
-                    f"SELECT * FROM signature WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                )
-                for pid, size, mtime, width, height, dim, vector, th, tw, thumb in cursor:
-                    found[pid] = Signature(
-                        pid, size, mtime, width, height,
-                        np.frombuffer(vector, dtype=np.float32, count=dim),
-                        np.frombuffer(thumb, dtype=np.uint8).reshape(th, tw),
-                    )  # fmt: skip
-        return found
+                marks = ",".join("?" * len(chunk))
+                yield db.execute(
+                    f"SELECT {columns} FROM signature WHERE id IN ({marks})", chunk
+                ).fetchall()
