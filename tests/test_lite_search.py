@@ -107,3 +107,21 @@ def test_array_filters_judged_column_wise_as_milvus_lite_judges_them_row_by_row(
         held = [tags[n % 5] for n in range(60, 90)]
         found = store.client.query(store.collection, filter=ARRAY_FILTERS[5], output_fields=["id"])
     assert len(found) == sum("dog" in t and "cat" in t for t in held) > 0
+
+
+def test_the_memtable_read_by_numpy_as_milvus_lite_reads_it(tmp_path: Path) -> None:
+    from photocomic.tools.store.lite_search import memtable_snapshot
+
+    with PhotoStore(Settings(data_dir=tmp_path)) as store:
+        build_history(store)
+        memtable = store.connection._lite.db.get_collection(store.collection)._memtable  # type: ignore[union-attr]
+        for table in (False, True):
+            for partitions in (None, ["_default"], ["elsewhere"]):
+                ours = memtable_snapshot(memtable, "vector", partitions, table)
+                theirs = memtable.to_search_snapshot("vector", partitions, table)
+                assert ours is not None and len(ours[0]) == len(theirs[0])
+                assert ours[0] == theirs[0] and ours[3] == theirs[3]
+                assert np.array_equal(ours[1], theirs[1]) and np.array_equal(ours[2], theirs[2])
+                assert (ours[4] is None) == (theirs[4] is None)
+                assert ours[4] is None or ours[4].equals(theirs[4])
+        assert len(memtable_snapshot(memtable, "vector", None, False)[0]) > 20  # type: ignore[index]

@@ -19,6 +19,7 @@ array filters themselves are evaluated column-wise (``lite_filters``).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -42,6 +43,7 @@ def install() -> bool:
     if not str(getattr(milvus_lite, "__version__", "")).startswith(CHECKED_VERSIONS):
         return False
     lite_filters.install()
+    _bound_memory()
     original = collection.execute_search_with_index
     if getattr(original, "photocomic_original", None) is not None:
         return True
@@ -53,6 +55,23 @@ def install() -> bool:
     search.photocomic_original = original  # type: ignore[attr-defined]
     collection.execute_search_with_index = search
     return True
+
+
+SEGMENT_ROWS = 20_000  # the largest segment compaction writes (Milvus Lite's own: 100,000)
+MEMTABLE_BYTES = 64 * 2**20  # rows held before a flush (Milvus Lite's own: 128 MiB)
+
+
+def _bound_memory() -> None:
+    """Smaller segments and memtable than Milvus Lite's defaults: its compaction reads, merges
+    and sorts up to twice a segment's rows at once (several copies of 1 GB of vectors at
+    100,000 photos) and then builds a new index for all of them, which took an indexing
+    engine past 4 GB; searching five segments instead of one costs about a millisecond. A
+    memtable size set in MILVUS_LITE_MEMTABLE_MEMORY_LIMIT_BYTES is kept."""
+    from milvus_lite.engine import collection, compaction
+
+    compaction.MAX_SEGMENT_ROWS = min(compaction.MAX_SEGMENT_ROWS, SEGMENT_ROWS)
+    if "MILVUS_LITE_MEMTABLE_MEMORY_LIMIT_BYTES" not in os.environ:
+        collection.MEMTABLE_MEMORY_LIMIT = min(collection.MEMTABLE_MEMORY_LIMIT, MEMTABLE_BYTES)
 
 
 def _newest_in_segments(segments: tuple[Any, ...]) -> list[np.ndarray]:
@@ -138,10 +157,11 @@ def search_without_row_passes(
     scope = tuple(
         s for s in segments if s.num_rows > 0 and (wanted is None or s.partition in wanted)
     )
-    mt_pks, mt_seqs, mt_vecs, mt_refs, mt_table = memtable.to_search_snapshot(
-        vector_field=vector_field, partition_names=partition_names,
-        include_table=compiled_filter is not None,
-    )  # fmt: skip
+    snapshot = memtable_snapshot(memtable, vector_field, partition_names,
+                                 include_table=compiled_filter is not None)  # fmt: skip
+    if snapshot is None:
+        return None
+    mt_pks, mt_seqs, mt_vecs, mt_refs, mt_table = snapshot
     if not scope and not mt_pks:
         return [[] for _ in range(nq)]
     if not isinstance(tombstones, dict) or not all(
@@ -165,6 +185,48 @@ def search_without_row_passes(
     candidates = _recalled(queries, sources, top_k, metric_type, search_params)
     return _merged(candidates, scope, list(mt_pks), mt_refs, memtable, top_k, pk_field,
                    vector_field, output_fields, project_record_fn)  # fmt: skip
+
+
+def memtable_snapshot(
+    memtable: Any, vector_field: str, partition_names: list[str] | None, include_table: bool
+) -> tuple[list[Any], np.ndarray, np.ndarray, list[tuple[int, int]], Any] | None:
+    """``MemTable.to_search_snapshot`` with the vectors taken from its Arrow batches by numpy,
+    where Milvus Lite turns each one into a Python list of floats (about a second and 400 MB
+    for the 20,000 rows a memtable holds while indexing); None where a vector is null."""
+    import pyarrow as pa
+
+    wanted = set(partition_names) if partition_names else None
+    with memtable._lock:
+        batches = tuple(memtable._insert_batches)
+        found = list(memtable._pk_index.items())
+        columns = [b.column(vector_field) for b in batches]
+        if any(c.null_count for c in columns):
+            return None
+        if wanted is not None:
+            homes = [b.column("_partition").to_pylist() for b in batches]
+            found = [(pk, ref) for pk, ref in found if homes[ref[0]][ref[1]] in wanted]
+        where = np.asarray([ref[:2] for _, ref in found], dtype=np.int64).reshape(-1, 2)
+        dim = columns[0].type.list_size if columns else 0
+        vectors = np.zeros((len(found), dim), dtype=np.float32)
+        for number, column in enumerate(columns):
+            picked = np.flatnonzero(where[:, 0] == number)
+            if len(picked):
+                flat = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+                vectors[picked] = flat[where[picked, 1]]
+    table = None
+    if include_table:
+        if not found:
+            table = memtable._data_schema.empty_table()
+        else:
+            starts = np.cumsum([0, *(b.num_rows for b in batches)])[:-1]
+            rows = pa.array(starts[where[:, 0]] + where[:, 1], type=pa.int64())
+            table = pa.Table.from_batches(batches).take(rows)
+            if "_partition" in table.column_names:
+                table = table.drop(["_partition"])
+    pks = [pk for pk, _ in found]
+    seqs = np.asarray([ref[2] for _, ref in found], dtype=np.uint64)
+    refs = [(int(b), int(r)) for b, r in where]
+    return pks, seqs, vectors if len(found) else np.zeros((0, 0), np.float32), refs, table
 
 
 def _filter(
