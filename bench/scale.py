@@ -52,8 +52,8 @@ def real_library(work: Path) -> tuple[np.ndarray, list[np.ndarray]]:
     with Library(Settings(data_dir=work / "photos-1k")) as lib:
         lib.index(Scope(), str(PHOTOS))
         ids = [r.photo_id for r in lib.store.iter_rows()]
-        kept = lib.store.signatures.read(ids)
-        return np.stack([kept[i].vector for i in ids]), [kept[i].thumb for i in ids]
+        kept, thumbs = lib.store.signatures.read(ids), lib.store.signatures.thumbs(ids)
+        return np.stack([kept[i].vector for i in ids]), [thumbs[i] for i in ids]
 
 
 def library_files(work: Path, size: int) -> Path:
