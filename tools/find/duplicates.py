@@ -19,7 +19,7 @@ the embedding leaves undecided are decoded, on every core.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,7 @@ NEAREST_CHECKED = 2
 NEIGHBOURS = 8  # nearest photos looked at per photo: a group larger than this still joins up
 DENSE_NEIGHBOURS = 64  # looked at again for a photo whose eight nearest are all duplicates
 _BATCH = 256
+_PAIRS_AT_ONCE = 128  # pairs whose pixels are sampled together (their crops stay in the cache)
 
 
 class _Groups:
@@ -90,45 +91,90 @@ def duplicate_groups(
     if len(rows) < 2:
         return DuplicateReport(threshold=threshold, checked=len(rows), groups=[])
     vectors = np.stack(compared.vectors)
-    pixels = PixelMatcher(within, compared.thumb_loader(store))
-
-    def score(a: int, b: int, checked_from: float = CANDIDATE_FLOOR) -> float:
-        """The pair's score; pixels are compared only when the embedding leaves it open."""
-        cosine = float(vectors[a] @ vectors[b])
-        if cosine >= threshold or cosine < checked_from:
-            return cosine
-        aligned = pixels.match(rows[a]["file"], rows[b]["file"])
-        return max(cosine, aligned if aligned is not None else -1.0)
-
+    scorer = _Scorer(vectors, rows, threshold, PixelMatcher(within, compared.thumb_loader(store)))
     groups = _Groups(len(rows))
     rep = _join_identical(groups, vectors)
-    candidates = _candidate_pairs(vectors, threshold, rep)
-    pixels.prefetch({rows[n]["file"] for (a, b), floor in candidates for n in (a, b)
-                     if floor <= vectors[a] @ vectors[b] < threshold})  # fmt: skip
-    for (a, b), floor in candidates:
-        if groups.find(a) != groups.find(b) and score(a, b, floor) >= threshold:
-            groups.join(a, b)
-    compared.save_decoded(store, pixels.decoded)
+    pairs, sims, floors = _candidate_pairs(vectors, threshold, rep)
+    for a, b in pairs[sims >= threshold].tolist():
+        groups.join(a, b)
+    left_open = (floors <= sims) & (sims < threshold)
+    by_photo = np.lexsort((pairs[left_open, 1], pairs[left_open, 0]))
+    undecided = list(zip(map(tuple, pairs[left_open][by_photo].tolist()),
+                         floors[left_open][by_photo].tolist(), strict=True))  # fmt: skip
+    scorer.pixels.prefetch({rows[n]["file"] for pair, _ in undecided for n in pair})
+    # The groups are the same in any order (a pair is skipped only once its photos are in one
+    # group); photo by photo, each one's crops are sampled once, not once per pair.
+    for start in range(0, len(undecided), _PAIRS_AT_ONCE):
+        chunk = [c for c in undecided[start : start + _PAIRS_AT_ONCE]
+                 if groups.find(c[0][0]) != groups.find(c[0][1])]  # fmt: skip
+        scorer.prepare([pair for pair, _ in chunk])
+        for (a, b), floor in chunk:
+            if groups.find(a) != groups.find(b) and scorer.score(a, b, floor) >= threshold:
+                groups.join(a, b)
+    compared.save_decoded(store, scorer.pixels.decoded)
+    return DuplicateReport(threshold=threshold, checked=len(rows), groups=_listed(groups, scorer))
+
+
+class _Scorer:
+    """A pair's score: its cosine, or where the embedding leaves it open, the better of that
+    and its aligned pixels (each pair's compared once)."""
+
+    def __init__(
+        self, vectors: np.ndarray, rows: list[dict[str, Any]], threshold: float,
+        pixels: PixelMatcher,
+    ) -> None:  # fmt: skip
+        self.vectors, self.rows, self.threshold, self.pixels = vectors, rows, threshold, pixels
+        self.aligned: dict[tuple[int, int], float] = {}
+
+    def _open(self, a: int, b: int, checked_from: float) -> tuple[float, bool]:
+        cosine = float(self.vectors[a] @ self.vectors[b])
+        return cosine, checked_from <= cosine < self.threshold
+
+    def prepare(self, pairs: Sequence[tuple[int, int]]) -> None:
+        """The pixels of those pairs that will need them, sampled together."""
+        todo = [(self.rows[a]["file"], self.rows[b]["file"]) for a, b in pairs
+                if (min(a, b), max(a, b)) not in self.aligned
+                and self._open(a, b, CANDIDATE_FLOOR)[1]]  # fmt: skip
+        self.pixels.prepare(todo)
+
+    def score(self, a: int, b: int, checked_from: float = CANDIDATE_FLOOR) -> float:
+        cosine, undecided = self._open(a, b, checked_from)
+        if not undecided:
+            return cosine
+        pair = (min(a, b), max(a, b))
+        if pair not in self.aligned:
+            found = self.pixels.match(self.rows[a]["file"], self.rows[b]["file"])
+            self.aligned[pair] = max(cosine, found if found is not None else -1.0)
+        return self.aligned[pair]
+
+
+def _listed(groups: _Groups, scorer: _Scorer) -> list[DuplicateGroup]:
+    """Each group of two or more, the photo to keep first and the others scored against it;
+    the largest groups first."""
+    rows = scorer.rows
     members: dict[int, list[int]] = {}
     for n in range(len(rows)):
         members.setdefault(groups.find(n), []).append(n)
+    ordered = [
+        sorted(m, key=lambda n: _keep_first(rows[n])) for m in members.values() if len(m) > 1
+    ]
+    against_first = [(m[0], n) for m in ordered for n in m[1:]]
+    for start in range(0, len(against_first), _PAIRS_AT_ONCE):
+        scorer.prepare(against_first[start : start + _PAIRS_AT_ONCE])
     found = []
-    for indices in members.values():
-        if len(indices) < 2:
-            continue
-        indices.sort(key=lambda n: _keep_first(rows[n]))
+    for indices in ordered:
         first = indices[0]
         photos = [
             DuplicatePhoto(
                 photo_id=int(rows[n]["id"]),
                 path=rows[n]["path"],
-                score=1.0 if n == first else round(min(1.0, score(first, n)), 4),
+                score=1.0 if n == first else round(min(1.0, scorer.score(first, n)), 4),
             )
             for n in indices
         ]
         found.append(DuplicateGroup(photos=photos))
     found.sort(key=lambda g: (-len(g.photos), -min(p.score for p in g.photos), g.photos[0].path))
-    return DuplicateReport(threshold=threshold, checked=len(rows), groups=found)
+    return found
 
 
 def _keep_first(row: dict[str, Any]) -> tuple[int, float, int, str]:
@@ -154,18 +200,18 @@ def _join_identical(groups: _Groups, vectors: np.ndarray) -> list[int]:
 
 def _candidate_pairs(
     vectors: np.ndarray, threshold: float, rep: list[int]
-) -> list[tuple[tuple[int, int], float]]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs of near neighbours between representatives (``rep``: one row per set of identical
-    embeddings), closest first, each with the cosine from which its pixels are worth
-    comparing (CANDIDATE_FLOOR for a photo's nearest ones, else PIXEL_FLOOR). A photo whose
-    every neighbour looked at is already a duplicate sits in a larger cluster: it is asked
-    again for DENSE_NEIGHBOURS, so the cluster joins up whatever its size.
+    embeddings) as rows of two indices, closest first, with their cosines and the cosine from
+    which each pair's pixels are worth comparing (CANDIDATE_FLOOR for a photo's nearest ones,
+    else PIXEL_FLOOR). A photo whose every neighbour looked at is already a duplicate sits in a
+    larger cluster: it is asked again for DENSE_NEIGHBOURS, so the cluster joins up whatever
+    its size.
     """
     found = _Neighbours(vectors, threshold, rep)
     dense = found.add(sorted(set(rep)), NEIGHBOURS)
     found.add(dense, DENSE_NEIGHBOURS)
-    ordered = sorted(found.pairs.items(), key=lambda item: -item[1][0])
-    return [(pair, floor) for pair, (_, floor) in ordered]
+    return found.ranked()
 
 
 class _Neighbours:
@@ -173,50 +219,74 @@ class _Neighbours:
     in memory already, and one matrix product per block of photos is an order of magnitude
     faster than a search per photo in Milvus Lite (bench/RESULTS.md, "Duplicates"). Candidates
     come from a bf16 product where the CPU computes it natively, their scores always from
-    float32."""
+    float32; a block's pairs are kept as arrays, never one Python object per pair."""
 
     def __init__(self, vectors: np.ndarray, threshold: float, rep: list[int]) -> None:
         import torch
         from photocomic.tools.photos.embedder import cpu_has_native_bf16
 
-        self.vectors, self.threshold, self.rep = vectors, threshold, rep
+        self.vectors, self.threshold = vectors, threshold
         self.speakers = np.asarray(sorted(set(rep)), dtype=np.int64)
         kind = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
         self.matrix = torch.from_numpy(vectors[self.speakers]).to(kind)
-        self.pairs: dict[tuple[int, int], tuple[float, float]] = {}
+        self._found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._most = min(DENSE_NEIGHBOURS + 1, len(self.speakers))
+        self._top = np.full((len(vectors), self._most), -1, dtype=np.int64)
 
-    def nearest(self, who: list[int], count: int) -> list[list[tuple[int, float]]]:
-        """For each row of ``who``, up to ``count`` other representatives, closest first."""
+    def _quick_nearest(self, rows: np.ndarray) -> np.ndarray:
+        """The DENSE_NEIGHBOURS + 1 representatives nearest to each of ``rows`` by the quick
+        product, closest first: one product per row, whichever pass asks."""
         import torch
 
-        count = min(count + 1, len(self.speakers))
-        found = []
+        todo = rows[self._top[rows, 0] < 0]
+        if len(todo):
+            query = torch.from_numpy(self.vectors[todo]).to(self.matrix.dtype)
+            top = torch.topk((query @ self.matrix.T).float(), self._most, dim=1).indices.numpy()
+            self._top[todo] = self.speakers[top]
+        return self._top[rows]
+
+    def nearest(self, who: list[int], count: int) -> Iterator[tuple[np.ndarray, ...]]:
+        """Per block of ``who``: its rows, their ``count`` nearest other representatives and
+        the cosines, closest first (-inf where there are fewer)."""
+        k = min(count + 1, len(self.speakers))
         for start in range(0, len(who), _BATCH):
-            rows = who[start : start + _BATCH]
-            query = torch.from_numpy(self.vectors[rows]).to(self.matrix.dtype)
-            top = torch.topk((query @ self.matrix.T).float(), count, dim=1).indices.numpy()
-            for me, picked in zip(rows, self.speakers[top], strict=True):
-                others = [int(o) for o in picked if o != me]
-                exact = self.vectors[others] @ self.vectors[me]
-                order = np.argsort(-exact, kind="stable")
-                found.append([(others[i], float(exact[i])) for i in order])
-        return found
+            rows = np.asarray(who[start : start + _BATCH], dtype=np.int64)
+            picked = self._quick_nearest(rows)[:, :k]
+            exact = np.einsum("bkd,bd->bk", self.vectors[picked], self.vectors[rows])
+            exact[picked == rows[:, None]] = -np.inf  # a photo is not its own neighbour
+            order = np.argsort(-exact, axis=1, kind="stable")[:, :count]
+            yield rows, np.take_along_axis(picked, order, 1), np.take_along_axis(exact, order, 1)
 
     def add(self, who: list[int], neighbours: int) -> list[int]:
-        """Pairs of ``who`` with their nearest ``neighbours``, added to ``pairs``; the ones
-        whose every neighbour looked at is a duplicate (dense ones)."""
-        dense = []
-        for me, ranked in zip(who, self.nearest(who, neighbours), strict=True):
-            ranked = ranked[:neighbours]
-            for rank, (other, sim) in enumerate(ranked):
-                if sim < CANDIDATE_FLOOR:
-                    break
-                key = (min(me, other), max(me, other))
-                floor = CANDIDATE_FLOOR if rank < NEAREST_CHECKED else PIXEL_FLOOR
-                self.pairs[key] = (sim, min(floor, self.pairs.get(key, (sim, floor))[1]))
-            if len(ranked) >= neighbours and ranked[-1][1] >= self.threshold:
-                dense.append(me)
+        """Pairs of ``who`` with their nearest ``neighbours`` down to CANDIDATE_FLOOR; returns
+        the ones whose every neighbour looked at is a duplicate (dense ones)."""
+        dense: list[int] = []
+        for rows, others, sims in self.nearest(who, neighbours):
+            me = np.broadcast_to(rows[:, None], others.shape)
+            keep = sims >= CANDIDATE_FLOOR
+            rank = np.broadcast_to(np.arange(others.shape[1]), others.shape)
+            floor = np.where(rank < NEAREST_CHECKED, CANDIDATE_FLOOR, PIXEL_FLOOR)
+            self._found.append((np.minimum(me, others)[keep], np.maximum(me, others)[keep],
+                                sims[keep], floor[keep]))  # fmt: skip
+            if others.shape[1] >= neighbours:
+                dense.extend(rows[sims[:, neighbours - 1] >= self.threshold].tolist())
         return dense
+
+    def ranked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every pair found once (two indices a row), closest first, with its cosine and its
+        lowest floor."""
+        if not self._found:
+            return np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.zeros(0)
+        low, high, sims, floors = (np.concatenate(c) for c in zip(*self._found, strict=True))
+        size = len(self.vectors)
+        keys, where = np.unique(low * size + high, return_inverse=True)
+        best = np.full(len(keys), -np.inf, dtype=np.float64)
+        np.maximum.at(best, where, sims)
+        lowest = np.full(len(keys), np.inf)
+        np.minimum.at(lowest, where, floors)
+        order = np.argsort(-best, kind="stable")
+        keys = keys[order]
+        return np.stack([keys // size, keys % size], axis=1), best[order], lowest[order]
 
 
 def find_duplicates(call: Call, request: DuplicatesRequest) -> DuplicatesAnswer:
