@@ -172,7 +172,7 @@ def run_http(starlette_app: ASGIApp, host: str, port: int, token: str | None, ho
     raise_file_limit()
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
-        http=guarded_protocol(), timeout_keep_alive=5,
+        http=guarded_protocol(), timeout_keep_alive=KEEP_ALIVE,
     )  # fmt: skip
     server = uvicorn.Server(config)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
@@ -185,6 +185,11 @@ def run_http(starlette_app: ASGIApp, host: str, port: int, token: str | None, ho
 
 
 HEADER_TIMEOUT = 10.0  # seconds a connection has to send a whole request's headers
+# Seconds an idle connection is kept between requests: longer than clients keep theirs (httpx,
+# the MCP SDK's, 5 s), so the client always lets go first; with the same 5 s on both sides a
+# request sent as the server closed the connection failed with a read error. Idle connections
+# still make room past MAX_CONNECTIONS.
+KEEP_ALIVE = 75
 MAX_CONNECTIONS = 256  # held at once; past that the oldest one still waiting is closed
 
 
