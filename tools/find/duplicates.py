@@ -57,6 +57,7 @@ NEIGHBOURS = 8  # nearest photos looked at per photo: a group larger than this s
 DENSE_NEIGHBOURS = 64  # looked at again for a photo whose eight nearest are all duplicates
 _BATCH = 256
 _PAIRS_AT_ONCE = 128  # pairs whose pixels are sampled together (their crops stay in the cache)
+_PAIRS_READ_AT_ONCE = 16 * _PAIRS_AT_ONCE  # pairs whose signatures are read from SQLite at once
 
 
 class _Groups:
@@ -101,12 +102,14 @@ def duplicate_groups(
     by_photo = np.lexsort((pairs[left_open, 1], pairs[left_open, 0]))
     undecided = list(zip(map(tuple, pairs[left_open][by_photo].tolist()),
                          floors[left_open][by_photo].tolist(), strict=True))  # fmt: skip
-    scorer.pixels.prefetch({rows[n]["file"] for pair, _ in undecided for n in pair})
     # The groups are the same in any order (a pair is skipped only once its photos are in one
     # group); photo by photo, each one's crops are sampled once, not once per pair.
     for start in range(0, len(undecided), _PAIRS_AT_ONCE):
         chunk = [c for c in undecided[start : start + _PAIRS_AT_ONCE]
                  if groups.find(c[0][0]) != groups.find(c[0][1])]  # fmt: skip
+        if start % _PAIRS_READ_AT_ONCE == 0:  # their signatures in one read, a window at a time
+            window = undecided[start : start + _PAIRS_READ_AT_ONCE]
+            scorer.pixels.prefetch({rows[n]["file"] for pair, _ in window for n in pair})
         scorer.prepare([pair for pair, _ in chunk])
         for (a, b), floor in chunk:
             if groups.find(a) != groups.find(b) and scorer.score(a, b, floor) >= threshold:
@@ -159,19 +162,18 @@ def _listed(groups: _Groups, scorer: _Scorer) -> list[DuplicateGroup]:
         sorted(m, key=lambda n: _keep_first(rows[n])) for m in members.values() if len(m) > 1
     ]
     against_first = [(m[0], n) for m in ordered for n in m[1:]]
+    scores: dict[int, float] = {}
     for start in range(0, len(against_first), _PAIRS_AT_ONCE):
-        scorer.prepare(against_first[start : start + _PAIRS_AT_ONCE])
+        chunk = against_first[start : start + _PAIRS_AT_ONCE]
+        scorer.prepare(chunk)  # then scored at once, while their crops are in the cache
+        scores.update((n, round(min(1.0, scorer.score(first, n)), 4)) for first, n in chunk)
     found = []
     for indices in ordered:
-        first = indices[0]
         photos = [
-            DuplicatePhoto(
-                photo_id=int(rows[n]["id"]),
-                path=rows[n]["path"],
-                score=1.0 if n == first else round(min(1.0, scorer.score(first, n)), 4),
-            )
+            DuplicatePhoto(photo_id=int(rows[n]["id"]), path=rows[n]["path"],
+                           score=scores.get(n, 1.0))
             for n in indices
-        ]
+        ]  # fmt: skip
         found.append(DuplicateGroup(photos=photos))
     found.sort(key=lambda g: (-len(g.photos), -min(p.score for p in g.photos), g.photos[0].path))
     return found

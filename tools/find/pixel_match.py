@@ -84,6 +84,7 @@ def _with_mirror(whole: np.ndarray) -> np.ndarray:
 ThumbLoader = Callable[[Sequence[str]], dict[str, np.ndarray]]
 CROPS_KEPT = 512  # crop sets kept for reuse (295 KB each): bounded whatever the library holds
 WHOLES_KEPT = 8192  # whole pictures kept (8 KB each)
+THUMBS_KEPT = 16384  # kept signatures held at once (about 12 KB each)
 GRIDS_KEPT = 64  # sampling grids kept, one per picture shape and crop aspect (590 KB each)
 
 
@@ -116,31 +117,40 @@ class PixelMatcher:
     ) -> None:
         self.within = within  # the folders each file must really lie in (None: any)
         self._load = load
-        self._thumbs: dict[str, np.ndarray | None] = {}  # uint8, those compared so far
+        self._thumbs = _Kept(THUMBS_KEPT)  # uint8, the kept ones compared lately
+        self._unreadable: set[str] = set()
         self.decoded: dict[str, np.ndarray] = {}  # those this matcher had to decode
         self._crops = _Kept(CROPS_KEPT)
         self._wholes = _Kept(WHOLES_KEPT)
         self._grids = _Kept(GRIDS_KEPT)  # by picture shape (and crop aspect)
 
+    def _known(self, path: str) -> np.ndarray | None:
+        return self.decoded.get(path) if path in self.decoded else self._thumbs.get_recent(path)
+
     def thumb(self, path: str) -> np.ndarray | None:
         """The photo's pixel signature: kept since indexing, else decoded now."""
-        if path not in self._thumbs and self._load is not None:
-            self._thumbs.update(self._load([path]))
-        if path not in self._thumbs:
+        if path in self._unreadable:
+            return None
+        known = self._known(path)
+        if known is None and self._load is not None:
+            for found, thumb in self._load([path]).items():
+                known = self._thumbs.keep(found, thumb)
+        if known is None:
             try:
                 image = open_photo(path, min_side=SIGNATURE_SIDE, within=self.within).image
-                self.decoded[path] = self._thumbs[path] = pixel_signature(image)
+                known = self.decoded[path] = pixel_signature(image)
             except (DecodeError, PathRefused):
-                self._thumbs[path] = None  # moved, unreadable or outside: the embedding decides
-        return self._thumbs[path]
+                self._unreadable.add(path)  # moved, unreadable or outside: the embedding decides
+        return known
 
     def prefetch(self, paths: set[str]) -> None:
         """The kept signatures of ``paths`` in one read; the others decoded on every core at
         once (decoding leaves the GIL)."""
-        todo = sorted(p for p in paths if p not in self._thumbs)
+        todo = sorted(p for p in paths if p not in self._unreadable and self._known(p) is None)
         if self._load is not None and todo:
-            self._thumbs.update(self._load(todo))
-            todo = [p for p in todo if p not in self._thumbs]
+            for found, thumb in self._load(todo).items():
+                self._thumbs.keep(found, thumb)
+            todo = [p for p in todo if self._known(p) is None]
         if len(todo) > 1:
             with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
                 list(pool.map(self.thumb, todo))
