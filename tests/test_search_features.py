@@ -269,6 +269,44 @@ def test_duplicates_group_each_edited_copy_with_its_original_only(lib: Lib) -> N
         lib.searcher.duplicates(threshold=1.5)
 
 
+def test_a_copy_that_lines_up_as_it_is_needs_no_search_over_crops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A resized, brightened copy matches its original whole, so the duplicate check settles it
+    without sampling crops; the score is one of the alignments the full search tries (never more
+    than its best). A cropped copy is searched over crops as before, to the same score."""
+    from photocomic.tools.find import pixel_match
+    from photocomic.tools.photos.pixel_signature import pixel_signature
+
+    original = scene(3)
+    thumbs = {
+        "original": pixel_signature(original),
+        "copy": pixel_signature(ImageEnhance.Brightness(original.resize((320, 240))).enhance(1.3)),
+        "cropped": pixel_signature(original.crop((96, 72, 576, 432))),
+    }
+    searched: list[str] = []
+    crops_of = pixel_match.PixelMatcher._crops_of
+    monkeypatch.setattr(
+        pixel_match.PixelMatcher, "_crops_of",
+        lambda self, path, *a: searched.append(path) or crops_of(self, path, *a),
+    )  # fmt: skip
+
+    def matcher(enough: float | None) -> pixel_match.PixelMatcher:
+        kept = lambda paths: {p: thumbs[p] for p in paths}  # noqa: E731
+        return pixel_match.PixelMatcher(load=kept, enough=enough)
+
+    quick = matcher(0.88).match("original", "copy")
+    assert quick is not None and quick >= 0.88 and searched == []
+    best = matcher(None).match("original", "copy")
+    assert best is not None and quick <= best + 1e-6 and searched
+    searched.clear()
+    crop_quick, crop_best = matcher(0.88).match("original", "cropped"), matcher(None).match(
+        "original", "cropped"
+    )
+    assert crop_best is not None and crop_best >= 0.88, "a 75% crop is still the same shot"
+    assert crop_quick == pytest.approx(crop_best) and len(searched) == 4
+
+
 def _members(report: object) -> list[list[int]]:
     return [[p.photo_id for p in g.photos] for g in report.groups]  # type: ignore[attr-defined]
 

@@ -92,7 +92,8 @@ def duplicate_groups(
     if len(rows) < 2:
         return DuplicateReport(threshold=threshold, checked=len(rows), groups=[])
     vectors = np.stack(compared.vectors)
-    scorer = _Scorer(vectors, rows, threshold, PixelMatcher(within, compared.thumb_loader(store)))
+    pixels = PixelMatcher(within, compared.thumb_loader(store), enough=threshold)
+    scorer = _Scorer(vectors, rows, threshold, pixels)
     groups = _Groups(len(rows))
     rep = _join_identical(groups, vectors)
     pairs, sims, floors = _candidate_pairs(vectors, threshold, rep)

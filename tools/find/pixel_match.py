@@ -113,10 +113,16 @@ class PixelMatcher:
     (``load``: paths to uint8 thumbnails), else decoded once per run."""
 
     def __init__(
-        self, within: Sequence[Path] | None = None, load: ThumbLoader | None = None
+        self,
+        within: Sequence[Path] | None = None,
+        load: ThumbLoader | None = None,
+        enough: float | None = None,
     ) -> None:
         self.within = within  # the folders each file must really lie in (None: any)
         self._load = load
+        # A pair whose pictures line up as they are at least this well is settled without
+        # searching crops (None: always search them all, for the best alignment).
+        self.enough = enough
         self._thumbs = _Kept(THUMBS_KEPT)  # uint8, the kept ones compared lately
         self._unreadable: set[str] = set()
         self.decoded: dict[str, np.ndarray] = {}  # those this matcher had to decode
@@ -190,38 +196,58 @@ class PixelMatcher:
         """The crops and whole pictures :meth:`match` will want for these pairs, resampled a
         batch of same-shaped pictures at a time (each photo's crops for the first partner's
         shape it is matched with, as :meth:`match` would)."""
-        crops: dict[tuple[int, int, float], dict[tuple[str, int], np.ndarray]] = {}
+        readable = [
+            (a, b, ta, tb)
+            for a, b in pairs
+            if (ta := self.thumb(a)) is not None and (tb := self.thumb(b)) is not None
+        ]
         wholes: dict[tuple[int, int], dict[str, np.ndarray]] = {}
-        asked: set[tuple[str, int]] = set()
-        for a, b in pairs:
-            ta, tb = self.thumb(a), self.thumb(b)
-            if ta is None or tb is None:
-                continue
-            for big, small, big_path, small_path in ((ta, tb, a, b), (tb, ta, b, a)):
-                aspect = small.shape[1] / small.shape[0]
-                key = (big_path, round(aspect * 20))
-                if key not in self._crops and key not in asked:
-                    asked.add(key)
-                    crops.setdefault((*big.shape, aspect), {})[key] = big  # type: ignore[index]
-                if small_path not in self._wholes:
-                    wholes.setdefault(small.shape, {})[small_path] = small  # type: ignore[index]
-        for (height, width, aspect), todo in crops.items():
-            made = _sample(list(todo.values()), self._grid_for((height, width), aspect))
-            for key, rows in zip(todo, made, strict=True):
-                self._crops.keep(key, rows)
+        for a, b, ta, tb in readable:
+            for path, image in ((a, ta), (b, tb)):
+                if path not in self._wholes:
+                    wholes.setdefault(image.shape, {})[path] = image  # type: ignore[index]
         for shape, todo in wholes.items():
             for path, whole in zip(
                 todo, _sample(list(todo.values()), self._grid_for(shape)), strict=True
             ):
                 self._wholes.keep(path, _with_mirror(whole))
+        crops: dict[tuple[int, int, float], dict[tuple[str, int], np.ndarray]] = {}
+        asked: set[tuple[str, int]] = set()
+        for a, b, ta, tb in readable:
+            if self._settled_as_they_are(a, b, ta, tb) is not None:
+                continue
+            for big, small, big_path in ((ta, tb, a), (tb, ta, b)):
+                aspect = small.shape[1] / small.shape[0]
+                key = (big_path, round(aspect * 20))
+                if key not in self._crops and key not in asked:
+                    asked.add(key)
+                    crops.setdefault((*big.shape, aspect), {})[key] = big  # type: ignore[index]
+        for (height, width, aspect), todo in crops.items():
+            made = _sample(list(todo.values()), self._grid_for((height, width), aspect))
+            for key, rows in zip(todo, made, strict=True):
+                self._crops.keep(key, rows)
 
     def match(self, a: str, b: str) -> float | None:
         """How well one photo's pixels (mirrored or not) line up with a crop of the other."""
         ta, tb = self.thumb(a), self.thumb(b)
         if ta is None or tb is None:
             return None
+        settled = self._settled_as_they_are(a, b, ta, tb)
+        if settled is not None:
+            return settled
         best = -1.0
         for big, small, big_path, small_path in ((ta, tb, a, b), (tb, ta, b, a)):
             crops = self._crops_of(big_path, big, small.shape[1] / small.shape[0])
             best = max(best, float((crops @ self._whole(small_path, small).T).max()))
         return best
+
+    def _settled_as_they_are(self, a: str, b: str, ta: np.ndarray, tb: np.ndarray) -> float | None:
+        """The pair's score without a search, where that settles it: two pictures of one shape
+        compared whole (the one, against the other and its mirror image) is exactly the
+        alignment at scale 1.0 that :meth:`match` searches among, so when it reaches
+        ``enough`` the pair is a match whatever the crops would add. Resized, recompressed and
+        brightened copies end here; crops and different shapes are searched."""
+        if self.enough is None or ta.shape != tb.shape:
+            return None
+        whole = float((self._whole(a, ta)[:1] @ self._whole(b, tb).T).max())
+        return whole if whole >= self.enough else None
