@@ -21,6 +21,7 @@ import numpy as np
 from photocomic.tools.allocator import give_back, keep_picture_buffers
 from photocomic.tools.errors import Cancelled, ConfigError, DecodeError, ModelMismatch, PathRefused
 from photocomic.tools.folders import FileEntry, Scan, display_path, real_folder, scan_folder
+from photocomic.tools.photos.compiled_forward import available_cpus
 from photocomic.tools.photos.contract import FailedFile, IndexSummary
 from photocomic.tools.photos.images import open_photo
 from photocomic.tools.photos.pixel_signature import pixel_signature
@@ -341,14 +342,6 @@ def check_model(store: PhotoStore, model: str) -> None:
             f"{model}. Use --model {info.model}, or a separate store for {model} "
             "(--db another.db or PHOTOCOMIC_COLLECTION)."
         )
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity, e.g. a container's share)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 2
 
 
 def _has_hidden_part(path: str, folder: Path) -> bool:

@@ -1,0 +1,84 @@
+"""The forward pass compiled for long runs: OpenVINO or TorchScript, whichever this CPU runs
+faster, gives the eager model's embeddings and labels; the verdict and the converted model are
+kept in the data folder, so the next run builds only the winner."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import scene
+from photocomic.tools.photos import compiled_forward
+from photocomic.tools.photos.embedder import Embedder
+
+
+@pytest.fixture(scope="module")
+def pictures() -> list[np.ndarray]:
+    probe = Embedder()
+    return [probe.prepare(scene(seed)) for seed in range(8)]
+
+
+def _compiled(folder: Path, monkeypatch: pytest.MonkeyPatch, openvino: bool) -> Embedder:
+    monkeypatch.setenv("PHOTOCOMIC_OPENVINO", "1" if openvino else "0")
+    embedder = Embedder(compiled_dir=folder)
+    embedder.speed_up()
+    return embedder
+
+
+@pytest.mark.parametrize("openvino", [True, False], ids=["openvino allowed", "torchscript only"])
+def test_the_compiled_pass_gives_the_eager_embeddings_and_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pictures: list[np.ndarray], openvino: bool
+) -> None:
+    eager = Embedder().embed(pictures)
+    compiled = _compiled(tmp_path, monkeypatch, openvino)
+    assert compiled.forward_name in ({"openvino", "torchscript"} if openvino else {"torchscript"})
+    fast = compiled.embed(pictures)
+    assert float((eager.vectors * fast.vectors).sum(axis=1).min()) > 0.99999
+    assert eager.class_probs is not None and fast.class_probs is not None
+    top = np.argsort(-eager.class_probs, axis=1)[:, :5]
+    assert (np.argsort(-fast.class_probs, axis=1)[:, :5] == top).all()
+    # the indexer's workers call it from several threads at once
+    with ThreadPoolExecutor(2) as pool:
+        halves = list(pool.map(compiled.embed, [pictures[:4], pictures[4:]] * 3))
+    together = np.concatenate([h.vectors for h in halves[:2]])
+    assert np.allclose(together, fast.vectors, atol=1e-5)
+
+
+def test_the_verdict_is_kept_and_the_next_run_builds_only_the_winner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pictures: list[np.ndarray]
+) -> None:
+    first = _compiled(tmp_path, monkeypatch, openvino=True)
+    verdicts = list(tmp_path.glob("*.json"))
+    assert len(verdicts) == 1, "one verdict for one model, weights and library versions"
+    winner = json.loads(verdicts[0].read_text())["faster"]
+    assert winner == first.forward_name
+    if winner == "openvino":
+        assert verdicts[0].with_suffix(".xml").is_file()
+
+    def must_not_run(*_: object) -> None:
+        raise AssertionError("the loser was built again")
+
+    loser = "torchscript" if winner == "openvino" else "OpenVinoForward"
+    monkeypatch.setattr(compiled_forward, loser, must_not_run)
+    again = _compiled(tmp_path, monkeypatch, openvino=True)
+    assert again.forward_name == winner
+    assert np.allclose(again.embed(pictures).vectors, first.embed(pictures).vectors, atol=1e-5)
+
+
+def test_a_broken_kept_model_is_measured_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pictures: list[np.ndarray]
+) -> None:
+    first = _compiled(tmp_path, monkeypatch, openvino=True)
+    if first.forward_name != "openvino":
+        pytest.skip("TorchScript is faster on this CPU: no converted model is read back")
+    verdict = next(tmp_path.glob("*.json"))
+    verdict.with_suffix(".xml").write_text("not a model")
+    again = _compiled(tmp_path, monkeypatch, openvino=True)
+    assert again.forward_name in {"openvino", "torchscript"}
+    assert verdict.with_suffix(".xml").read_text(errors="replace") != "not a model"
+    assert float((again.embed(pictures).vectors * first.embed(pictures).vectors).sum(1).min()) > (
+        0.99999
+    )

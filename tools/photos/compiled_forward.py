@@ -1,0 +1,185 @@
+"""The model's forward pass compiled for this CPU, for long runs in fp32: OpenVINO where it is
+installed and measures faster here, else TorchScript (traced and frozen).
+
+On a CPU without native bf16 the model is the bottleneck of indexing ordinary photos, and
+OpenVINO's CPU plugin ran EfficientNet-Lite0 1.5 to 1.7 times as fast as the frozen TorchScript
+on an AMD EPYC with AVX2 (bench/RESULTS.md), with the same embeddings (cosine 1.000000). Which one
+is faster depends on the CPU, so both are built and timed once, on the spot, and the faster kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+Forward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+_TIMED_BATCH = 4  # the indexer's workers embed 4 photos at a time
+_TIMED_RUNS = 5
+
+
+class OpenVinoForward:
+    """The module compiled by OpenVINO for the CPU in fp32, one stream per core, so that each
+    indexing worker's call runs on a core of its own; each calling thread has its own request.
+    ``saved`` is where the converted model is kept (converting takes seconds, reading it back
+    a quarter of one)."""
+
+    def __init__(
+        self, module: torch.nn.Module, example: torch.Tensor, streams: int, saved: Path | None
+    ) -> None:
+        import openvino as ov
+
+        if saved is not None and saved.is_file():
+            model = ov.Core().read_model(str(saved))
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = ov.convert_model(module, example_input=example.contiguous())
+            model.reshape([-1, *example.shape[1:]])
+            if saved is not None:
+                saved.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                ov.save_model(model, str(saved), compress_to_fp16=False)
+        self.compiled = ov.Core().compile_model(model, "CPU", {
+            "INFERENCE_PRECISION_HINT": "f32",  # its default is bf16 on CPUs that have it
+            "NUM_STREAMS": str(streams),
+            "INFERENCE_NUM_THREADS": str(streams),
+            "PERFORMANCE_HINT": "THROUGHPUT",
+        })  # fmt: skip
+        self._local = threading.local()
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        request.infer({0: x.contiguous().numpy()})
+        features, logits = (request.get_output_tensor(i).data.copy() for i in (0, 1))
+        return torch.from_numpy(features), torch.from_numpy(logits)
+
+
+def torchscript(module: torch.nn.Module, example: torch.Tensor) -> Forward:
+    """The module traced and frozen (batch norms folded into the convolutions)."""
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.freeze(torch.jit.trace(module.eval(), example))
+        traced(example)
+    return traced  # type: ignore[no-any-return]
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity, e.g. a container's share)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 2
+
+
+def openvino_wanted() -> bool:
+    """OpenVINO is tried unless PHOTOCOMIC_OPENVINO=0 (or it is not installed)."""
+    if os.environ.get("PHOTOCOMIC_OPENVINO", "1") == "0":
+        return False
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def seconds_per_batch(forward: Forward, example: torch.Tensor) -> float:
+    """The best of a few timed calls on one thread, as an indexing worker makes them."""
+    batch = example.expand(_TIMED_BATCH, -1, -1, -1).contiguous(memory_format=torch.channels_last)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            forward(batch)
+            best = float("inf")
+            for _ in range(_TIMED_RUNS):
+                started = time.perf_counter()
+                forward(batch)
+                best = min(best, time.perf_counter() - started)
+    finally:
+        torch.set_num_threads(before)
+    return best
+
+
+def fastest_forward(
+    module: torch.nn.Module, example: torch.Tensor, workers: int, kept: Path | None = None
+) -> tuple[Forward, str]:
+    """TorchScript, and OpenVINO where wanted; the faster on this CPU, and its name. Any
+    failure of one keeps the other; a failure of both raises. ``kept`` (a file name without
+    suffix, unique to the model, its weights and the libraries) keeps the converted model and
+    the verdict, so the next run builds only the winner."""
+    verdict = _kept_verdict(kept)
+    wanted = openvino_wanted()
+    if verdict == "torchscript" or (verdict == "openvino" and not wanted):
+        return torchscript(module, example), "torchscript"
+    saved = kept.with_suffix(".xml") if kept is not None else None
+    if verdict == "openvino":
+        try:
+            return OpenVinoForward(module, example, workers, saved), "openvino"
+        except Exception as exc:
+            log.info("the kept OpenVINO model did not load (%s); converting again", exc)
+            for suffix in (".xml", ".bin", ".json"):
+                kept.with_suffix(suffix).unlink(missing_ok=True)  # type: ignore[union-attr]
+    made: dict[str, Forward] = {}
+    try:
+        made["torchscript"] = torchscript(module, example)
+    except Exception as exc:  # an unusual model: the eager one is just as right
+        log.info("no TorchScript for this model (%s)", exc)
+    if wanted:
+        try:
+            made["openvino"] = OpenVinoForward(module, example, workers, saved)
+        except Exception as exc:
+            log.info("no OpenVINO for this model (%s)", exc)
+    if not made:
+        raise RuntimeError("neither TorchScript nor OpenVINO could compile the model")
+    timed = {name: seconds_per_batch(forward, example) for name, forward in made.items()}
+    name = min(timed, key=timed.__getitem__)
+    said = ", ".join(f"{n} {s * 1000:.1f} ms per {_TIMED_BATCH}" for n, s in timed.items())
+    log.info("forward pass: %s (%s)", name, said)
+    if kept is not None and len(made) == 2:  # a verdict only from a real comparison
+        kept.with_suffix(".json").write_text(json.dumps({"faster": name, "ms": said}))
+    return made[name], name
+
+
+def _kept_verdict(kept: Path | None) -> str | None:
+    try:
+        return str(json.loads(kept.with_suffix(".json").read_text())["faster"]) if kept else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def kept_name(folder: Path, model: str, weights: str, input_size: int) -> Path:
+    """Where the compiled forms of this model are kept: one name per model, weights file (its
+    size and time), input size and the versions of torch and OpenVINO."""
+    try:
+        import openvino
+
+        ov_version = openvino.__version__
+    except ImportError:
+        ov_version = "none"
+    try:
+        info = os.stat(weights)
+        stamp = f"{info.st_size}:{info.st_mtime_ns}"
+    except OSError:
+        stamp = "-"
+    key = "|".join((model, weights, stamp, str(input_size), torch.__version__, ov_version))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', model)}-{digest}"
+
+
+def example_input(size: int, device: torch.device) -> torch.Tensor:
+    return torch.zeros(1, 3, size, size, device=device).contiguous(
+        memory_format=torch.channels_last
+    )
