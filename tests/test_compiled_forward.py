@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import scene
 from photocomic.tools.photos import compiled_forward
 from photocomic.tools.photos.embedder import Embedder
@@ -82,3 +83,26 @@ def test_a_broken_kept_model_is_measured_again(
     assert float((again.embed(pictures).vectors * first.embed(pictures).vectors).sum(1).min()) > (
         0.99999
     )
+
+
+def test_converting_with_openvino_sends_and_writes_nothing_outside_the_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenVINO's converter counts its uses in ~/intel and sends them to Google Analytics
+    unless told not to (it holds back only in CI): photocomic keeps its telemetry out."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CI", raising=False)
+    if not compiled_forward.openvino_wanted():
+        pytest.skip("OpenVINO is not installed here")
+    data = tmp_path / "data"
+    compiled_forward.OpenVinoForward(
+        Embedder().model.eval(), compiled_forward.example_input(224, torch.device("cpu")), 1,
+        data / "model.xml",
+    )  # fmt: skip
+    assert (data / "model.xml").is_file()
+    assert list(home.rglob("*")) == [], "nothing written in the home folder"
+    import sys
+
+    assert sys.modules["openvino_telemetry"] is None

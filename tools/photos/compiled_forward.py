@@ -14,10 +14,12 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -85,14 +87,25 @@ def available_cpus() -> int:
 
 
 def openvino_wanted() -> bool:
-    """OpenVINO is tried unless PHOTOCOMIC_OPENVINO=0 (or it is not installed)."""
-    if os.environ.get("PHOTOCOMIC_OPENVINO", "1") == "0":
+    """OpenVINO is tried unless PHOTOCOMIC_OPENVINO=0, it is not installed, or its telemetry
+    could not be kept out of this process (see :func:`_keep_telemetry_out`)."""
+    if os.environ.get("PHOTOCOMIC_OPENVINO", "1") == "0" or not _keep_telemetry_out():
         return False
     try:
         import openvino  # noqa: F401
     except ImportError:
         return False
     return True
+
+
+def _keep_telemetry_out() -> bool:
+    """OpenVINO's converter sends usage events to Google Analytics, and writes a client id in
+    the home folder, unless a consent file there says no. photocomic sends nothing anywhere and
+    writes only in its data folder, so the telemetry package is made unimportable in this
+    process before OpenVINO loads: OpenVINO then uses the no-op stub it ships for installations
+    without it. False when another part of the process loaded it first."""
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
+    return sys.modules["openvino_telemetry"] is None
 
 
 def seconds_per_batch(forward: Forward, example: torch.Tensor) -> float:
@@ -163,11 +176,9 @@ def _kept_verdict(kept: Path | None) -> str | None:
 def kept_name(folder: Path, model: str, weights: str, input_size: int) -> Path:
     """Where the compiled forms of this model are kept: one name per model, weights file (its
     size and time), input size and the versions of torch and OpenVINO."""
-    try:
-        import openvino
-
-        ov_version = openvino.__version__
-    except ImportError:
+    try:  # from its metadata: importing it here would let its telemetry in
+        ov_version = metadata.version("openvino")
+    except metadata.PackageNotFoundError:
         ov_version = "none"
     try:
         info = os.stat(weights)
