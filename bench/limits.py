@@ -304,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"precision": embedder.precision, "cpus": cpus()}
     results["cpu"] = cpu_model()
     results["photos_1k"] = limits_for(args.photos, embedder, "photos-1k", args.runs)
+    results["forward_pass"] = embedder.forward_name  # chosen by speed_up on this CPU
     print(json.dumps(results, indent=1), flush=True)
     if not args.no_phone:
         from run import phone_photos  # the 12 MP copies bench/run.py makes, once

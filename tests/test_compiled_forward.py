@@ -106,3 +106,16 @@ def test_converting_with_openvino_sends_and_writes_nothing_outside_the_data_fold
     import sys
 
     assert sys.modules["openvino_telemetry"] is None
+
+
+def test_each_model_has_its_own_kept_files_whatever_its_name(tmp_path: Path) -> None:
+    """timm names carry dots ("resnet50.a1_in1k"): the kept files must still be one set per
+    model, with the suffixes the verdict and the converted model are written under."""
+    names = [
+        compiled_forward.kept_name(tmp_path, model, "-", 224)
+        for model in ("resnet50.a1_in1k", "resnet50.tv_in1k", "tf_efficientnet_lite0")
+    ]
+    xml = {name.with_suffix(".xml") for name in names}
+    assert len(xml) == 3
+    assert all(path.parent == tmp_path and path.stem == name.name
+               for path, name in zip(sorted(xml), sorted(names), strict=True))  # fmt: skip

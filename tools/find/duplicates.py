@@ -11,10 +11,12 @@ subject (measured in bench/quality.py, duplicate_figures, on ImageNet photos):
   recompression keep this correlation above 0.95; different photos stay below 0.88. It
   cannot follow rotations or added frames, which the embedding handles.
 
-A pair's score is the larger of the two. Copies with the same embedding join at once and one
-of them speaks for all; each one's nearest neighbours come from a matrix product per block of
-photos over the vectors read once from Milvus (never an all-pairs matrix in memory); only pairs
-the embedding leaves undecided are decoded, on every core.
+A pair's score is the larger of the two; for aligned pixels, the best alignment, or the first
+one tried that settles the pair (two pictures of one shape compared whole). Copies with the
+same embedding join at once and one of them speaks for all; each one's nearest neighbours come
+from a matrix product per block of photos over the vectors read once from Milvus (never an
+all-pairs matrix in memory); only pairs the embedding leaves undecided are decoded, on every
+core.
 """
 
 from __future__ import annotations

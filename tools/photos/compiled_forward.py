@@ -40,6 +40,8 @@ class OpenVinoForward:
     def __init__(
         self, module: torch.nn.Module, example: torch.Tensor, streams: int, saved: Path | None
     ) -> None:
+        if not _keep_telemetry_out():
+            raise RuntimeError("OpenVINO's telemetry was loaded by another part of this process")
         import openvino as ov
 
         if saved is not None and saved.is_file():
@@ -157,11 +159,18 @@ def fastest_forward(
             log.info("no OpenVINO for this model (%s)", exc)
     if not made:
         raise RuntimeError("neither TorchScript nor OpenVINO could compile the model")
-    timed = {name: seconds_per_batch(forward, example) for name, forward in made.items()}
+    timed: dict[str, float] = {}
+    for candidate, forward in made.items():
+        try:
+            timed[candidate] = seconds_per_batch(forward, example)
+        except Exception as exc:  # built, but it cannot run this model: the other one can
+            log.info("%s failed on its first call (%s)", candidate, exc)
+    if not timed:
+        raise RuntimeError("neither TorchScript nor OpenVINO could run the model")
     name = min(timed, key=timed.__getitem__)
     said = ", ".join(f"{n} {s * 1000:.1f} ms per {_TIMED_BATCH}" for n, s in timed.items())
     log.info("forward pass: %s (%s)", name, said)
-    if kept is not None and len(made) == 2:  # a verdict only from a real comparison
+    if kept is not None and len(timed) == 2:  # a verdict only from a real comparison
         kept.with_suffix(".json").write_text(json.dumps({"faster": name, "ms": said}))
     return made[name], name
 
@@ -187,7 +196,8 @@ def kept_name(folder: Path, model: str, weights: str, input_size: int) -> Path:
         stamp = "-"
     key = "|".join((model, weights, stamp, str(input_size), torch.__version__, ov_version))
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', model)}-{digest}"
+    # no dots: timm names such as "resnet50.a1_in1k" would lose the digest to with_suffix
+    return folder / f"{re.sub(r'[^A-Za-z0-9_-]', '_', model)}-{digest}"
 
 
 def example_input(size: int, device: torch.device) -> torch.Tensor:
