@@ -468,8 +468,26 @@ def _duplicate_checks(
             [os.path.basename(p) for p in g] for g in stray[:3]
         ]
         figures[f"{next(iter(sets))}_duplicates_seconds_{key}"] = round(seconds, 3)
+    figures[f"{next(iter(sets))}_same_groups_proposed_in_projection"] = _same_when_projected(lib)
     figures[f"{next(iter(sets))}_photos"] = len(ids)
     return figures
+
+
+def _same_when_projected(lib: PhotoLibrary) -> bool:
+    """Whether the groups at the default threshold stay the same when the neighbours are
+    proposed in projection, as a large library on a CPU without native bf16 has them."""
+    from photocomic.tools.find import duplicate_neighbours
+
+    def listed() -> list[list[str]]:
+        return [[p.path for p in g.photos] for g in lib.searcher.duplicates().groups]
+
+    default = listed()
+    chosen = duplicate_neighbours.proposes_in_projection
+    duplicate_neighbours.proposes_in_projection = lambda count: True  # type: ignore[assignment]
+    try:
+        return listed() == default
+    finally:
+        duplicate_neighbours.proposes_in_projection = chosen
 
 
 # -- (d) variety ----------------------------------------------------------------------------

@@ -14,14 +14,14 @@ subject (measured in bench/quality.py, duplicate_figures, on ImageNet photos):
 A pair's score is the larger of the two; for aligned pixels, the best alignment, or the first
 one tried that settles the pair (two pictures of one shape compared whole). Copies with the
 same embedding join at once and one of them speaks for all; each one's nearest neighbours come
-from a matrix product per block of photos over the vectors read once from Milvus (never an
-all-pairs matrix in memory); only pairs the embedding leaves undecided are decoded, on every
-core.
+from a matrix product per block of photos over the vectors read once (``duplicate_neighbours``,
+never an all-pairs matrix in memory); only pairs the embedding leaves undecided have their
+pixels compared, from the signatures kept since indexing (decoded where there are none).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ from photocomic.tools.find.contract import (
     DuplicatesRequest,
     Filters,
 )
+from photocomic.tools.find.duplicate_neighbours import CANDIDATE_FLOOR, candidate_pairs
 from photocomic.tools.find.duplicate_rows import photos_compared
 from photocomic.tools.find.pixel_match import PixelMatcher
 
@@ -48,16 +49,6 @@ if TYPE_CHECKING:
 # measured (0.876 aligned pixels, 0.851 cosine), below the edited copies (see module doc).
 DUPLICATE_THRESHOLD = 0.88
 GROUP_SHOWN = 20  # photos of one group an answer lists (its size counts them all)
-# Which pairs get the pixel check: any two photos this close, and a photo with its nearest
-# NEAREST_CHECKED neighbours down to CANDIDATE_FLOOR (an edited copy's original is nearly
-# always its nearest photo, however far the edit moved it: a 25% thumbnail, crop+grey+q20).
-# Measured on photos-1k: 9% of neighbour pairs are above 0.5, 77% above 0.35.
-PIXEL_FLOOR = 0.5
-CANDIDATE_FLOOR = 0.25
-NEAREST_CHECKED = 2
-NEIGHBOURS = 8  # nearest photos looked at per photo: a group larger than this still joins up
-DENSE_NEIGHBOURS = 64  # looked at again for a photo whose eight nearest are all duplicates
-_BATCH = 256
 _PAIRS_AT_ONCE = 128  # pairs whose pixels are sampled together (their crops stay in the cache)
 _PAIRS_READ_AT_ONCE = 16 * _PAIRS_AT_ONCE  # pairs whose signatures are read from SQLite at once
 
@@ -98,13 +89,13 @@ def duplicate_groups(
     scorer = _Scorer(vectors, rows, threshold, pixels)
     groups = _Groups(len(rows))
     rep = _join_identical(groups, vectors)
-    pairs, sims, floors = _candidate_pairs(vectors, threshold, rep)
+    pairs, sims, floors = candidate_pairs(vectors, threshold, rep)
     for a, b in pairs[sims >= threshold].tolist():
         groups.join(a, b)
     left_open = (floors <= sims) & (sims < threshold)
-    by_photo = np.lexsort((pairs[left_open, 1], pairs[left_open, 0]))
-    undecided = list(zip(map(tuple, pairs[left_open][by_photo].tolist()),
-                         floors[left_open][by_photo].tolist(), strict=True))  # fmt: skip
+    in_reach = _in_reach_order(pairs[left_open], len(rows))
+    undecided = list(zip(map(tuple, pairs[left_open][in_reach].tolist()),
+                         floors[left_open][in_reach].tolist(), strict=True))  # fmt: skip
     # The groups are the same in any order (a pair is skipped only once its photos are in one
     # group); photo by photo, each one's crops are sampled once, not once per pair.
     for start in range(0, len(undecided), _PAIRS_AT_ONCE):
@@ -113,12 +104,32 @@ def duplicate_groups(
         if start % _PAIRS_READ_AT_ONCE == 0:  # their signatures in one read, a window at a time
             window = undecided[start : start + _PAIRS_READ_AT_ONCE]
             scorer.pixels.prefetch({rows[n]["file"] for pair, _ in window for n in pair})
-        scorer.prepare([pair for pair, _ in chunk])
+        scorer.prepare(chunk)
         for (a, b), floor in chunk:
             if groups.find(a) != groups.find(b) and scorer.score(a, b, floor) >= threshold:
                 groups.join(a, b)
     compared.save_decoded(store, scorer.pixels.decoded)
     return DuplicateReport(threshold=threshold, checked=len(rows), groups=_listed(groups, scorer))
+
+
+def _in_reach_order(pairs: np.ndarray, count: int) -> np.ndarray:
+    """An order of ``pairs`` (rows of two of ``count`` photos) that keeps photos compared with
+    each other close together: the photos ordered by reverse Cuthill-McKee over the graph of
+    pairs, then the pairs by their earlier photo (its pairs in a row) and their later one. A
+    pair's signatures and resampled pictures are then still in the bounded caches from its
+    neighbours' pairs; in index order, a large library's partners had been evicted before
+    their next use and were read and resampled again (30,000 photos: 40,000 times)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+    if not len(pairs):
+        return np.zeros(0, dtype=np.int64)
+    edges = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
+                       shape=(count, count)).tocsr()  # fmt: skip
+    position = np.empty(count, dtype=np.int64)
+    position[reverse_cuthill_mckee(edges, symmetric_mode=False)] = np.arange(count)
+    earlier, later = position[pairs[:, 0]], position[pairs[:, 1]]
+    return np.lexsort((np.maximum(earlier, later), np.minimum(earlier, later)))
 
 
 class _Scorer:
@@ -136,11 +147,12 @@ class _Scorer:
         cosine = float(self.vectors[a] @ self.vectors[b])
         return cosine, checked_from <= cosine < self.threshold
 
-    def prepare(self, pairs: Sequence[tuple[int, int]]) -> None:
-        """The pixels of those pairs that will need them, sampled together."""
-        todo = [(self.rows[a]["file"], self.rows[b]["file"]) for a, b in pairs
+    def prepare(self, pairs: Sequence[tuple[tuple[int, int], float]]) -> None:
+        """The pixels of those pairs (each with the cosine from which it is checked) that will
+        need them, compared together."""
+        todo = [(self.rows[a]["file"], self.rows[b]["file"]) for (a, b), floor in pairs
                 if (min(a, b), max(a, b)) not in self.aligned
-                and self._open(a, b, CANDIDATE_FLOOR)[1]]  # fmt: skip
+                and self._open(a, b, floor)[1]]  # fmt: skip
         self.pixels.prepare(todo)
 
     def score(self, a: int, b: int, checked_from: float = CANDIDATE_FLOOR) -> float:
@@ -168,7 +180,7 @@ def _listed(groups: _Groups, scorer: _Scorer) -> list[DuplicateGroup]:
     scores: dict[int, float] = {}
     for start in range(0, len(against_first), _PAIRS_AT_ONCE):
         chunk = against_first[start : start + _PAIRS_AT_ONCE]
-        scorer.prepare(chunk)  # then scored at once, while their crops are in the cache
+        scorer.prepare([(pair, CANDIDATE_FLOOR) for pair in chunk])  # compared together
         scores.update((n, round(min(1.0, scorer.score(first, n)), 4)) for first, n in chunk)
     found = []
     for indices in ordered:
@@ -201,97 +213,6 @@ def _join_identical(groups: _Groups, vectors: np.ndarray) -> list[int]:
     for n, key in enumerate(np.round(vectors, 5)):
         groups.join(first.setdefault(key.tobytes(), n), n)
     return [groups.find(n) for n in range(len(vectors))]
-
-
-def _candidate_pairs(
-    vectors: np.ndarray, threshold: float, rep: list[int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs of near neighbours between representatives (``rep``: one row per set of identical
-    embeddings) as rows of two indices, closest first, with their cosines and the cosine from
-    which each pair's pixels are worth comparing (CANDIDATE_FLOOR for a photo's nearest ones,
-    else PIXEL_FLOOR). A photo whose every neighbour looked at is already a duplicate sits in a
-    larger cluster: it is asked again for DENSE_NEIGHBOURS, so the cluster joins up whatever
-    its size.
-    """
-    found = _Neighbours(vectors, threshold, rep)
-    dense = found.add(sorted(set(rep)), NEIGHBOURS)
-    found.add(dense, DENSE_NEIGHBOURS)
-    return found.ranked()
-
-
-class _Neighbours:
-    """Each representative's nearest other representatives, found in process: the vectors are
-    in memory already, and one matrix product per block of photos is an order of magnitude
-    faster than a search per photo in Milvus Lite (bench/RESULTS.md, "Duplicates"). Candidates
-    come from a bf16 product where the CPU computes it natively, their scores always from
-    float32; a block's pairs are kept as arrays, never one Python object per pair."""
-
-    def __init__(self, vectors: np.ndarray, threshold: float, rep: list[int]) -> None:
-        import torch
-        from photocomic.tools.photos.embedder import cpu_has_native_bf16
-
-        self.vectors, self.threshold = vectors, threshold
-        self.speakers = np.asarray(sorted(set(rep)), dtype=np.int64)
-        kind = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
-        self.matrix = torch.from_numpy(vectors[self.speakers]).to(kind)
-        self._found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        self._most = min(DENSE_NEIGHBOURS + 1, len(self.speakers))
-        self._top = np.full((len(vectors), self._most), -1, dtype=np.int64)
-
-    def _quick_nearest(self, rows: np.ndarray) -> np.ndarray:
-        """The DENSE_NEIGHBOURS + 1 representatives nearest to each of ``rows`` by the quick
-        product, closest first: one product per row, whichever pass asks."""
-        import torch
-
-        todo = rows[self._top[rows, 0] < 0]
-        if len(todo):
-            query = torch.from_numpy(self.vectors[todo]).to(self.matrix.dtype)
-            top = torch.topk((query @ self.matrix.T).float(), self._most, dim=1).indices.numpy()
-            self._top[todo] = self.speakers[top]
-        return self._top[rows]
-
-    def nearest(self, who: list[int], count: int) -> Iterator[tuple[np.ndarray, ...]]:
-        """Per block of ``who``: its rows, their ``count`` nearest other representatives and
-        the cosines, closest first (-inf where there are fewer)."""
-        k = min(count + 1, len(self.speakers))
-        for start in range(0, len(who), _BATCH):
-            rows = np.asarray(who[start : start + _BATCH], dtype=np.int64)
-            picked = self._quick_nearest(rows)[:, :k]
-            exact = np.einsum("bkd,bd->bk", self.vectors[picked], self.vectors[rows])
-            exact[picked == rows[:, None]] = -np.inf  # a photo is not its own neighbour
-            order = np.argsort(-exact, axis=1, kind="stable")[:, :count]
-            yield rows, np.take_along_axis(picked, order, 1), np.take_along_axis(exact, order, 1)
-
-    def add(self, who: list[int], neighbours: int) -> list[int]:
-        """Pairs of ``who`` with their nearest ``neighbours`` down to CANDIDATE_FLOOR; returns
-        the ones whose every neighbour looked at is a duplicate (dense ones)."""
-        dense: list[int] = []
-        for rows, others, sims in self.nearest(who, neighbours):
-            me = np.broadcast_to(rows[:, None], others.shape)
-            keep = sims >= CANDIDATE_FLOOR
-            rank = np.broadcast_to(np.arange(others.shape[1]), others.shape)
-            floor = np.where(rank < NEAREST_CHECKED, CANDIDATE_FLOOR, PIXEL_FLOOR)
-            self._found.append((np.minimum(me, others)[keep], np.maximum(me, others)[keep],
-                                sims[keep], floor[keep]))  # fmt: skip
-            if others.shape[1] >= neighbours:
-                dense.extend(rows[sims[:, neighbours - 1] >= self.threshold].tolist())
-        return dense
-
-    def ranked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every pair found once (two indices a row), closest first, with its cosine and its
-        lowest floor."""
-        if not self._found:
-            return np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.zeros(0)
-        low, high, sims, floors = (np.concatenate(c) for c in zip(*self._found, strict=True))
-        size = len(self.vectors)
-        keys, where = np.unique(low * size + high, return_inverse=True)
-        best = np.full(len(keys), -np.inf, dtype=np.float64)
-        np.maximum.at(best, where, sims)
-        lowest = np.full(len(keys), np.inf)
-        np.minimum.at(lowest, where, floors)
-        order = np.argsort(-best, kind="stable")
-        keys = keys[order]
-        return np.stack([keys // size, keys % size], axis=1), best[order], lowest[order]
 
 
 def find_duplicates(call: Call, request: DuplicatesRequest) -> DuplicatesAnswer:

@@ -17,13 +17,13 @@ from photocomic.tools.find.contract import (
     PhotoInfoRequest,
     PhotoSubject,
 )
-from photocomic.tools.find.duplicates import (
+from photocomic.tools.find.duplicate_neighbours import (
     CANDIDATE_FLOOR,
-    DUPLICATE_THRESHOLD,
     NEAREST_CHECKED,
     NEIGHBOURS,
     PIXEL_FLOOR,
 )
+from photocomic.tools.find.duplicates import DUPLICATE_THRESHOLD
 from photocomic.tools.find.pixel_match import PixelMatcher
 from photocomic.tools.find.ranking import iso_time
 from photocomic.tools.find.subject_model import SHOWS

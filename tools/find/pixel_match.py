@@ -129,6 +129,7 @@ class PixelMatcher:
         self._crops = _Kept(CROPS_KEPT)
         self._wholes = _Kept(WHOLES_KEPT)
         self._grids = _Kept(GRIDS_KEPT)  # by picture shape (and crop aspect)
+        self._scores: dict[tuple[str, str], float] = {}  # pairs scored, until matched
 
     def _known(self, path: str) -> np.ndarray | None:
         return self.decoded.get(path) if path in self.decoded else self._thumbs.get_recent(path)
@@ -193,14 +194,43 @@ class PixelMatcher:
         return grid
 
     def prepare(self, pairs: Sequence[tuple[str, str]]) -> None:
-        """The crops and whole pictures :meth:`match` will want for these pairs, resampled a
-        batch of same-shaped pictures at a time (each photo's crops for the first partner's
-        shape it is matched with, as :meth:`match` would)."""
+        """Score these pairs together for :meth:`match` (those of the last call forgotten):
+        their whole pictures and crops resampled a batch of same-shaped pictures at a time,
+        each compared in one product for all."""
+        self._scores.clear()
+        self._score(pairs)
+
+    def match(self, a: str, b: str) -> float | None:
+        """How well one photo's pixels (mirrored or not) line up with a crop of the other
+        (None: a signature could not be read)."""
+        if (a, b) not in self._scores:
+            self._score([(a, b)])
+        return self._scores.pop((a, b), None)
+
+    def _score(self, pairs: Sequence[tuple[str, str]]) -> None:
         readable = [
             (a, b, ta, tb)
             for a, b in pairs
             if (ta := self.thumb(a)) is not None and (tb := self.thumb(b)) is not None
         ]
+        self._sample_wholes(readable)
+        self._settle_as_they_are([(a, b) for a, b, ta, tb in readable if ta.shape == tb.shape])
+        searched = [(a, b, ta, tb) for a, b, ta, tb in readable if (a, b) not in self._scores]
+        self._sample_crops(searched)
+        self._search_crops(searched)
+
+    def _search_crops(self, searched: Sequence[tuple[str, str, np.ndarray, np.ndarray]]) -> None:
+        """Each pair's best alignment: one photo's crops (shaped like the other) against the
+        other's whole picture and its mirror image, both ways (a product per pair and way:
+        stacking a batch's crops first copied 38 MB a batch and took twice as long)."""
+        for a, b, ta, tb in searched:
+            best = -1.0
+            for big, small, big_path, small_path in ((ta, tb, a, b), (tb, ta, b, a)):
+                crops = self._crops_of(big_path, big, small.shape[1] / small.shape[0])
+                best = max(best, float((crops @ self._whole_of(small_path).T).max()))
+            self._scores[(a, b)] = best
+
+    def _sample_wholes(self, readable: Sequence[tuple[str, str, np.ndarray, np.ndarray]]) -> None:
         wholes: dict[tuple[int, int], dict[str, np.ndarray]] = {}
         for a, b, ta, tb in readable:
             for path, image in ((a, ta), (b, tb)):
@@ -211,11 +241,12 @@ class PixelMatcher:
                 todo, _sample(list(todo.values()), self._grid_for(shape)), strict=True
             ):
                 self._wholes.keep(path, _with_mirror(whole))
+
+    def _sample_crops(self, searched: Sequence[tuple[str, str, np.ndarray, np.ndarray]]) -> None:
+        """Each photo's crops shaped like its partner, for the first partner of each shape."""
         crops: dict[tuple[int, int, float], dict[tuple[str, int], np.ndarray]] = {}
         asked: set[tuple[str, int]] = set()
-        for a, b, ta, tb in readable:
-            if self._settled_as_they_are(a, b, ta, tb) is not None:
-                continue
+        for a, b, ta, tb in searched:
             for big, small, big_path in ((ta, tb, a), (tb, ta, b)):
                 aspect = small.shape[1] / small.shape[0]
                 key = (big_path, round(aspect * 20))
@@ -227,27 +258,28 @@ class PixelMatcher:
             for key, rows in zip(todo, made, strict=True):
                 self._crops.keep(key, rows)
 
-    def match(self, a: str, b: str) -> float | None:
-        """How well one photo's pixels (mirrored or not) line up with a crop of the other."""
-        ta, tb = self.thumb(a), self.thumb(b)
-        if ta is None or tb is None:
-            return None
-        settled = self._settled_as_they_are(a, b, ta, tb)
-        if settled is not None:
-            return settled
-        best = -1.0
-        for big, small, big_path, small_path in ((ta, tb, a, b), (tb, ta, b, a)):
-            crops = self._crops_of(big_path, big, small.shape[1] / small.shape[0])
-            best = max(best, float((crops @ self._whole(small_path, small).T).max()))
-        return best
-
-    def _settled_as_they_are(self, a: str, b: str, ta: np.ndarray, tb: np.ndarray) -> float | None:
-        """The pair's score without a search, where that settles it: two pictures of one shape
+    def _settle_as_they_are(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Which of these pairs of pictures of one shape are settled without a search:
         compared whole (the one, against the other and its mirror image) is exactly the
-        alignment at scale 1.0 that :meth:`match` searches among, so when it reaches
+        alignment at scale 1.0 that the search tries among others, so when it reaches
         ``enough`` the pair is a match whatever the crops would add. Resized, recompressed and
-        brightened copies end here; crops and different shapes are searched."""
-        if self.enough is None or ta.shape != tb.shape:
-            return None
-        whole = float((self._whole(a, ta)[:1] @ self._whole(b, tb).T).max())
-        return whole if whole >= self.enough else None
+        brightened copies end here, all of a batch in one product; crops and different shapes
+        are searched."""
+        if self.enough is None or not pairs:
+            return
+        first = np.stack([self._whole_of(a)[0] for a, _ in pairs])
+        second = np.stack([self._whole_of(b) for _, b in pairs])
+        scores = np.einsum("nd,nkd->nk", first, second).max(axis=1)
+        self._scores.update(
+            (pair, float(score)) for pair, score in zip(pairs, scores, strict=True)
+            if score >= self.enough
+        )  # fmt: skip
+
+    def _whole_of(self, path: str) -> np.ndarray:
+        """The whole picture of a photo whose signature was read, resampled once."""
+        kept = self._wholes.get_recent(path)
+        if kept is None:
+            thumb = self.thumb(path)
+            assert thumb is not None, path  # only pairs whose signatures were read come here
+            kept = self._whole(path, thumb)
+        return kept
