@@ -101,13 +101,15 @@ def spy() -> Iterator[Path]:
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every test gets its own data folder and no inherited photocomic or OpenAI settings;
-    an engine the test started for that folder is stopped afterwards."""
+    """Every test gets its own data folder (and folder of compiled models) and no inherited
+    photocomic or OpenAI settings; an engine the test started for that folder is stopped
+    afterwards."""
     for name in list(os.environ):
         if name.startswith(("PHOTOCOMIC_", "OPENAI_")):
             monkeypatch.delenv(name, raising=False)
     data = tmp_path / "data"
     monkeypatch.setenv("PHOTOCOMIC_DATA_DIR", str(data))
+    monkeypatch.setenv("PHOTOCOMIC_COMPILED_DIR", str(tmp_path / "compiled"))
     monkeypatch.setenv("PHOTOCOMIC_ENGINE_IDLE", ENGINE_IDLE)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     yield data

@@ -8,6 +8,8 @@ the cosines real edits give.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 from photocomic.tools.find.duplicate_neighbours import (
@@ -71,9 +73,7 @@ def test_pairs_are_compared_one_cluster_after_the_other() -> None:
     """Photos that are compared with each other come together, whatever their order in the
     library, so their signatures are still at hand (the caches are bounded)."""
     first, second = list(range(0, 40, 2)), list(range(1, 40, 2))  # interleaved in the library
-    pairs = np.asarray(
-        [(a, b) for cluster in (first, second) for a, b in zip(cluster, cluster[1:], strict=False)]
-    )
+    pairs = np.asarray([pair for cluster in (first, second) for pair in pairwise(cluster)])
     ordered = pairs[_in_reach_order(pairs, 40)]
     assert sorted(map(tuple, ordered.tolist())) == sorted(map(tuple, pairs.tolist()))
     clusters = [0 if a % 2 == 0 else 1 for a, _ in ordered]

@@ -35,12 +35,20 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("photocomic", appauthor=False))
 
 
+def default_compiled_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("photocomic", appauthor=False)) / "compiled"
+
+
 class Settings(BaseSettings):
     """Everything photocomic can be configured with; see the README's configuration table."""
 
     model_config = SettingsConfigDict(env_prefix="PHOTOCOMIC_", extra="ignore")
 
     data_dir: Path = Field(default_factory=default_data_dir)
+    compiled_dir: Path = Field(
+        default_factory=default_compiled_dir,
+        description="where forward passes compiled for this CPU are kept, for every library",
+    )
     db: str | None = Field(
         default=None,
         description="Milvus URI: a local file (Milvus Lite) or http(s)://host:19530.",
@@ -86,7 +94,7 @@ class Settings(BaseSettings):
             return [part for part in value.split(os.pathsep) if part.strip()]
         return value
 
-    @field_validator("data_dir", "weights", mode="after")
+    @field_validator("data_dir", "compiled_dir", "weights", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import platform
 import re
 import sys
 import threading
@@ -21,6 +22,7 @@ import warnings
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -52,8 +54,7 @@ class OpenVinoForward:
                 model = ov.convert_model(module, example_input=example.contiguous())
             model.reshape([-1, *example.shape[1:]])
             if saved is not None:
-                saved.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                ov.save_model(model, str(saved), compress_to_fp16=False)
+                _save_openvino(ov, model, saved)
         self.compiled = ov.Core().compile_model(model, "CPU", {
             "INFERENCE_PRECISION_HINT": "f32",  # its default is bf16 on CPUs that have it
             "NUM_STREAMS": str(streams),
@@ -80,6 +81,23 @@ def torchscript(module: torch.nn.Module, example: torch.Tensor) -> Forward:
     return traced  # type: ignore[no-any-return]
 
 
+def _save_openvino(ov: Any, model: Any, saved: Path) -> None:
+    """Write the converted model under a name of its own, then put it in place (weights first,
+    then the description a reader looks for), so another process never reads half of it."""
+    saved.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    part = saved.with_name(f".{saved.stem}-{os.getpid()}-{threading.get_ident()}.xml")
+    ov.save_model(model, str(part), compress_to_fp16=False)
+    os.replace(part.with_suffix(".bin"), saved.with_suffix(".bin"))
+    os.replace(part, saved)
+
+
+def _write_verdict(kept: Path, verdict: dict[str, str]) -> None:
+    kept.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    part = kept.with_name(f".{kept.name}-{os.getpid()}-{threading.get_ident()}.json")
+    part.write_text(json.dumps(verdict))
+    os.replace(part, kept.with_suffix(".json"))
+
+
 def available_cpus() -> int:
     """The CPUs this process may run on (its affinity, e.g. a container's share)."""
     try:
@@ -103,7 +121,7 @@ def openvino_wanted() -> bool:
 def _keep_telemetry_out() -> bool:
     """OpenVINO's converter sends usage events to Google Analytics, and writes a client id in
     the home folder, unless a consent file there says no. photocomic sends nothing anywhere and
-    writes only in its data folder, so the telemetry package is made unimportable in this
+    writes only in its own folders, so the telemetry package is made unimportable in this
     process before OpenVINO loads: OpenVINO then uses the no-op stub it ships for installations
     without it. False when another part of the process loaded it first."""
     sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
@@ -171,7 +189,7 @@ def fastest_forward(
     said = ", ".join(f"{n} {s * 1000:.1f} ms per {_TIMED_BATCH}" for n, s in timed.items())
     log.info("forward pass: %s (%s)", name, said)
     if kept is not None and len(timed) == 2:  # a verdict only from a real comparison
-        kept.with_suffix(".json").write_text(json.dumps({"faster": name, "ms": said}))
+        _write_verdict(kept, {"faster": name, "ms": said})
     return made[name], name
 
 
@@ -184,7 +202,8 @@ def _kept_verdict(kept: Path | None) -> str | None:
 
 def kept_name(folder: Path, model: str, weights: str, input_size: int) -> Path:
     """Where the compiled forms of this model are kept: one name per model, weights file (its
-    size and time), input size and the versions of torch and OpenVINO."""
+    size and time), input size, the versions of torch and OpenVINO and the CPU (the folder is
+    the user's, and a home folder may be shared by machines whose verdicts differ)."""
     try:  # from its metadata: importing it here would let its telemetry in
         ov_version = metadata.version("openvino")
     except metadata.PackageNotFoundError:
@@ -194,10 +213,23 @@ def kept_name(folder: Path, model: str, weights: str, input_size: int) -> Path:
         stamp = f"{info.st_size}:{info.st_mtime_ns}"
     except OSError:
         stamp = "-"
-    key = "|".join((model, weights, stamp, str(input_size), torch.__version__, ov_version))
+    key = "|".join(
+        (model, weights, stamp, str(input_size), torch.__version__, ov_version, _cpu_identity())
+    )
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     # no dots: timm names such as "resnet50.a1_in1k" would lose the digest to with_suffix
     return folder / f"{re.sub(r'[^A-Za-z0-9_-]', '_', model)}-{digest}"
+
+
+def _cpu_identity() -> str:
+    """The CPU's model and instruction sets (what decides which pass is faster)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return f"{platform.machine()}|{platform.processor()}"
+    wanted = ("model name", "flags", "Features", "CPU part")
+    return "|".join(sorted({ln.split(":", 1)[1].strip() for ln in lines if ln.startswith(wanted)}))
 
 
 def example_input(size: int, device: torch.device) -> torch.Tensor:

@@ -217,7 +217,7 @@ class Embedder:
     def from_settings(cls, settings: Settings) -> Embedder:
         return cls(
             settings.model, settings.weights, settings.device, settings.precision,
-            compiled_dir=settings.cache_dir / "compiled",
+            compiled_dir=settings.compiled_dir,
         )  # fmt: skip
 
     @property
