@@ -1,6 +1,6 @@
 """The forward pass compiled for long runs: OpenVINO or TorchScript, whichever this CPU runs
 faster, gives the eager model's embeddings and labels; the verdict and the converted model are
-kept in the data folder, so the next run builds only the winner."""
+kept in the folder of compiled models, so the next run builds only the winner."""
 
 from __future__ import annotations
 
@@ -22,19 +22,18 @@ def pictures() -> list[np.ndarray]:
     return [probe.prepare(scene(seed)) for seed in range(8)]
 
 
-def _compiled(folder: Path, monkeypatch: pytest.MonkeyPatch, openvino: bool) -> Embedder:
-    monkeypatch.setenv("PHOTOCOMIC_OPENVINO", "1" if openvino else "0")
-    embedder = Embedder(compiled_dir=folder)
+def _compiled(folder: Path, openvino: bool) -> Embedder:
+    embedder = Embedder(compiled_dir=folder, forward="auto" if openvino else "torchscript")
     embedder.speed_up()
     return embedder
 
 
 @pytest.mark.parametrize("openvino", [True, False], ids=["openvino allowed", "torchscript only"])
 def test_the_compiled_pass_gives_the_eager_embeddings_and_labels(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pictures: list[np.ndarray], openvino: bool
+    tmp_path: Path, pictures: list[np.ndarray], openvino: bool
 ) -> None:
     eager = Embedder().embed(pictures)
-    compiled = _compiled(tmp_path, monkeypatch, openvino)
+    compiled = _compiled(tmp_path, openvino)
     assert compiled.forward_name in ({"openvino", "torchscript"} if openvino else {"torchscript"})
     fast = compiled.embed(pictures)
     assert float((eager.vectors * fast.vectors).sum(axis=1).min()) > 0.99999
@@ -51,7 +50,7 @@ def test_the_compiled_pass_gives_the_eager_embeddings_and_labels(
 def test_the_verdict_is_kept_and_the_next_run_builds_only_the_winner(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pictures: list[np.ndarray]
 ) -> None:
-    first = _compiled(tmp_path, monkeypatch, openvino=True)
+    first = _compiled(tmp_path, openvino=True)
     verdicts = list(tmp_path.glob("*.json"))
     assert len(verdicts) == 1, "one verdict for one model, weights and library versions"
     winner = json.loads(verdicts[0].read_text())["faster"]
@@ -64,20 +63,18 @@ def test_the_verdict_is_kept_and_the_next_run_builds_only_the_winner(
 
     loser = "torchscript" if winner == "openvino" else "OpenVinoForward"
     monkeypatch.setattr(compiled_forward, loser, must_not_run)
-    again = _compiled(tmp_path, monkeypatch, openvino=True)
+    again = _compiled(tmp_path, openvino=True)
     assert again.forward_name == winner
     assert np.allclose(again.embed(pictures).vectors, first.embed(pictures).vectors, atol=1e-5)
 
 
-def test_a_broken_kept_model_is_measured_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pictures: list[np.ndarray]
-) -> None:
-    first = _compiled(tmp_path, monkeypatch, openvino=True)
+def test_a_broken_kept_model_is_measured_again(tmp_path: Path, pictures: list[np.ndarray]) -> None:
+    first = _compiled(tmp_path, openvino=True)
     if first.forward_name != "openvino":
         pytest.skip("TorchScript is faster on this CPU: no converted model is read back")
     verdict = next(tmp_path.glob("*.json"))
     verdict.with_suffix(".xml").write_text("not a model")
-    again = _compiled(tmp_path, monkeypatch, openvino=True)
+    again = _compiled(tmp_path, openvino=True)
     assert again.forward_name in {"openvino", "torchscript"}
     assert verdict.with_suffix(".xml").read_text(errors="replace") != "not a model"
     assert float((again.embed(pictures).vectors * first.embed(pictures).vectors).sum(1).min()) > (
@@ -85,7 +82,7 @@ def test_a_broken_kept_model_is_measured_again(
     )
 
 
-def test_converting_with_openvino_sends_and_writes_nothing_outside_the_data_folder(
+def test_converting_with_openvino_sends_and_writes_nothing_outside_its_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """OpenVINO's converter counts its uses in ~/intel and sends them to Google Analytics
@@ -94,7 +91,7 @@ def test_converting_with_openvino_sends_and_writes_nothing_outside_the_data_fold
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("CI", raising=False)
-    if not compiled_forward.openvino_wanted():
+    if not compiled_forward.openvino_usable():
         pytest.skip("OpenVINO is not installed here")
     data = tmp_path / "data"
     compiled_forward.OpenVinoForward(
@@ -119,3 +116,16 @@ def test_each_model_has_its_own_kept_files_whatever_its_name(tmp_path: Path) -> 
     assert len(xml) == 3
     assert all(path.parent == tmp_path and path.stem == name.name
                for path, name in zip(sorted(xml), sorted(names), strict=True))  # fmt: skip
+
+
+def test_the_forward_setting_keeps_the_eager_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PHOTOCOMIC_FORWARD=eager: a long run compiles nothing and keeps nothing."""
+    from photocomic.tools.config import Settings
+
+    monkeypatch.setenv("PHOTOCOMIC_FORWARD", "eager")
+    monkeypatch.setenv("PHOTOCOMIC_COMPILED_DIR", str(tmp_path / "compiled"))
+    embedder = Embedder.from_settings(Settings())
+    embedder.speed_up()
+    assert embedder.forward_name == "eager" and not (tmp_path / "compiled").exists()

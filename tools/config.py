@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     weights: Path | None = None
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    forward: Literal["auto", "torchscript", "eager"] = Field(
+        default="auto",
+        description="the forward pass of a long fp32 run on a CPU: auto = TorchScript or "
+        "OpenVINO, whichever this CPU runs faster; torchscript = never OpenVINO; eager = as built",
+    )
     batch_size: int = Field(default=32, ge=1, le=512)
     workers: int = Field(default=0, ge=0, le=64, description="decode threads; 0 = automatic")
     include_hidden: bool = False

@@ -58,7 +58,7 @@ def candidate_pairs(
 def proposes_in_projection(count: int) -> bool:
     """Whether ``count`` photos are proposed in projection: many, on a CPU without native
     bf16 (where the full product runs in float32)."""
-    from photocomic.tools.photos.embedder import cpu_has_native_bf16
+    from photocomic.tools.photos.cpu import cpu_has_native_bf16
 
     return count > PROJECT_ABOVE and not cpu_has_native_bf16()
 
@@ -80,7 +80,7 @@ class Neighbours:
         self, vectors: np.ndarray, threshold: float, rep: list[int], project: bool | None = None
     ) -> None:
         import torch
-        from photocomic.tools.photos.embedder import cpu_has_native_bf16
+        from photocomic.tools.photos.cpu import cpu_has_native_bf16
 
         self.vectors, self.threshold = vectors, threshold
         self.speakers = np.asarray(sorted(set(rep)), dtype=np.int64)

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import re
 import sys
 import threading
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from photocomic.tools.photos.cpu import cpu_identity
 
 log = logging.getLogger(__name__)
 
@@ -98,18 +98,10 @@ def _write_verdict(kept: Path, verdict: dict[str, str]) -> None:
     os.replace(part, kept.with_suffix(".json"))
 
 
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity, e.g. a container's share)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 2
-
-
-def openvino_wanted() -> bool:
-    """OpenVINO is tried unless PHOTOCOMIC_OPENVINO=0, it is not installed, or its telemetry
-    could not be kept out of this process (see :func:`_keep_telemetry_out`)."""
-    if os.environ.get("PHOTOCOMIC_OPENVINO", "1") == "0" or not _keep_telemetry_out():
+def openvino_usable() -> bool:
+    """OpenVINO can be tried: it is installed and its telemetry could be kept out of this
+    process (see :func:`_keep_telemetry_out`)."""
+    if not _keep_telemetry_out():
         return False
     try:
         import openvino  # noqa: F401
@@ -147,14 +139,18 @@ def seconds_per_batch(forward: Forward, example: torch.Tensor) -> float:
 
 
 def fastest_forward(
-    module: torch.nn.Module, example: torch.Tensor, workers: int, kept: Path | None = None
+    module: torch.nn.Module,
+    example: torch.Tensor,
+    workers: int,
+    kept: Path | None = None,
+    openvino: bool = True,
 ) -> tuple[Forward, str]:
-    """TorchScript, and OpenVINO where wanted; the faster on this CPU, and its name. Any
-    failure of one keeps the other; a failure of both raises. ``kept`` (a file name without
-    suffix, unique to the model, its weights and the libraries) keeps the converted model and
-    the verdict, so the next run builds only the winner."""
+    """TorchScript, and OpenVINO where allowed (``openvino``) and usable; the faster on this
+    CPU, and its name. Any failure of one keeps the other; a failure of both raises. ``kept``
+    (a file name without suffix, unique to the model, its weights, the libraries and the CPU)
+    keeps the converted model and the verdict, so the next run builds only the winner."""
     verdict = _kept_verdict(kept)
-    wanted = openvino_wanted()
+    wanted = openvino and openvino_usable()
     if verdict == "torchscript" or (verdict == "openvino" and not wanted):
         return torchscript(module, example), "torchscript"
     saved = kept.with_suffix(".xml") if kept is not None else None
@@ -214,22 +210,11 @@ def kept_name(folder: Path, model: str, weights: str, input_size: int) -> Path:
     except OSError:
         stamp = "-"
     key = "|".join(
-        (model, weights, stamp, str(input_size), torch.__version__, ov_version, _cpu_identity())
+        (model, weights, stamp, str(input_size), torch.__version__, ov_version, cpu_identity())
     )
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     # no dots: timm names such as "resnet50.a1_in1k" would lose the digest to with_suffix
     return folder / f"{re.sub(r'[^A-Za-z0-9_-]', '_', model)}-{digest}"
-
-
-def _cpu_identity() -> str:
-    """The CPU's model and instruction sets (what decides which pass is faster)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
-            lines = handle.read().splitlines()
-    except OSError:
-        return f"{platform.machine()}|{platform.processor()}"
-    wanted = ("model name", "flags", "Features", "CPU part")
-    return "|".join(sorted({ln.split(":", 1)[1].strip() for ln in lines if ln.startswith(wanted)}))
 
 
 def example_input(size: int, device: torch.device) -> torch.Tensor:

@@ -28,11 +28,11 @@ from photocomic.tools.config import DEFAULT_MODEL, Settings
 from photocomic.tools.errors import ConfigError
 from photocomic.tools.photos.compiled_forward import (
     Forward,
-    available_cpus,
     example_input,
     fastest_forward,
     kept_name,
 )
+from photocomic.tools.photos.cpu import available_cpus, cpu_has_native_bf16
 from photocomic.tools.photos.precision import decide
 from PIL import Image
 
@@ -61,16 +61,6 @@ def pick_device(wanted: str = "auto") -> torch.device:
     if wanted == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but PyTorch sees no CUDA GPU")
     return torch.device(wanted)
-
-
-def cpu_has_native_bf16() -> bool:
-    """bf16 autocast pays only on CPUs with bf16 instructions; elsewhere it is far slower."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
-            flags = handle.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def bf16_is_fast(device: torch.device) -> bool:
@@ -178,6 +168,7 @@ class Embedder:
         device: str = "auto",
         precision: str = "auto",
         compiled_dir: Path | None = None,
+        forward: str = "auto",
     ) -> None:
         self.name = name
         self.compiled_dir = compiled_dir  # where a compiled forward pass is kept (None: not)
@@ -207,7 +198,8 @@ class Embedder:
         self._lock = threading.Lock()
         self._traced: Forward | None = None
         self.forward_name = "eager"  # or "torchscript" / "openvino" once speed_up compiled it
-        self._may_trace = self.device.type == "cpu" and os.environ.get("PHOTOCOMIC_JIT", "1") != "0"
+        self._may_trace = self.device.type == "cpu" and forward != "eager"
+        self._openvino_allowed = forward == "auto"
 
     def precision_record(self) -> dict[str, object]:
         """The precision decision, recorded with a collection so it is never mixed."""
@@ -217,7 +209,7 @@ class Embedder:
     def from_settings(cls, settings: Settings) -> Embedder:
         return cls(
             settings.model, settings.weights, settings.device, settings.precision,
-            compiled_dir=settings.compiled_dir,
+            compiled_dir=settings.compiled_dir, forward=settings.forward,
         )  # fmt: skip
 
     @property
@@ -283,6 +275,7 @@ class Embedder:
                     example_input(self.input_size, self.device),
                     available_cpus(),
                     kept,
+                    openvino=self._openvino_allowed,
                 )
             except Exception as exc:  # an unusual model: the eager one is just as right
                 log.info("no compiled forward pass for %s (%s); staying eager", self.name, exc)

@@ -21,8 +21,8 @@ import numpy as np
 from photocomic.tools.allocator import give_back, keep_picture_buffers
 from photocomic.tools.errors import Cancelled, ConfigError, DecodeError, ModelMismatch, PathRefused
 from photocomic.tools.folders import FileEntry, Scan, display_path, real_folder, scan_folder
-from photocomic.tools.photos.compiled_forward import available_cpus
 from photocomic.tools.photos.contract import FailedFile, IndexSummary
+from photocomic.tools.photos.cpu import available_cpus
 from photocomic.tools.photos.images import open_photo
 from photocomic.tools.photos.pixel_signature import pixel_signature
 from photocomic.tools.photos.precision import check_mix
