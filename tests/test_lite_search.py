@@ -100,13 +100,39 @@ def test_array_filters_judged_column_wise_as_milvus_lite_judges_them_row_by_row(
         for expr in ARRAY_FILTERS:
             compiled = lite._compile_filter(expr)
             assert compiled.backend == "python"
-            for table in tables:
+            for table in tables * 2:  # the second time from the masks kept per table
                 ours = evaluate_columns(compiled, table)
                 assert ours is not None, expr
                 assert ours.to_pylist() == interpreter(compiled, table).to_pylist(), expr
         held = [tags[n % 5] for n in range(60, 90)]
         found = store.client.query(store.collection, filter=ARRAY_FILTERS[5], output_fields=["id"])
     assert len(found) == sum("dog" in t and "cat" in t for t in held) > 0
+
+
+def test_a_kept_filter_mask_is_never_used_for_another_table() -> None:
+    """Masks are kept per table while it lives: a new table (a compaction's, the memtable's
+    next snapshot) is judged afresh, even where it reuses a dead table's id."""
+    import weakref
+
+    import pyarrow as pa
+    from photocomic.tools.store import lite_filters
+
+    made: list[str] = []
+
+    def mask_of(label: str) -> np.ndarray:
+        made.append(label)
+        return np.array([label == "first"])
+
+    first = pa.table({"folders": [[1]]})
+    assert lite_filters._kept_mask(first, ("folders",), lambda: mask_of("first")).tolist() == [True]
+    assert lite_filters._kept_mask(first, ("folders",), lambda: mask_of("again")).tolist() == [True]
+    second, gone = pa.table({"folders": [[2]]}), pa.table({"folders": [[3]]})
+    dead = weakref.ref(gone)
+    del gone
+    # as if a dead table's entry sat under the id the new table now has
+    lite_filters._kept[(id(second), "folders")] = (dead, np.array([True]))
+    kept = lite_filters._kept_mask(second, ("folders",), lambda: mask_of("second"))
+    assert kept.tolist() == [False] and made == ["first", "second"]
 
 
 def test_the_memtable_read_by_numpy_as_milvus_lite_reads_it(tmp_path: Path) -> None:
