@@ -10,7 +10,9 @@ fields (its scalar INVERTED index takes scalars only).
 ``array_contains_any`` and ``array_contains_all`` on a list column by flattening it once, and
 whatever else the filter joins to them (comparisons, ``in``) by Milvus Lite's own Arrow backend,
 combined with the same three-valued ``and``/``or``/``not`` the interpreter uses. A filter it does
-not cover goes to the interpreter as before. ``tests/test_lite_search.py`` compares both.
+not cover goes to the interpreter as before. ``tests/test_lite_search.py`` compares both. An
+array filter's mask is kept per table while the table lives (sealed segments never change), so
+the roots and folder every search carries are judged once per segment.
 """
 
 from __future__ import annotations
