@@ -97,7 +97,7 @@ def duplicate_groups(
     undecided = list(zip(map(tuple, pairs[left_open][in_reach].tolist()),
                          floors[left_open][in_reach].tolist(), strict=True))  # fmt: skip
     # The groups are the same in any order (a pair is skipped only once its photos are in one
-    # group); photo by photo, each one's crops are sampled once, not once per pair.
+    # group); cluster by cluster, a photo's signature and crops are at hand for all its pairs.
     for start in range(0, len(undecided), _PAIRS_AT_ONCE):
         chunk = [c for c in undecided[start : start + _PAIRS_AT_ONCE]
                  if groups.find(c[0][0]) != groups.find(c[0][1])]  # fmt: skip
