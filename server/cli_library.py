@@ -129,7 +129,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"photos:  {status.photos}")
     print(f"comics:  {status.comics}")
     print(f"data:    {status.data_dir}")
-    print(f"engine:  pid {status.engine_pid}" + (", model loaded" if status.model_loaded else ""))
+    loaded = (
+        f", model loaded ({status.forward_pass})"
+        if status.forward_pass
+        else (", model loaded" if status.model_loaded else "")
+    )
+    print(f"engine:  pid {status.engine_pid}{loaded}")
     for job in status.jobs:
         print(f"running: {job.job_id} {job.kind} {shown(job.folder or '')}: {shown(job.message)}")
     if status.finished_jobs:

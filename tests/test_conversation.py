@@ -134,6 +134,8 @@ def test_a_whole_conversation(talk: Conversation, world: dict[str, Any], api: Op
 
     first = talk.ok("search_similar", image=str(world["biscuit"][0]), limit=5)["hits"]
     ids = [h["photo_id"] for h in first]
+    # a short run keeps the model as built; status says how the loaded model runs
+    assert talk.ok("library_status")["forward_pass"] == "eager"
     assert talk.ok("search_similar", photo_id=ids[0], limit=3)["hits"]
 
     # the mistakes assistants make: refused at once, with the words to do it right

@@ -122,6 +122,11 @@ class LibraryStatus(BaseModel):
     comics: int
     precision: str | None = Field(None, description="the precision the photos were embedded in")
     model_loaded: bool = Field(False, description="whether the model is in memory")
+    forward_pass: str | None = Field(
+        None,
+        description="how the loaded model runs: eager, or torchscript / openvino once a long "
+        "index run compiled it for this CPU",
+    )
     engine_pid: int | None = Field(None, description="the process that owns this library")
     jobs: list[JobSnapshot] = Field(
         default_factory=list, description="the runs under way (indexing, drawing), newest first"

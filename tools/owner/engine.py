@@ -174,6 +174,13 @@ class Engine:
     def model_loaded(self) -> bool:
         return bool(self._embedders)
 
+    def forward_pass(self, settings: Settings) -> str | None:
+        """How this library's model runs, if it is loaded (eager, torchscript, openvino)."""
+        key = (settings.model, str(settings.weights), settings.device, settings.precision)
+        with self._model_lock:
+            found = self._embedders.get(key)
+        return found.forward_name if found is not None else None
+
     def doors(self) -> int:
         return len(self._leases)
 

@@ -66,6 +66,7 @@ def library_status(call: Call, request: StatusRequest) -> LibraryStatus:
         data_dir=str(library.settings.data_dir),
         roots=list(scope.roots or []), comics=len(call.comics.list()),
         model_loaded=engine.model_loaded(), engine_pid=os.getpid(),
+        forward_pass=engine.forward_pass(library.settings),
     )  # fmt: skip
     seen = [j.snapshot() for j in engine.jobs.all() if engine.visible(j, scope)]
     status.jobs = [_brief(j) for j in seen if j.state in ("queued", "running")]
