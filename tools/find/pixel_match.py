@@ -195,8 +195,8 @@ class PixelMatcher:
 
     def prepare(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Score these pairs together for :meth:`match` (those of the last call forgotten):
-        their whole pictures and crops resampled a batch of same-shaped pictures at a time,
-        each compared in one product for all."""
+        their whole pictures and crops resampled a batch of same-shaped pictures at a time, the
+        pairs of one shape compared whole in one product, the others searched over crops."""
         self._scores.clear()
         self._score(pairs)
 

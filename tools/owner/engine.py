@@ -56,7 +56,7 @@ class Engine:
         self.started_at = now_iso()
         self._connections: dict[tuple[str, str], Connection] = {}
         self._libraries: dict[tuple[str, str, str], Library] = {}
-        self._embedders: dict[tuple[str, str, str, str], Embedder] = {}
+        self._embedders: dict[tuple[str, str, str, str, str], Embedder] = {}
         self._lock = threading.RLock()
         self._model_lock = threading.Lock()
         self._leases: dict[str, float] = {}
@@ -150,9 +150,16 @@ class Engine:
             log.info("opened library %s (collection %s)", settings.db_uri, settings.collection)
             return library
 
+    @staticmethod
+    def _model_key(settings: Settings) -> tuple[str, str, str, str, str]:
+        return (
+            settings.model, str(settings.weights), settings.device, settings.precision,
+            settings.forward,
+        )  # fmt: skip
+
     def embedder(self, settings: Settings) -> Embedder:
         """One model in memory per model setting, shared by every library and door."""
-        key = (settings.model, str(settings.weights), settings.device, settings.precision)
+        key = self._model_key(settings)
         with self._model_lock:
             found = self._embedders.get(key)
             if found is None:
@@ -176,9 +183,8 @@ class Engine:
 
     def forward_pass(self, settings: Settings) -> str | None:
         """How this library's model runs, if it is loaded (eager, torchscript, openvino)."""
-        key = (settings.model, str(settings.weights), settings.device, settings.precision)
         with self._model_lock:
-            found = self._embedders.get(key)
+            found = self._embedders.get(self._model_key(settings))
         return found.forward_name if found is not None else None
 
     def doors(self) -> int:

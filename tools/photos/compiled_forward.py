@@ -2,9 +2,10 @@
 installed and measures faster here, else TorchScript (traced and frozen).
 
 On a CPU without native bf16 the model is the bottleneck of indexing ordinary photos, and
-OpenVINO's CPU plugin ran EfficientNet-Lite0 1.5 to 1.7 times as fast as the frozen TorchScript
-on an AMD EPYC with AVX2 (bench/RESULTS.md), with the same embeddings (cosine 1.000000). Which one
-is faster depends on the CPU, so both are built and timed once, on the spot, and the faster kept.
+OpenVINO's CPU plugin ran EfficientNet-Lite0 about 1.25 times as fast as the frozen TorchScript
+on an AMD EPYC with AVX2 (model only: 117 against 93 photos/s, bench/RESULTS.md), with the same
+embeddings (lowest cosine 0.99999988). Which one is faster depends on the CPU, so both are built
+and timed once, on the spot, and the faster kept.
 """
 
 from __future__ import annotations

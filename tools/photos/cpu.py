@@ -3,10 +3,12 @@ searches by id never loads it)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 
 
+@functools.cache
 def _cpuinfo() -> str | None:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:

@@ -254,9 +254,10 @@ class Embedder:
         """Compile the forward pass for a long run on a CPU: TorchScript (traced and frozen,
         batch norms folded) or OpenVINO, whichever this CPU runs faster (``compiled_forward``).
 
-        The first time for a library it costs about 7 s (converting and timing both), later
-        0.3 s (the winner read back from ``compiled_dir``), so the indexer asks for it only for
-        many photos; searches use it once it exists. Any failure keeps the eager model.
+        The first time on a machine it costs about 7 s (converting and timing both), later
+        0.3 s (the winner read back from ``compiled_dir``, shared by every library), so the
+        indexer asks for it only for many photos; searches use it once it exists. Any failure
+        keeps the eager model.
         """
         if self._traced is not None or not self._may_trace or self.precision != "fp32":
             return
