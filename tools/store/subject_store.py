@@ -20,7 +20,6 @@ import numpy as np
 from photocomic.tools.errors import InvalidInput
 from photocomic.tools.store.rows import ID_MASK
 from photocomic.tools.store.schema import VECTOR_INDEX
-from scipy.special import expit
 
 if TYPE_CHECKING:
     from photocomic.tools.store.photo_store import PhotoStore
@@ -66,10 +65,10 @@ class Subject:
         """How likely each photo shows the subject: from its embedding, and when its labels
         are given and the subject learned the labels it goes with, from both."""
         if tags is None or "blend_scale" not in self.info:
-            return expit(self.decision(vectors).astype(np.float64))
+            return _expit(self.decision(vectors).astype(np.float64))
         # float64: far from the subject, float32 probabilities would all be 0 and tie
         score = self.blend(vectors, tags).astype(np.float64) * float(self.info["blend_scale"])
-        return expit(score + float(self.info.get("blend_bias", 0.0)))
+        return _expit(score + float(self.info.get("blend_bias", 0.0)))
 
     def blend(self, vectors: np.ndarray, tags: Sequence[dict[str, float]]) -> np.ndarray:
         """The embedding's projection and the labels' agreement, each in units of its spread
@@ -230,3 +229,11 @@ def agreement(tags: Sequence[dict[str, float]], weights: dict[str, float]) -> np
          for t in tags],
         dtype=np.float32,
     )  # fmt: skip
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    """The logistic function, with SciPy loaded only when a subject is scored (importing it
+    costs every engine start a quarter of a second)."""
+    from scipy.special import expit
+
+    return np.asarray(expit(x))
