@@ -167,11 +167,11 @@ def measure(
 ) -> dict[str, Any]:
     from photocomic.tools.find.filters import SearchFilters
     from photocomic.tools.find.search import Searcher
-    from photocomic.tools.photos.embedder import Embedder
     from photocomic.tools.photos.indexer import Indexer
+    from photocomic.tools.photos.kept_models import load_embedder
     from photocomic.tools.store.photo_store import PhotoStore
 
-    embedder = Embedder.from_settings(settings)  # the engine holds the model while it indexes,
+    embedder = load_embedder(settings)  # the model as the engine loads it while it indexes
     embedder.speed_up()  # compiled as for a long run (OpenVINO's runtime included, if chosen)
     vectors = library[0]
     figures: dict[str, Any] = {"rows": size, "forward_pass": embedder.forward_name}

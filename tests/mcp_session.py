@@ -31,9 +31,11 @@ def serve_command(*args: str) -> list[str]:
 
 
 def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """A clean environment for a server: its own data folder, offline, nothing inherited."""
+    """A clean environment for a server: its own data folder and folder of compiled models,
+    offline, nothing inherited."""
     env = {
         "PHOTOCOMIC_DATA_DIR": str(data_dir),
+        "PHOTOCOMIC_COMPILED_DIR": f"{data_dir}-compiled",
         "PHOTOCOMIC_ENGINE_IDLE": "20",
         "HF_HUB_OFFLINE": "1",
         "PYTHONUNBUFFERED": "1",

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from conftest import scene
 from photocomic.tools.photos import compiled_forward
 from photocomic.tools.photos.embedder import Embedder
+from photocomic.tools.photos.kept_models import kept_name
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_the_verdict_is_kept_and_the_next_run_builds_only_the_winner(
     def must_not_run(*_: object) -> None:
         raise AssertionError("the loser was built again")
 
-    loser = "torchscript" if winner == "openvino" else "OpenVinoForward"
+    loser = "torchscript" if winner == "openvino" else "OpenVinoRunner"
     monkeypatch.setattr(compiled_forward, loser, must_not_run)
     again = _compiled(tmp_path, openvino=True)
     assert again.forward_name == winner
@@ -94,10 +94,9 @@ def test_converting_with_openvino_sends_and_writes_nothing_outside_its_folder(
     if not compiled_forward.openvino_usable():
         pytest.skip("OpenVINO is not installed here")
     data = tmp_path / "data"
-    compiled_forward.OpenVinoForward(
-        Embedder().model.eval(), compiled_forward.example_input(224, torch.device("cpu")), 1,
-        data / "model.xml",
-    )  # fmt: skip
+    compiled_forward.converted_openvino(
+        Embedder().model.eval(), compiled_forward.example_input(224), data / "model.xml"
+    )
     assert (data / "model.xml").is_file()
     assert list(home.rglob("*")) == [], "nothing written in the home folder"
     import sys
@@ -109,7 +108,7 @@ def test_each_model_has_its_own_kept_files_whatever_its_name(tmp_path: Path) -> 
     """timm names carry dots ("resnet50.a1_in1k"): the kept files must still be one set per
     model, with the suffixes the verdict and the converted model are written under."""
     names = [
-        compiled_forward.kept_name(tmp_path, model, "-", 224)
+        kept_name(tmp_path, model, "-")
         for model in ("resnet50.a1_in1k", "resnet50.tv_in1k", "tf_efficientnet_lite0")
     ]
     xml = {name.with_suffix(".xml") for name in names}

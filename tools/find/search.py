@@ -49,7 +49,7 @@ from photocomic.tools.store.rows import Hit
 
 if TYPE_CHECKING:
     from photocomic.tools.owner.calls import Call
-    from photocomic.tools.photos.embedder import Embedder
+    from photocomic.tools.photos.embedding import PhotoEmbedder
 
 
 def search_similar(call: Call, request: SimilarRequest) -> SearchAnswer:
@@ -105,7 +105,7 @@ def _source_name(source: str | bytes, n: int, count: int) -> str:
 class Searcher:
     """Queries against one store with one (lazily loaded) embedder."""
 
-    def __init__(self, store: PhotoStore, embedder: Callable[[], Embedder]) -> None:
+    def __init__(self, store: PhotoStore, embedder: Callable[[], PhotoEmbedder]) -> None:
         self.store = store
         self._embedder = embedder
 

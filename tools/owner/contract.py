@@ -125,7 +125,7 @@ class LibraryStatus(BaseModel):
     forward_pass: str | None = Field(
         None,
         description="how the loaded model runs: eager, or torchscript / openvino once a long "
-        "index run compiled it for this CPU",
+        "index run compiled it for this CPU (kept: later engines load it compiled)",
     )
     engine_pid: int | None = Field(None, description="the process that owns this library")
     jobs: list[JobSnapshot] = Field(

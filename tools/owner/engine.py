@@ -41,7 +41,7 @@ from photocomic.tools.store.milvus import Connection
 from pydantic import BaseModel, ValidationError
 
 if TYPE_CHECKING:
-    from photocomic.tools.photos.embedder import Embedder
+    from photocomic.tools.photos.embedding import PhotoEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Engine:
         self.started_at = now_iso()
         self._connections: dict[tuple[str, str], Connection] = {}
         self._libraries: dict[tuple[str, str, str], Library] = {}
-        self._embedders: dict[tuple[str, str, str, str, str], Embedder] = {}
+        self._embedders: dict[tuple[str, str, str, str, str], PhotoEmbedder] = {}
         self._lock = threading.RLock()
         self._model_lock = threading.Lock()
         self._leases: dict[str, float] = {}
@@ -157,18 +157,21 @@ class Engine:
             settings.forward,
         )  # fmt: skip
 
-    def embedder(self, settings: Settings) -> Embedder:
+    def embedder(self, settings: Settings) -> PhotoEmbedder:
         """One model in memory per model setting, shared by every library and door."""
         key = self._model_key(settings)
         with self._model_lock:
             found = self._embedders.get(key)
             if found is None:
-                from photocomic.tools.photos.embedder import Embedder
+                from photocomic.tools.photos.kept_models import load_embedder
 
                 started = time.monotonic()
-                found = Embedder.from_settings(settings)
+                found = load_embedder(settings)
                 self._embedders[key] = found
-                log.info("loaded %s in %.1f s", settings.model, time.monotonic() - started)
+                log.info(
+                    "loaded %s (%s) in %.1f s",
+                    settings.model, found.forward_name, time.monotonic() - started,
+                )  # fmt: skip
             return found
 
     def opened(self) -> tuple[list[str], list[str]]:

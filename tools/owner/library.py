@@ -26,9 +26,9 @@ from photocomic.tools.store.milvus import Connection
 from photocomic.tools.store.photo_store import PhotoStore
 
 if TYPE_CHECKING:
-    from photocomic.tools.photos.embedder import Embedder
+    from photocomic.tools.photos.embedding import PhotoEmbedder
 
-EmbedderFn = Callable[[], "Embedder"]
+EmbedderFn = Callable[[], "PhotoEmbedder"]
 
 
 class Library:
@@ -43,7 +43,7 @@ class Library:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = PhotoStore(settings, connection)
-        self._embedder: Embedder | None = None
+        self._embedder: PhotoEmbedder | None = None
         self._lock = threading.Lock()
         self._load_embedder = embedder or self._own_embedder
         self.searcher = Searcher(self.store, self.embedder)
@@ -60,12 +60,12 @@ class Library:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _own_embedder(self) -> Embedder:
-        from photocomic.tools.photos.embedder import Embedder
+    def _own_embedder(self) -> PhotoEmbedder:
+        from photocomic.tools.photos.kept_models import load_embedder
 
-        return Embedder.from_settings(self.settings)
+        return load_embedder(self.settings)
 
-    def embedder(self) -> Embedder:
+    def embedder(self) -> PhotoEmbedder:
         """The model, loaded once on first use (start-up stays fast)."""
         with self._lock:
             if self._embedder is None:

@@ -39,3 +39,11 @@ def cpu_identity() -> str:
     wanted = ("model name", "flags", "Features", "CPU part")
     lines = info.splitlines()
     return "|".join(sorted({ln.split(":", 1)[1].strip() for ln in lines if ln.startswith(wanted)}))
+
+
+def gpu_may_be_present() -> bool:
+    """A GPU PyTorch might use (an NVIDIA or AMD driver's device, or a Mac's Metal): then only
+    PyTorch itself can say which device runs the model."""
+    if platform.system() == "Darwin":
+        return True
+    return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd"))

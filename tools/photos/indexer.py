@@ -32,7 +32,7 @@ from photocomic.tools.store.photo_store import PhotoStore
 from photocomic.tools.store.rows import PhotoRow, photo_id_for
 
 if TYPE_CHECKING:
-    from photocomic.tools.photos.embedder import Embedder
+    from photocomic.tools.photos.embedding import PhotoEmbedder
 
 ProgressFn = Callable[[int, int], None]
 # Embedded rows are written every this many batches (256 rows at the default batch of 32) and
@@ -70,7 +70,7 @@ class Indexer:
     def __init__(
         self,
         store: PhotoStore,
-        embedder: Callable[[], Embedder],
+        embedder: Callable[[], PhotoEmbedder],
         model_name: str,
         batch_size: int = 32,
         workers: int = 0,
@@ -217,7 +217,7 @@ class Indexer:
         if progress:
             progress(processed, len(todo))
 
-    def _ready(self, photos: int) -> tuple[Embedder, Tagger]:
+    def _ready(self, photos: int) -> tuple[PhotoEmbedder, Tagger]:
         """The model, checked against what the store holds, and its tagger."""
         embedder = self._embedder()
         info = self.store.model_info()
@@ -235,7 +235,7 @@ class Indexer:
         """Decode and prepare in worker threads, in order, a bounded number ahead.
 
         On a CPU the workers embed too, a few photos at a time (see
-        ``Embedder.embeds_in_workers``); on a GPU the caller batches the prepared pixels.
+        ``PhotoEmbedder.embeds_in_workers``); on a GPU the caller batches the prepared pixels.
         """
         inline = decoder.embedder.embeds_in_workers
         cpus = available_cpus()
@@ -299,7 +299,7 @@ class _Decoder:
     """Decodes a few files in a worker thread (and on a CPU embeds and tags them there)."""
 
     def __init__(
-        self, embedder: Embedder, tagger: Tagger, within: Sequence[Path] | None = None
+        self, embedder: PhotoEmbedder, tagger: Tagger, within: Sequence[Path] | None = None
     ) -> None:
         self.embedder, self.tagger, self.within = embedder, tagger, within
 

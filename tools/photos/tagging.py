@@ -13,7 +13,7 @@ from photocomic.tools.photos.taxonomy import CATEGORIES, category_matrix, imagen
 from photocomic.tools.store.photo_store import MAX_TAGS
 
 if TYPE_CHECKING:
-    from photocomic.tools.photos.embedder import Embedder
+    from photocomic.tools.photos.embedding import PhotoEmbedder
 
 # A label or category is kept when the model gives it at least this probability; the first
 # label is always kept so every photo of a tagging model has at least one.
@@ -41,7 +41,7 @@ class Tagger:
             self._matrix = category_matrix()
 
     @classmethod
-    def for_embedder(cls, embedder: Embedder) -> Tagger:
+    def for_embedder(cls, embedder: PhotoEmbedder) -> Tagger:
         return cls(embedder.has_imagenet_head)
 
     def tags(self, probs: np.ndarray | None, count: int) -> list[Tags]:
