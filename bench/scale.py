@@ -168,7 +168,7 @@ def measure(
     from photocomic.tools.find.filters import SearchFilters
     from photocomic.tools.find.search import Searcher
     from photocomic.tools.photos.indexer import Indexer
-    from photocomic.tools.photos.kept_models import load_embedder
+    from photocomic.tools.photos.loading import load_embedder
     from photocomic.tools.store.photo_store import PhotoStore
 
     embedder = load_embedder(settings)  # the model as the engine loads it while it indexes

@@ -15,13 +15,14 @@ from conftest import scene
 from photocomic.tools.config import DEFAULT_MODEL, Settings
 from photocomic.tools.photos.embedder import Embedder
 from photocomic.tools.photos.embedding import PhotoEmbedder
-from photocomic.tools.photos.kept_models import kept_name, load_embedder, weights_source
+from photocomic.tools.photos.kept_models import kept_name, weights_source
+from photocomic.tools.photos.loading import load_embedder
 from PIL import Image
 
 LOAD_AND_EMBED = """
 import sys, numpy as np
 from photocomic.tools.config import Settings
-from photocomic.tools.photos.kept_models import load_embedder
+from photocomic.tools.photos.loading import load_embedder
 embedder = load_embedder(Settings())
 np.save(sys.argv[2], embedder.embed(list(np.load(sys.argv[1]))).vectors)
 print(type(embedder).__name__, embedder.forward_name,

@@ -163,7 +163,7 @@ class Engine:
         with self._model_lock:
             found = self._embedders.get(key)
             if found is None:
-                from photocomic.tools.photos.kept_models import load_embedder
+                from photocomic.tools.photos.loading import load_embedder
 
                 started = time.monotonic()
                 found = load_embedder(settings)

@@ -61,7 +61,7 @@ class Library:
         self.close()
 
     def _own_embedder(self) -> PhotoEmbedder:
-        from photocomic.tools.photos.kept_models import load_embedder
+        from photocomic.tools.photos.loading import load_embedder
 
         return load_embedder(self.settings)
 

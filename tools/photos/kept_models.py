@@ -1,37 +1,21 @@
 """The folder of compiled models, shared by every library of the user: where a model's compiled
-forms are kept, which one this CPU runs faster (the verdict, with the facts needed to load the
-model without timm), and which embedder a setting gets.
-
-An engine whose CPU's verdict is OpenVINO loads the kept converted model and never imports
-PyTorch: 0.4 s instead of 4.3 s before the first photo is embedded.
-"""
+forms are kept, and which one this CPU runs faster (the verdict, with the facts needed to load
+the model without timm or PyTorch)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import re
 import threading
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from photocomic.tools.config import DEFAULT_MODEL, Settings
-from photocomic.tools.photos.cpu import (
-    available_cpus,
-    cpu_has_native_bf16,
-    cpu_identity,
-    gpu_may_be_present,
-)
-from photocomic.tools.photos.embedding import ModelFacts, PhotoEmbedder
-from photocomic.tools.photos.precision import decide
-
-if TYPE_CHECKING:
-    from photocomic.tools.photos.openvino_model import OpenVinoEmbedder
-
-log = logging.getLogger(__name__)
+from photocomic.tools.config import DEFAULT_MODEL
+from photocomic.tools.photos.cpu import cpu_identity
+from photocomic.tools.photos.embedding import ModelFacts
 
 
 def packaged_lite0_weights() -> Path:
@@ -94,45 +78,3 @@ def write_verdict(kept: Path, faster: str, timed: str, facts: ModelFacts) -> Non
 def forget(kept: Path) -> None:
     for suffix in (".xml", ".bin", ".json"):
         kept.with_suffix(suffix).unlink(missing_ok=True)
-
-
-def load_embedder(settings: Settings) -> PhotoEmbedder:
-    """The kept OpenVINO model when this CPU's verdict is OpenVINO, else the PyTorch model
-    (which compiles itself for long runs)."""
-    found = _kept_openvino(settings)
-    if found is not None:
-        return found
-    from photocomic.tools.photos.embedder import Embedder
-
-    return Embedder.from_settings(settings)
-
-
-def _kept_openvino(settings: Settings) -> OpenVinoEmbedder | None:
-    """Only where the PyTorch model would run fp32 on this CPU and choose OpenVINO too."""
-    if settings.forward != "auto" or settings.device not in ("auto", "cpu"):
-        return None
-    if settings.device == "auto" and gpu_may_be_present():
-        return None
-    decision = decide(settings.model, settings.precision, cpu_has_native_bf16())
-    if decision.precision != "fp32":
-        return None
-    try:
-        kept = kept_name(
-            settings.compiled_dir, settings.model, weights_source(settings.model, settings.weights)
-        )
-    except ImportError:  # the packaged weights are missing: the PyTorch path says so
-        return None
-    verdict = kept_verdict(kept)
-    if verdict is None or verdict[0] != "openvino" or not kept.with_suffix(".xml").is_file():
-        return None
-    from photocomic.tools.photos.openvino_model import OpenVinoEmbedder, openvino_usable
-
-    if not openvino_usable():
-        return None
-    try:
-        return OpenVinoEmbedder(
-            settings.model, kept.with_suffix(".xml"), verdict[1], decision, available_cpus()
-        )
-    except Exception as exc:  # a damaged file: the PyTorch path converts it again
-        log.info("the kept OpenVINO model %s did not load (%s)", kept, exc)
-        return None
