@@ -51,6 +51,7 @@ DUPLICATE_THRESHOLD = 0.88
 GROUP_SHOWN = 20  # photos of one group an answer lists (its size counts them all)
 _PAIRS_AT_ONCE = 128  # pairs whose pixels are sampled together (their crops stay in the cache)
 _PAIRS_READ_AT_ONCE = 16 * _PAIRS_AT_ONCE  # pairs whose signatures are read from SQLite at once
+_ROUNDED_AT_ONCE = 4096  # embeddings rounded at once to find copies of one file
 
 
 class _Groups:
@@ -85,6 +86,7 @@ def duplicate_groups(
     if len(rows) < 2:
         return DuplicateReport(threshold=threshold, checked=len(rows), groups=[])
     vectors = np.stack(compared.vectors)
+    compared.vectors = list(vectors)  # views of the stack: the rows are not held twice
     pixels = PixelMatcher(within, compared.thumb_loader(store), enough=threshold)
     scorer = _Scorer(vectors, rows, threshold, pixels)
     groups = _Groups(len(rows))
@@ -210,8 +212,9 @@ def _join_identical(groups: _Groups, vectors: np.ndarray) -> list[int]:
     neighbours, so twenty copies ask Milvus once, not twenty times. Returns each row's
     representative."""
     first: dict[bytes, int] = {}
-    for n, key in enumerate(np.round(vectors, 5)):
-        groups.join(first.setdefault(key.tobytes(), n), n)
+    for start in range(0, len(vectors), _ROUNDED_AT_ONCE):  # not a rounded copy of them all
+        for n, key in enumerate(np.round(vectors[start : start + _ROUNDED_AT_ONCE], 5), start):
+            groups.join(first.setdefault(key.tobytes(), n), n)
     return [groups.find(n) for n in range(len(vectors))]
 
 
