@@ -71,6 +71,26 @@ class _Groups:
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
 
+    def join_all(self, pairs: np.ndarray) -> None:
+        """Join every pair (rows of two indices) at once: the connected components of the
+        groups so far and the pairs, each led by its smallest index as ``join`` leaves it.
+        A Python call per pair took 11 s and 0.5 GB for the 3.9 million pairs of 100,000
+        photos in groups of 100."""
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        if not len(pairs):
+            return
+        count = len(self.parent)
+        roots = np.asarray([self.find(i) for i in range(count)], dtype=np.int64)
+        ends = roots[pairs]
+        graph = coo_matrix((np.ones(len(ends), dtype=np.int8), (ends[:, 0], ends[:, 1])),
+                           shape=(count, count))  # fmt: skip
+        _, component = connected_components(graph, directed=False)
+        smallest = np.full(component.max() + 1, count, dtype=np.int64)
+        np.minimum.at(smallest, component, np.arange(count))
+        self.parent = smallest[component[roots]].tolist()
+
 
 def duplicate_groups(
     store: PhotoStore,
@@ -92,26 +112,34 @@ def duplicate_groups(
     groups = _Groups(len(rows))
     rep = _join_identical(groups, vectors)
     pairs, sims, floors = candidate_pairs(vectors, threshold, rep)
-    for a, b in pairs[sims >= threshold].tolist():
-        groups.join(a, b)
+    groups.join_all(pairs[sims >= threshold])
     left_open = (floors <= sims) & (sims < threshold)
     in_reach = _in_reach_order(pairs[left_open], len(rows))
-    undecided = list(zip(map(tuple, pairs[left_open][in_reach].tolist()),
-                         floors[left_open][in_reach].tolist(), strict=True))  # fmt: skip
-    # The groups are the same in any order (a pair is skipped only once its photos are in one
-    # group); cluster by cluster, a photo's signature and crops are at hand for all its pairs.
-    for start in range(0, len(undecided), _PAIRS_AT_ONCE):
-        chunk = [c for c in undecided[start : start + _PAIRS_AT_ONCE]
-                 if groups.find(c[0][0]) != groups.find(c[0][1])]  # fmt: skip
+    _join_by_pixels(groups, scorer, pairs[left_open][in_reach], floors[left_open][in_reach])
+    compared.save_decoded(store, scorer.pixels.decoded)
+    return DuplicateReport(threshold=threshold, checked=len(rows), groups=_listed(groups, scorer))
+
+
+def _join_by_pixels(
+    groups: _Groups, scorer: _Scorer, pairs: np.ndarray, floors: np.ndarray
+) -> None:
+    """Join the pairs the embedding left open (each with the cosine from which its pixels are
+    compared) whose aligned pixels reach the threshold. The groups are the same in any order
+    (a pair is skipped only once its photos are in one group); cluster by cluster, a photo's
+    signature and crops are at hand for all its pairs."""
+    rows, threshold = scorer.rows, scorer.threshold
+    for start in range(0, len(pairs), _PAIRS_AT_ONCE):
         if start % _PAIRS_READ_AT_ONCE == 0:  # their signatures in one read, a window at a time
-            window = undecided[start : start + _PAIRS_READ_AT_ONCE]
-            scorer.pixels.prefetch({rows[n]["file"] for pair, _ in window for n in pair})
+            window = np.unique(pairs[start : start + _PAIRS_READ_AT_ONCE]).tolist()
+            scorer.pixels.prefetch({rows[n]["file"] for n in window})
+        part = slice(start, start + _PAIRS_AT_ONCE)
+        chunk = [((a, b), floor)
+                 for (a, b), floor in zip(pairs[part].tolist(), floors[part].tolist(), strict=True)
+                 if groups.find(a) != groups.find(b)]  # fmt: skip
         scorer.prepare(chunk)
         for (a, b), floor in chunk:
             if groups.find(a) != groups.find(b) and scorer.score(a, b, floor) >= threshold:
                 groups.join(a, b)
-    compared.save_decoded(store, scorer.pixels.decoded)
-    return DuplicateReport(threshold=threshold, checked=len(rows), groups=_listed(groups, scorer))
 
 
 def _in_reach_order(pairs: np.ndarray, count: int) -> np.ndarray:
@@ -212,9 +240,13 @@ def _join_identical(groups: _Groups, vectors: np.ndarray) -> list[int]:
     neighbours, so twenty copies ask Milvus once, not twenty times. Returns each row's
     representative."""
     first: dict[bytes, int] = {}
+    copies: list[tuple[int, int]] = []
     for start in range(0, len(vectors), _ROUNDED_AT_ONCE):  # not a rounded copy of them all
         for n, key in enumerate(np.round(vectors[start : start + _ROUNDED_AT_ONCE], 5), start):
-            groups.join(first.setdefault(key.tobytes(), n), n)
+            seen = first.setdefault(key.tobytes(), n)
+            if seen != n:
+                copies.append((seen, n))
+    groups.join_all(np.asarray(copies, dtype=np.int64).reshape(-1, 2))
     return [groups.find(n) for n in range(len(vectors))]
 
 
