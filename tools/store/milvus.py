@@ -212,6 +212,16 @@ class Connection:
                 ) from None
             raise unavailable(self.uri, exc, "open") from None
 
+    def upsert(self, collection: str, entities: list[dict[str, Any]]) -> None:
+        """Rows into ``collection``: straight into a local store's Milvus Lite where that
+        was checked (``lite_writes``), else through pymilvus."""
+        from photocomic.tools.store import lite_writes
+
+        if self._lite is not None and lite_writes.usable():
+            lite_writes.upsert(self._lite.db, collection, entities)
+        else:
+            self.client.upsert(collection, entities)
+
     def close(self) -> None:
         client, self.client = self.client, None
         if client is not None:

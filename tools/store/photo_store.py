@@ -101,7 +101,7 @@ class PhotoStore:
         except PhotocomicError:
             raise
         except Exception as exc:
-            if type(exc).__module__.startswith(("pymilvus", "grpc")):
+            if type(exc).__module__.startswith(("pymilvus", "grpc", "milvus_lite")):
                 raise unavailable(self.uri, exc, doing) from None
             raise
 
@@ -239,7 +239,7 @@ class PhotoStore:
         if rows:
             self.states.forget()
             with self.guard("store photos"):
-                self.client.upsert(self.collection, [row.to_entity() for row in rows])
+                self.connection.upsert(self.collection, [row.to_entity() for row in rows])
             self.states.record(rows)
             self.signatures.write(
                 Signature(r.photo_id, r.size, r.mtime, r.width, r.height, r.vector, r.thumb)
