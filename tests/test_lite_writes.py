@@ -80,3 +80,25 @@ def test_a_vector_milvus_lite_refuses_is_still_refused(
             store.upsert([bad])
         store.upsert([_tagged(3)])
         assert store.count() == 1  # what was refused left nothing behind
+
+
+def test_a_flush_writes_the_table_milvus_lite_itself_builds(tmp_path: Path) -> None:
+    """The memtable's rows as one table, taken with Arrow, equal Lite's own cell by cell build,
+    with several batches and keys written twice (the newer row is the one kept)."""
+    from milvus_lite.storage.memtable import MemTable
+
+    with PhotoStore(Settings(data_dir=tmp_path)) as store:
+        store.ensure_collection("test-model", DIM, None)
+        for start in range(0, 60, 20):
+            store.upsert([_tagged(n) for n in range(start, start + 20)])
+        store.upsert([_tagged(n, 1) for n in range(5, 25)])
+        memtable = store.connection._lite.db.get_collection(store.collection)._memtable  # type: ignore[union-attr]
+        rows = [(b, r) for b, r, _ in memtable._pk_index.values()]
+        assert len(rows) == 60 and len({b for b, _ in rows}) > 3
+        ours = MemTable._build_data_table(memtable, rows)
+        theirs = MemTable._build_data_table.photocomic_original(memtable, rows)  # type: ignore[attr-defined]
+        assert ours.equals(theirs) and ours.schema.equals(theirs.schema, check_metadata=True)
+        store.flush()
+        assert store.count() == 60
+        newer = store.get([_tagged(12).photo_id])[0]
+        assert newer.size == _tagged(12, 1).size and newer.labels == ["border collie", "kelpie"]

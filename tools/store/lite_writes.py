@@ -35,7 +35,36 @@ def usable() -> bool:
         checked = _checking_floats_at_once(original)
         checked.photocomic_original = original  # type: ignore[attr-defined]
         collection.validate_record = checked
+    _install_flush()
     return True
+
+
+def _install_flush() -> None:
+    """Lite's memtable flush building its table column-wise with Arrow (``_rows_taken``)."""
+    from milvus_lite.storage.memtable import MemTable
+
+    original = MemTable._build_data_table
+    if getattr(original, "photocomic_original", None) is None:
+        _rows_taken.photocomic_original = original  # type: ignore[attr-defined]
+        MemTable._build_data_table = _rows_taken
+
+
+def _rows_taken(memtable: Any, rows: list[tuple[int, int]]) -> Any:
+    """``MemTable._build_data_table``: the rows ``(batch, row)`` of the memtable's batches as
+    one table of its data schema. Lite converts each cell to a Python value and back (a vector
+    as 1,280 floats): 0.7 s for 1,000 photos at the end of every indexing run, with the GIL
+    held. Arrow takes the same rows from the batches as they are; a batch of another shape
+    goes to Lite's own code."""
+    import pyarrow as pa
+
+    batches, schema = memtable._insert_batches, memtable._data_schema
+    if not rows or len({b.schema for b in batches}) != 1:
+        return _rows_taken.photocomic_original(memtable, rows)  # type: ignore[attr-defined]
+    starts = np.cumsum([0, *(b.num_rows for b in batches)])
+    where = np.asarray(rows, dtype=np.int64)
+    taken = pa.Table.from_batches(batches).take(pa.array(starts[where[:, 0]] + where[:, 1]))
+    columns = [taken.column(name).cast(schema.field(name).type) for name in schema.names]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def upsert(db: Any, collection: str, entities: list[dict[str, Any]]) -> None:

@@ -195,9 +195,11 @@ class Connection:
 
         try:
             if self.local:
+                from photocomic.tools.store import lite_writes
                 from photocomic.tools.store.lite_search import install
 
                 install()  # Milvus Lite's search without its passes over every row
+                lite_writes.usable()  # and its writes and flushes without per-value passes
                 self._lite = LocalMilvus.start(self.uri)
                 return MilvusClient(uri=self._lite.client_uri, token=token)
             return MilvusClient(uri=self.uri, token=token, timeout=10)
