@@ -70,7 +70,7 @@ def test_a_vector_milvus_lite_refuses_is_still_refused(
 ) -> None:
     with PhotoStore(Settings(data_dir=tmp_path)) as store:
         store.ensure_collection("test-model", DIM, None)
-        assert lite_writes.usable()
+        assert store.connection._direct_writes  # type: ignore[attr-defined]
         entity = _tagged(1).to_entity() | {"vector": vector}
         with pytest.raises(Exception, match=said):
             lite_writes.upsert(store.connection._lite.db, store.collection, [entity])  # type: ignore[union-attr]

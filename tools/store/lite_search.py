@@ -27,21 +27,28 @@ from typing import Any
 import numpy as np
 from photocomic.tools.store import lite_filters
 
-CHECKED_VERSIONS = ("3.2.",)  # the Milvus Lite releases whose executor this mirrors
+CHECKED_VERSIONS = ("3.2.",)  # the Milvus Lite releases whose internals photocomic replaces
 _lock = threading.Lock()
 _newest_cache: dict[tuple[int, ...], tuple[tuple[Any, ...], list[np.ndarray]]] = {}
+
+
+def checked_lite() -> bool:
+    """Whether the installed Milvus Lite is a release whose internals this package's Lite
+    replacements (search, filters, writes) were checked against."""
+    try:
+        import milvus_lite
+    except ImportError:
+        return False
+    return str(getattr(milvus_lite, "__version__", "")).startswith(CHECKED_VERSIONS)
 
 
 def install() -> bool:
     """Use it for Milvus Lite searches in this process; False (nothing changed) for a Milvus
     Lite this was not checked against."""
-    try:
-        import milvus_lite
-        from milvus_lite.engine import collection
-    except ImportError:
+    if not checked_lite():
         return False
-    if not str(getattr(milvus_lite, "__version__", "")).startswith(CHECKED_VERSIONS):
-        return False
+    from milvus_lite.engine import collection
+
     lite_filters.install()
     _bound_memory()
     original = collection.execute_search_with_index

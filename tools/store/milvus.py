@@ -179,6 +179,7 @@ class Connection:
         self.local = local
         self._lock: StoreLock | None = None
         self._lite: LocalMilvus | None = None
+        self._direct_writes = False
         self.client: Any = None
         if local:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
@@ -199,7 +200,7 @@ class Connection:
                 from photocomic.tools.store.lite_search import install
 
                 install()  # Milvus Lite's search without its passes over every row
-                lite_writes.usable()  # and its writes and flushes without per-value passes
+                self._direct_writes = lite_writes.install()  # and writes, flushes likewise
                 self._lite = LocalMilvus.start(self.uri)
                 return MilvusClient(uri=self._lite.client_uri, token=token)
             return MilvusClient(uri=self.uri, token=token, timeout=10)
@@ -219,7 +220,7 @@ class Connection:
         was checked (``lite_writes``), else through pymilvus."""
         from photocomic.tools.store import lite_writes
 
-        if self._lite is not None and lite_writes.usable():
+        if self._lite is not None and self._direct_writes:
             lite_writes.upsert(self._lite.db, collection, entities)
         else:
             self.client.upsert(collection, entities)
