@@ -3,22 +3,20 @@
 The vectors are in memory already, so one matrix product per block of photos proposes each
 photo's nearest others (an order of magnitude faster than a search per photo in Milvus Lite,
 bench/RESULTS.md, "Duplicates"), and the proposals are scored again exactly in float32. The
-product that proposes them is the costly part at a large library: 30,000 x 30,000 x 1,280. It
-runs where it is cheapest on the CPU at hand:
-
-- in bf16 where the CPU computes it natively (AMX, AVX-512 BF16);
-- otherwise, for more than PROJECT_ABOVE photos, on the embeddings projected onto their
-  PROJECTED_DIMS main directions (an uncentred principal-component basis from a sample of the
-  library), with proportionally more proposals scored exactly; in float32 on a CPU with AVX2
-  this cut the product from 20 s to 5 s at 30,000 photos. Measured on the real embeddings of
-  1,800 photos, the 9 nearest by exact cosine were among the 32 nearest projected for 99.96 %
-  of neighbours, every one above the floors that matter (bench/quality.py, duplicates);
-- in full float32 for a smaller library, where the product is cheap.
+product that proposes them is the costly part at a large library: 30,000 x 30,000 x 1,280.
+Above PROJECT_ABOVE photos it runs on the embeddings projected onto their PROJECTED_DIMS main
+directions (an uncentred principal-component basis from a sample of the library), with
+proportionally more proposals scored exactly: in float32 on a CPU with AVX2 this cut the
+product from 20 s to 5 s at 30,000 photos. Measured on the real embeddings of 1,800 photos,
+the 9 nearest by exact cosine were among the 32 nearest projected for 99.96 % of neighbours,
+every one above the floors that matter (bench/quality.py, duplicates). The products are
+numpy's, so a duplicate check never loads PyTorch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -38,6 +36,8 @@ PROJECTED_MOST = 2 * (DENSE_NEIGHBOURS + 1)  # ...at most this many per photo
 _SAMPLE = 8192  # photos whose vectors make the projection
 _PROJECTED_AT_ONCE = 8192
 _BATCH = 256
+_ROUNDING = 1e-3  # added to what the projection leaves out: float32 products are not exact
+_PAIRS_SCORED = 4096  # pairs whose vectors are gathered at once
 _ROWS_RESCORED = 16
 
 
@@ -48,20 +48,19 @@ def candidate_pairs(
     embeddings) as rows of two indices, closest first, with their cosines and the cosine from
     which each pair's pixels are worth comparing (CANDIDATE_FLOOR for a photo's nearest ones,
     else PIXEL_FLOOR). A photo whose every neighbour looked at is already a duplicate sits in a
-    larger cluster: it is asked again for DENSE_NEIGHBOURS, so the cluster joins up whatever
-    its size. ``project`` forces the projected proposal on or off (None: decided here)."""
+    larger cluster: its DENSE_NEIGHBOURS nearest outside the cluster found so far are asked for
+    the pairs at or above the threshold, so the cluster joins up whatever its size (their
+    pixels need no comparing: each of those photos had its own nearest compared). ``project``
+    forces the projected proposal on or off (None: decided here)."""
     found = Neighbours(vectors, threshold, rep, project)
-    dense = found.add(sorted(set(rep)), NEIGHBOURS)
-    found.add(dense, DENSE_NEIGHBOURS)
+    dense = found.add(found.speakers.tolist(), NEIGHBOURS)
+    found.join_dense(np.asarray(dense, dtype=np.int64))
     return found.ranked()
 
 
 def proposes_in_projection(count: int) -> bool:
-    """Whether ``count`` photos are proposed in projection: many, on a CPU without native
-    bf16 (where the full product runs in float32)."""
-    from photocomic.tools.photos.cpu import cpu_has_native_bf16
-
-    return count > PROJECT_ABOVE and not cpu_has_native_bf16()
+    """Whether ``count`` photos are proposed in projection: more than PROJECT_ABOVE."""
+    return count > PROJECT_ABOVE
 
 
 def _projection(vectors: np.ndarray) -> np.ndarray:
@@ -89,34 +88,52 @@ class Neighbours:
     def __init__(
         self, vectors: np.ndarray, threshold: float, rep: list[int], project: bool | None = None
     ) -> None:
-        import torch
-        from photocomic.tools.photos.cpu import cpu_has_native_bf16
-
         self.vectors, self.threshold = vectors, threshold
         self.speakers = np.asarray(sorted(set(rep)), dtype=np.int64)
         if project is None:
             project = proposes_in_projection(len(self.speakers))
         self._widening = PROJECTED_WIDENING if project else 1
-        kind = torch.bfloat16 if cpu_has_native_bf16() and not project else torch.float32
-        # projected once, here: numpy's BLAS between torch's products slowed both 1.7x
         chosen = _projected(vectors, self.speakers) if project else vectors[self.speakers]
-        self.matrix = torch.from_numpy(np.ascontiguousarray(chosen)).to(kind)
+        self.matrix = np.ascontiguousarray(chosen, dtype=np.float32)
+        self._columns = np.ascontiguousarray(self.matrix.T)
         self._found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         most = PROJECTED_MOST if project else DENSE_NEIGHBOURS + 1
         self._most = min(most, len(self.speakers))
         self._top = np.full((len(vectors), self._most), -1, dtype=np.int32)
+        self._top_products = np.zeros((len(vectors), self._most), dtype=np.float32)
+        # What the projection leaves out of each row: its cosine with another is at most the
+        # projected product plus the two lengths left out multiplied (Cauchy-Schwarz).
+        self._left_out = np.full(len(vectors), np.inf, dtype=np.float32)
+        if project:
+            kept = np.einsum("nd,nd->n", chosen, chosen)
+            whole = np.einsum("nd,nd->n", vectors, vectors)[self.speakers]  # no gathered copy
+            self._left_out[self.speakers] = np.sqrt(np.maximum(whole - kept, 0)) + _ROUNDING
 
     def _quick_nearest(self, rows: np.ndarray) -> np.ndarray:
         """The representatives the quick product finds nearest to each of ``rows`` (themselves
-        representatives), closest first: one product per row, whichever pass asks."""
-        import torch
-
-        todo = rows[self._top[rows, 0] < 0]
-        if len(todo):
-            query = self.matrix[torch.from_numpy(np.searchsorted(self.speakers, todo))]
-            product = (query @ self.matrix.T).float()
-            self._top[todo] = self.speakers[torch.topk(product, self._most, dim=1).indices.numpy()]
+        representatives), closest first; all of them the first time any are asked."""
+        if len(rows) and self._top[rows[0], 0] < 0:
+            self._fill_nearest()
         return self._top[rows]
+
+    def _fill_nearest(self) -> None:
+        """Every representative's nearest by the quick product, a block at a time, the next
+        block's product made (on every core, numpy's BLAS leaves the GIL) while this one's
+        largest are picked (one core): 4.8 s -> 3.9 s at 30,000 photos."""
+        starts = range(0, len(self.speakers), _BATCH)
+
+        def product(start: int) -> np.ndarray:
+            return self.matrix[start : start + _BATCH] @ self._columns
+
+        with ThreadPoolExecutor(1) as ahead:
+            coming = ahead.submit(product, 0)
+            for start in starts:
+                found = coming.result()
+                if start + _BATCH < len(self.speakers):
+                    coming = ahead.submit(product, start + _BATCH)
+                at, products = _largest(found, self._most)
+                block = self.speakers[start : start + _BATCH]
+                self._top[block], self._top_products[block] = self.speakers[at], products
 
     def _exact(self, rows: np.ndarray, picked: np.ndarray) -> np.ndarray:
         """The float32 cosines of each of ``rows`` with its ``picked`` others, a few rows at a
@@ -156,6 +173,43 @@ class Neighbours:
                 dense.extend(rows[sims[:, neighbours - 1] >= self.threshold].tolist())
         return dense
 
+    def join_dense(self, who: np.ndarray) -> None:
+        """Pairs at or above the threshold between each of ``who`` (dense rows) and its
+        DENSE_NEIGHBOURS nearest that are not yet in its cluster. A proposal in the cluster
+        already, or whose projected product plus what the projection left out cannot reach the
+        threshold, is not scored: in a library of clusters of 30 that was 90 % of them."""
+        if not len(who):
+            return
+        cluster = self._clusters()
+        proposed = min(self._widening * (DENSE_NEIGHBOURS + 1), self._most)
+        for start in range(0, len(who), _BATCH):
+            rows = who[start : start + _BATCH]
+            picked = self._quick_nearest(rows)[:, :proposed]
+            reach = self._top_products[rows, :proposed]
+            reach += self._left_out[rows][:, None] * self._left_out[picked]
+            ask = (cluster[picked] != cluster[rows][:, None]) & (reach >= self.threshold)
+            mine, at = np.nonzero(ask)
+            low, high = (
+                np.minimum(rows[mine], picked[mine, at]),
+                np.maximum(rows[mine], picked[mine, at]),
+            )
+            sims = _cosines(self.vectors, low, high)
+            keep = sims >= self.threshold
+            self._found.append((low[keep], high[keep], sims[keep],
+                                np.full(int(keep.sum()), PIXEL_FLOOR)))  # fmt: skip
+
+    def _clusters(self) -> np.ndarray:
+        """Each row's cluster by the pairs at or above the threshold found so far."""
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        low, high, sims, _ = (np.concatenate(c) for c in zip(*self._found, strict=True))
+        joined = sims >= self.threshold
+        size = len(self.vectors)
+        graph = coo_matrix((np.ones(int(joined.sum()), dtype=np.int8),
+                            (low[joined], high[joined])), shape=(size, size))  # fmt: skip
+        return connected_components(graph, directed=False)[1]
+
     def ranked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every pair found once (two indices a row), closest first, with its cosine and its
         lowest floor."""
@@ -172,3 +226,30 @@ class Neighbours:
         order = np.argsort(-best, kind="stable")
         keys = keys[starts][order]
         return np.stack([keys // size, keys % size], axis=1), best[order], lowest[order]
+
+
+def _largest(product: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The columns of each row's ``count`` largest values, largest first, and those values,
+    found from each row's count-th largest value: numpy's partition of the values alone and a
+    comparison take 2.0 s for 30,000 x 30,000 products where a partition of their indices
+    takes 3.2 s (either holds the GIL: threads do not help). A row with ties at that value
+    (more than ``count`` at or above it) has its indices partitioned instead."""
+    rows, columns = product.shape
+    least = np.partition(product, columns - count, axis=1)[:, columns - count]
+    at_or_above = np.flatnonzero(product >= least[:, None])
+    if len(at_or_above) == rows * count:  # each row has at least ``count``: exactly that
+        at = (at_or_above % columns).reshape(rows, count)
+    else:
+        at = np.argpartition(product, columns - count, axis=1)[:, -count:]
+    values = np.take_along_axis(product, at, 1)
+    order = np.argsort(-values, axis=1, kind="stable")
+    return np.take_along_axis(at, order, 1), np.take_along_axis(values, order, 1)
+
+
+def _cosines(vectors: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The float32 cosine of each pair (``first[i]``, ``second[i]``), a block at a time."""
+    found = np.empty(len(first), dtype=np.float32)
+    for start in range(0, len(first), _PAIRS_SCORED):
+        part = slice(start, start + _PAIRS_SCORED)
+        found[part] = np.einsum("nd,nd->n", vectors[first[part]], vectors[second[part]])
+    return found
