@@ -475,7 +475,7 @@ def _duplicate_checks(
 
 def _same_when_projected(lib: PhotoLibrary) -> bool:
     """Whether the groups at the default threshold stay the same when the neighbours are
-    proposed in projection, as a large library on a CPU without native bf16 has them."""
+    proposed in projection, as a library of more than 8,192 photos has them."""
     from photocomic.tools.find import duplicate_neighbours
 
     def listed() -> list[list[str]]:

@@ -18,6 +18,7 @@ from photocomic.tools.find.duplicate_neighbours import (
     CANDIDATE_FLOOR,
     PIXEL_FLOOR,
     Neighbours,
+    _Largest,
     _largest,
     candidate_pairs,
     proposes_in_projection,
@@ -182,3 +183,19 @@ def test_a_duplicate_check_never_loads_pytorch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_largest_chosen_chunk_by_chunk_are_those_of_the_whole_rows() -> None:
+    """The quick product is made a chunk of columns at a time; what each row keeps is what a
+    choice over its whole row gives (values exactly, columns where there is no tie)."""
+    rng = np.random.default_rng(4)
+    product = rng.standard_normal((64, 9000)).astype(np.float32)
+    product[3, 5000:5200] += 5  # a row whose largest all come late
+    product[4, :300] += 5  # and one whose largest all come first
+    kept = _Largest(130)
+    for first in (0, 2000, 4500, 8999):
+        end = {0: 2000, 2000: 4500, 4500: 8999, 8999: 9000}[first]
+        kept.add(product[:, first:end], first)
+    at, values = _largest(product, 130)
+    assert np.array_equal(kept.values, values)
+    assert np.array_equal(kept.at, at)
