@@ -362,6 +362,21 @@ def test_sixty_copies_of_each_photo_make_groups_of_exactly_sixty(
         library.close()
 
 
+def test_a_folder_of_copies_of_one_photo_is_one_group(tmp_path: Path, lite0: object) -> None:
+    """Every photo the same file: the copies join at once and no neighbour is left to look at;
+    the check answers one group of all of them."""
+    original = write_photos(tmp_path / "photos", 1, start=720, size=(320, 240))[0]
+    for n in range(3):
+        (tmp_path / "photos" / f"copy_{n}.jpg").write_bytes(original.read_bytes())
+    library = PhotoLibrary(Settings(data_dir=tmp_path / "data"), lambda: lite0)  # type: ignore[arg-type,return-value]
+    try:
+        assert not library.index(Scope(), str(tmp_path / "photos")).failed
+        report = library.searcher.duplicates()
+        assert [len(g.photos) for g in report.groups] == [4]
+    finally:
+        library.close()
+
+
 def test_an_edited_copy_finds_its_original_first(lib: Lib) -> None:
     home = SearchFilters(folder=str(lib.root / "home"))
     copy = str(lib.root / "edits/brighten_0008.jpg")

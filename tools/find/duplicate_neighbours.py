@@ -228,7 +228,7 @@ class Neighbours:
     def ranked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every pair found once (two indices a row), closest first, with its cosine and its
         lowest floor."""
-        if not self._found:
+        if not sum(len(found[0]) for found in self._found):  # e.g. one photo and its copies
             return np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.zeros(0)
         low, high, sims, floors = (np.concatenate(c) for c in zip(*self._found, strict=True))
         size = len(self.vectors)
