@@ -280,8 +280,9 @@ def _largest(product: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The columns of each row's ``count`` largest values, largest first, and those values,
     found from each row's count-th largest value: numpy's partition of the values alone and a
     comparison take 2.0 s for 30,000 x 30,000 products where a partition of their indices
-    takes 3.2 s (either holds the GIL: threads do not help). A row with ties at that value
-    (more than ``count`` at or above it) has its indices partitioned instead."""
+    takes 3.2 s (the partition of values holds the GIL: two threads gained nothing). A row
+    with ties at that value (more than ``count`` at or above it) has its indices partitioned
+    instead."""
     rows, columns = product.shape
     least = np.partition(product, columns - count, axis=1)[:, columns - count]
     at_or_above = np.flatnonzero(product >= least[:, None])
