@@ -30,9 +30,9 @@ Boxes = list[tuple[float, float, np.ndarray, np.ndarray]]  # per size: width, he
 class _Resampling:
     """How boxes of a picture of one shape are resampled at _SIDE x _SIDE, bilinear, each
     coordinate clamped to the picture (what ``grid_sample`` does with border padding, to float
-    rounding). Bilinear sampling of an upright box is separable, rows then columns, so the
-    boxes of each size at every pairing of as many left edges and top edges (a scale's nine
-    crops) come out of two matrix products: 0.35 ms for a picture's 72 crops."""
+    rounding). Bilinear sampling of an upright box is separable, rows then columns, so each
+    size's boxes at every pairing of its left and top edges (a scale's nine crops; every size
+    with as many edges) come out of two matrix products: 0.35 ms for a picture's 72 crops."""
 
     def __init__(self, shape: tuple[int, int], boxes: Boxes) -> None:
         height, width = shape
