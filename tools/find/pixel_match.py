@@ -6,7 +6,6 @@ above 0.95; different photos stay below 0.88 (bench/quality.py, duplicate_figure
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from photocomic.tools.errors import DecodeError, PathRefused
+from photocomic.tools.photos.cpu import available_cpus
 from photocomic.tools.photos.images import open_photo
 from photocomic.tools.photos.pixel_signature import SIGNATURE_SIDE, pixel_signature
 
@@ -177,7 +177,7 @@ class PixelMatcher:
                 self._thumbs.keep(found, thumb)
             todo = [p for p in todo if self._known(p) is None]
         if len(todo) > 1:
-            with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+            with ThreadPoolExecutor(max_workers=available_cpus()) as pool:
                 list(pool.map(self.thumb, todo))
 
     def _whole(self, path: str, image: np.ndarray) -> np.ndarray:

@@ -4,7 +4,6 @@ becomes as quick as a new one's after one re-scan."""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from photocomic.tools.errors import Cancelled, DecodeError, PathRefused
 from photocomic.tools.folders import FileEntry
+from photocomic.tools.photos.cpu import available_cpus
 from photocomic.tools.photos.images import open_photo
 from photocomic.tools.photos.pixel_signature import SIGNATURE_SIDE, pixel_signature
 from photocomic.tools.store.signatures import Signature
@@ -38,7 +38,7 @@ def sign_unchanged(
     signed = store.signatures.signed()
     todo = [(pid, e) for pid, e in unchanged if signed.get(pid) != (e.size, e.mtime)]
     made = 0
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with ThreadPoolExecutor(max_workers=available_cpus()) as pool:
         for start in range(0, len(todo), _CHUNK):
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
