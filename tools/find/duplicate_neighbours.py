@@ -100,7 +100,6 @@ class Neighbours:
         self._widening = PROJECTED_WIDENING if project else 1
         chosen = _projected(vectors, self.speakers) if project else vectors[self.speakers]
         self.matrix = np.ascontiguousarray(chosen, dtype=np.float32)
-        self._columns = np.ascontiguousarray(self.matrix.T)
         self._found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         most = PROJECTED_MOST if project else DENSE_NEIGHBOURS + 1
         self._most = min(most, len(self.speakers))
@@ -134,7 +133,7 @@ class Neighbours:
 
         def product(job: tuple[int, tuple[int, int]]) -> np.ndarray:
             start, (first, end) = job
-            return self.matrix[start : start + _BATCH] @ self._columns[:, first:end]
+            return self.matrix[start : start + _BATCH] @ self.matrix[first:end].T
 
         with ThreadPoolExecutor(1) as ahead:
             coming = ahead.submit(product, jobs[0])
@@ -192,7 +191,8 @@ class Neighbours:
         """Pairs at or above the threshold between each of ``who`` (dense rows) and its
         DENSE_NEIGHBOURS nearest that are not yet in its cluster. A proposal in the cluster
         already, or whose projected product plus what the projection left out cannot reach the
-        threshold, is not scored: in a library of clusters of 30 that was 90 % of them."""
+        threshold, is not scored: in the synthetic library of clusters of 30, 23 % of the
+        proposals were in the cluster and the bound ruled out all but 0.06 % of the rest."""
         if not len(who):
             return
         cluster = self._clusters()
@@ -215,15 +215,9 @@ class Neighbours:
 
     def _clusters(self) -> np.ndarray:
         """Each row's cluster by the pairs at or above the threshold found so far."""
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
-
         low, high, sims, _ = (np.concatenate(c) for c in zip(*self._found, strict=True))
         joined = sims >= self.threshold
-        size = len(self.vectors)
-        graph = coo_matrix((np.ones(int(joined.sum()), dtype=np.int8),
-                            (low[joined], high[joined])), shape=(size, size))  # fmt: skip
-        return connected_components(graph, directed=False)[1]
+        return components(len(self.vectors), np.stack([low[joined], high[joined]], axis=1))
 
     def ranked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every pair found once (two indices a row), closest first, with its cosine and its
@@ -293,6 +287,17 @@ def _largest(product: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     values = np.take_along_axis(product, at, 1)
     order = np.argsort(-values, axis=1, kind="stable")
     return np.take_along_axis(at, order, 1), np.take_along_axis(values, order, 1)
+
+
+def components(count: int, pairs: np.ndarray) -> np.ndarray:
+    """The connected component of each of ``count`` photos joined by ``pairs`` (rows of two
+    indices), in one pass (scipy), never a Python call per pair."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
+                       shape=(count, count))  # fmt: skip
+    return connected_components(graph, directed=False)[1]
 
 
 def _cosines(vectors: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
