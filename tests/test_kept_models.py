@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import scene
 from photocomic.tools.config import DEFAULT_MODEL, Settings
+from photocomic.tools.errors import ConfigError
 from photocomic.tools.photos.embedder import Embedder
 from photocomic.tools.photos.embedding import PhotoEmbedder
 from photocomic.tools.photos.kept_models import kept_name, weights_source
@@ -104,6 +105,41 @@ def test_a_complete_kept_model_is_what_load_embedder_gives(
     found = load_embedder(Settings(compiled_dir=folder, data_dir=tmp_path / "data"))
     assert isinstance(found, PhotoEmbedder) and not isinstance(found, Embedder)
     assert (found.dim, found.input_size, found.has_imagenet_head) == (1280, 224, True)
+
+
+FIRST_LOAD = """
+import sys
+from photocomic.tools.config import Settings
+from photocomic.tools.photos.loading import load_embedder
+embedder = load_embedder(Settings(), verdict_apart=True)
+print(type(embedder).__name__, embedder.forward_name,
+      sorted(m for m in ("torch", "timm") if m in sys.modules))
+"""
+
+
+def test_an_engine_with_no_verdict_yet_has_it_made_apart_and_never_holds_pytorch(
+    tmp_path: Path, compiled: tuple[Path, Embedder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first load on a CPU where OpenVINO wins (the ``compiled`` fixture measured it)
+    compares the forward passes in a child process: the verdict and the converted model are
+    kept, and the process that asked loads OpenVINO alone (about 0.9 GB less for an engine)."""
+    folder = tmp_path / "first"
+    monkeypatch.setenv("PHOTOCOMIC_COMPILED_DIR", str(folder))
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_LOAD], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["OpenVinoEmbedder", "openvino", "[]"]
+    assert _kept(folder).with_suffix(".json").is_file()
+
+
+def test_a_model_the_child_cannot_build_gives_the_same_error_as_before(tmp_path: Path) -> None:
+    """A comparison that fails in the child falls back to loading here, whose error names
+    the file and what to do, as a load without a child does."""
+    missing = tmp_path / "nowhere.pth"
+    settings = Settings(compiled_dir=tmp_path / "c", data_dir=tmp_path / "d", weights=missing)
+    with pytest.raises(ConfigError, match="weights file not found"):
+        load_embedder(settings, verdict_apart=True)
+    assert not list((tmp_path / "c").glob("*.json"))
 
 
 def test_only_the_crop_is_resampled_with_the_same_pixels(lite0: Embedder) -> None:

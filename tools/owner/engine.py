@@ -166,7 +166,7 @@ class Engine:
                 from photocomic.tools.photos.loading import load_embedder
 
                 started = time.monotonic()
-                found = load_embedder(settings)
+                found = load_embedder(settings, verdict_apart=True)
                 self._embedders[key] = found
                 log.info(
                     "loaded %s (%s) in %.1f s",
