@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     library = real_library(args.work)
     vectors = library[0]
-    from photocomic.tools.photos.embedder import cpu_has_native_bf16
+    from photocomic.tools.photos.cpu import cpu_has_native_bf16
 
     results: dict[str, Any] = {
         "note": "synthetic rows: photos-1k embeddings and signatures repeated with noise",
