@@ -10,7 +10,7 @@ from typing import Literal
 
 from photocomic.tools.comics.contract import InputImage, SheetRef
 from photocomic.tools.comics.script_contract import Letter
-from photocomic.tools.contract import PhotoRef
+from photocomic.tools.contract import NextOffset, PhotoRef
 from photocomic.tools.find.contract import (
     DuplicateGroup,
     DuplicateReport,
@@ -45,6 +45,7 @@ class IndexJob(JobSnapshot):
 class DuplicatesOutput(DuplicateReport):
     groups: list[DuplicateGroup] = Field(description="largest group first (capped by limit)")
     total_groups: int
+    next_offset: NextOffset = None
 
 
 class ComicOutput(BaseModel):
@@ -140,7 +141,7 @@ class ComicSummary(BaseModel):
 class ComicList(BaseModel):
     comics: list[ComicSummary] = Field(description="newest first")
     total: int
-    next_offset: int | None = Field(None, description="offset= for the next page; None: the last")
+    next_offset: NextOffset = None
 
 
 class LibraryStatus(owner.LibraryStatus):

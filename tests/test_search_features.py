@@ -377,6 +377,43 @@ def test_a_folder_of_copies_of_one_photo_is_one_group(tmp_path: Path, lite0: obj
         library.close()
 
 
+def test_paging_a_duplicate_check_asks_once_until_the_library_changes(
+    tmp_path: Path, lite0: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report of a local store is kept: the next page (or the same question again, from
+    any door of the engine) is answered from it, and a write of rows makes it new."""
+    from photocomic.tools.find import search
+
+    photos = tmp_path / "photos"
+    original = write_photos(photos, 1, start=730, size=(320, 240))[0]
+    (photos / "copy_a.jpg").write_bytes(original.read_bytes())
+    checks: list[float] = []
+    real = search.duplicate_groups
+    monkeypatch.setattr(
+        search, "duplicate_groups", lambda store, t, *a: checks.append(t) or real(store, t, *a)
+    )
+    library = PhotoLibrary(Settings(data_dir=tmp_path / "data"), lambda: lite0)  # type: ignore[arg-type,return-value]
+    try:
+        assert not library.index(Scope(), str(photos)).failed
+        first = library.searcher.duplicates()
+        assert [len(g.photos) for g in first.groups] == [2] and len(checks) == 1
+        first.groups.clear()  # what a caller does with its answer is its own
+        again = library.searcher.duplicates()
+        assert [len(g.photos) for g in again.groups] == [2] and len(checks) == 1
+        library.searcher.duplicates(threshold=0.95)
+        assert len(checks) == 2, "another question is another check"
+        (photos / "copy_b.jpg").write_bytes(original.read_bytes())
+        assert library.index(Scope(), str(photos)).added == 1
+        grown = library.searcher.duplicates()
+        assert [len(g.photos) for g in grown.groups] == [3] and len(checks) == 3
+        (photos / "copy_a.jpg").unlink()
+        assert library.index(Scope(), str(photos)).removed == 1
+        assert [len(g.photos) for g in library.searcher.duplicates().groups] == [2]
+        assert len(checks) == 4
+    finally:
+        library.close()
+
+
 def test_an_edited_copy_finds_its_original_first(lib: Lib) -> None:
     home = SearchFilters(folder=str(lib.root / "home"))
     copy = str(lib.root / "edits/brighten_0008.jpg")

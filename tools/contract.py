@@ -43,6 +43,7 @@ IdOrPath = Annotated[int, Strict()] | PathText  # "0" * 5000 is a path to judge,
 Offset = Annotated[
     int, Field(ge=0, le=MAX_OFFSET, description="skip this many: the next page (next_offset)")
 ]
+NextOffset = Annotated[int | None, Field(description="offset= for the next page; None: the last")]
 WaitSeconds = Annotated[
     float,
     Field(ge=0, le=MAX_WAIT, description=f"how long to wait before answering (0-{MAX_WAIT:g} s)"),

@@ -12,6 +12,7 @@ from photocomic.tools.contract import (
     IdOrPath,
     ImageData,
     Name,
+    NextOffset,
     Offset,
     PhotoRef,
     PromptText,
@@ -317,7 +318,7 @@ class Lineage(BaseModel):
 class ComicList(BaseModel):
     comics: list[ComicRecord] = Field(description="newest first")
     total: int
-    next_offset: int | None = Field(None, description="offset= for the next page; None: the last")
+    next_offset: NextOffset = None
 
 
 class ComicsRequest(Ask[ComicList]):

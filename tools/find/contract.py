@@ -15,6 +15,7 @@ from photocomic.tools.contract import (
     IdOrPath,
     ImageData,
     Name,
+    NextOffset,
     Offset,
     PathText,
     PhotoRef,
@@ -89,7 +90,7 @@ class DuplicateReport(BaseModel):
 class DuplicatesAnswer(DuplicateReport):
     total_groups: int = 0
     offset: int = 0
-    next_offset: int | None = Field(None, description="offset= for the next page; None: the last")
+    next_offset: NextOffset = None
 
 
 class Thumbnail(BaseModel):

@@ -10,6 +10,7 @@ judge what the caller names against its scope and leave the searching to :class:
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,6 +109,8 @@ class Searcher:
     def __init__(self, store: PhotoStore, embedder: Callable[[], PhotoEmbedder]) -> None:
         self.store = store
         self._embedder = embedder
+        self._duplicates_lock = threading.Lock()
+        self._kept_report: tuple[tuple[object, ...], DuplicateReport] | None = None
 
     # -- by example ------------------------------------------------------------------------
 
@@ -276,13 +279,29 @@ class Searcher:
     ) -> DuplicateReport:
         """Groups of near-identical photos (see :mod:`duplicates`), largest group first.
 
-        ``threshold`` None means the measured default, DUPLICATE_THRESHOLD.
+        ``threshold`` None means the measured default, DUPLICATE_THRESHOLD. The last report
+        of a local store is kept until its rows or signatures change: paging through 1,000
+        groups asks again for each page, and at 100,000 photos a check takes most of a minute.
+        A server's collection may be written by other engines, so its reports are not kept.
         """
         self.store.require()
         chosen = DUPLICATE_THRESHOLD if threshold is None else threshold
         within = None if filters is None or filters.within is None else filters.within
-        if filters is not None:
-            filters.expression()  # refuses what cannot match, in the same words as a search
-        return duplicate_groups(
-            self.store, chosen, filters, [Path(r) for r in within or []] or None
-        )
+        asked = (chosen, filters.expression() if filters is not None else "", tuple(within or ()))
+        with self._duplicates_lock:  # a second asker waits for the first one's report
+            state = (self.store.states.changes, self.store.signatures.changes)
+            if self._kept_report is not None and self._kept_report[0] == (*asked, *state):
+                return _copied(self._kept_report[1])
+            report = duplicate_groups(
+                self.store, chosen, filters, [Path(r) for r in within or []] or None
+            )
+            after = (self.store.states.changes, self.store.signatures.changes)
+            if self.store.local and after[0] == state[0] and state[0] % 2 == 0:  # no write
+                # the signatures the check decoded and kept do not change what it found
+                self._kept_report = ((*asked, *after), _copied(report))
+            return report
+
+
+def _copied(report: DuplicateReport) -> DuplicateReport:
+    """A report whose list of groups a caller may change without changing the kept one."""
+    return report.model_copy(update={"groups": list(report.groups)})

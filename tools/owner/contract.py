@@ -23,6 +23,7 @@ from photocomic.tools.contract import (
     Ask,
     Empty,
     Name,
+    NextOffset,
     Offset,
     PathText,
     PromptText,
@@ -140,7 +141,7 @@ class JobList(BaseModel):
 
     jobs: list[JobSnapshot]
     total: int
-    next_offset: int | None = Field(None, description="offset= for the next page; None: the last")
+    next_offset: NextOffset = None
 
 
 class ListJobs(Ask[JobList]):

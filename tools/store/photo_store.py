@@ -195,8 +195,7 @@ class PhotoStore:
         properties = {PROP_MODEL: model, PROP_DIM: str(dim), PROP_SCHEMA: SCHEMA_VERSION}
         if precision is not None:
             properties[PROP_PRECISION] = json.dumps(precision, sort_keys=True)
-        self.states.forget()
-        with self.guard("create the collection"):
+        with self.states.changing(), self.guard("create the collection"):
             self.client.create_collection(
                 name,
                 schema=schema,
@@ -237,33 +236,32 @@ class PhotoStore:
 
     def upsert(self, rows: Sequence[PhotoRow]) -> None:
         if rows:
-            self.states.forget()
-            with self.guard("store photos"):
-                self.connection.upsert(self.collection, [row.to_entity() for row in rows])
-            self.states.record(rows)
-            self.signatures.write(
-                Signature(r.photo_id, r.size, r.mtime, r.width, r.height, r.vector, r.thumb)
-                for r in rows
-                if r.thumb is not None and r.vector is not None
-            )
+            with self.states.changing():
+                with self.guard("store photos"):
+                    self.connection.upsert(self.collection, [row.to_entity() for row in rows])
+                self.states.record(rows)
+                self.signatures.write(
+                    Signature(r.photo_id, r.size, r.mtime, r.width, r.height, r.vector, r.thumb)
+                    for r in rows
+                    if r.thumb is not None and r.vector is not None
+                )
 
     def upsert_entities(self, entities: list[dict[str, Any]]) -> None:
         """Rows exactly as another photocomic store holds them (a migration)."""
         if entities:
-            self.states.forget()
-            with self.guard("store photos"):
+            with self.states.changing(), self.guard("store photos"):
                 self.client.upsert(self.collection, entities)
 
     def delete(self, photo_ids: Sequence[int]) -> None:
         if not photo_ids:
             return
-        self.states.forget()
-        with self.guard("remove photos"):
-            for start in range(0, len(photo_ids), QUERY_PAGE):
-                page = list(photo_ids[start : start + QUERY_PAGE])
-                self.client.delete(self.collection, ids=page)
-        self.states.drop(photo_ids)
-        self.signatures.drop(photo_ids)
+        with self.states.changing():
+            with self.guard("remove photos"):
+                for start in range(0, len(photo_ids), QUERY_PAGE):
+                    page = list(photo_ids[start : start + QUERY_PAGE])
+                    self.client.delete(self.collection, ids=page)
+            self.states.drop(photo_ids)
+            self.signatures.drop(photo_ids)
 
     def flush(self) -> None:
         with self.guard("flush"):

@@ -71,6 +71,7 @@ class Signatures:
             key = hashlib.sha1(settings.library_key.encode()).hexdigest()[:12]
             self.file = settings.data_dir / f"signatures-{key}.sqlite"
         self._lock = threading.Lock()
+        self.changes = 0  # writes and removals so far: a kept duplicate report read fewer
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -102,6 +103,7 @@ class Signatures:
             if row is None or row[0] != model:
                 db.execute("DELETE FROM signature")
                 db.execute("INSERT OR REPLACE INTO about VALUES ('model', ?)", (model,))
+                self.changes += 1
 
     @_cache_use
     def write(self, signatures: Iterable[Signature]) -> None:
@@ -117,6 +119,7 @@ class Signatures:
                 db.executemany(
                     "INSERT OR REPLACE INTO signature VALUES (?,?,?,?,?,?,?,?,?,?)", rows
                 )
+            self.changes += 1
 
     @_cache_use
     def drop(self, photo_ids: Sequence[int]) -> None:
@@ -126,11 +129,13 @@ class Signatures:
                 db.execute(
                     f"DELETE FROM signature WHERE id IN ({','.join('?' * len(chunk))})", chunk
                 )
+        self.changes += 1
 
     @_cache_use
     def clear(self) -> None:
         with self._db() as db:
             db.execute("DELETE FROM signature")
+        self.changes += 1
 
     @_cache_use
     def signed(self) -> dict[int, tuple[int, float]]:

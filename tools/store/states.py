@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ class FileStates:
         self._states: dict[str, State] | None = None
         self._info: ModelInfo | None = None
         self._read = False
+        self.changes = 0  # odd while a write of rows is under way (see changing)
 
     def model(self) -> ModelInfo | None:
         """The collection's model as saved with valid states (no Milvus call), else None."""
@@ -53,6 +54,18 @@ class FileStates:
     def start_empty(self, info: ModelInfo) -> None:
         if self.file is not None:
             self._states, self._info, self._read = {}, info, True
+
+    @contextlib.contextmanager
+    def changing(self) -> Iterator[None]:
+        """Around every write of rows: the saved file no longer matches the store; ``changes``
+        moves on before and after, so one count seen around a reader's work (a kept duplicate
+        report) means no write overlapped it."""
+        self.changes += 1
+        self.forget()
+        try:
+            yield
+        finally:
+            self.changes += 1
 
     def forget(self) -> None:
         """Before a write: the saved file no longer matches the store."""
