@@ -72,6 +72,7 @@ class Signatures:
             self.file = settings.data_dir / f"signatures-{key}.sqlite"
         self._lock = threading.Lock()
         self.changes = 0  # writes and removals so far: a kept duplicate report read fewer
+        self._changes_lock = threading.Lock()
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -95,15 +96,21 @@ class Signatures:
             finally:
                 db.close()
 
+    def _moved_on(self) -> None:
+        with self._changes_lock:  # writers on two threads never lose a step
+            self.changes += 1
+
     @_cache_use
     def belong_to(self, model: str) -> None:
         """Start afresh when the signatures were made for another model's collection."""
         with self._db() as db:
             row = db.execute("SELECT value FROM about WHERE key='model'").fetchone()
-            if row is None or row[0] != model:
+            cleared = row is None or row[0] != model
+            if cleared:
                 db.execute("DELETE FROM signature")
                 db.execute("INSERT OR REPLACE INTO about VALUES ('model', ?)", (model,))
-                self.changes += 1
+        if cleared:
+            self._moved_on()
 
     @_cache_use
     def write(self, signatures: Iterable[Signature]) -> None:
@@ -119,7 +126,7 @@ class Signatures:
                 db.executemany(
                     "INSERT OR REPLACE INTO signature VALUES (?,?,?,?,?,?,?,?,?,?)", rows
                 )
-            self.changes += 1
+            self._moved_on()
 
     @_cache_use
     def drop(self, photo_ids: Sequence[int]) -> None:
@@ -129,13 +136,13 @@ class Signatures:
                 db.execute(
                     f"DELETE FROM signature WHERE id IN ({','.join('?' * len(chunk))})", chunk
                 )
-        self.changes += 1
+        self._moved_on()
 
     @_cache_use
     def clear(self) -> None:
         with self._db() as db:
             db.execute("DELETE FROM signature")
-        self.changes += 1
+        self._moved_on()
 
     @_cache_use
     def signed(self) -> dict[int, tuple[int, float]]:

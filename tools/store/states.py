@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ class FileStates:
         self._info: ModelInfo | None = None
         self._read = False
         self.changes = 0  # odd while a write of rows is under way (see changing)
+        self._changes_lock = threading.Lock()
 
     def model(self) -> ModelInfo | None:
         """The collection's model as saved with valid states (no Milvus call), else None."""
@@ -60,11 +62,15 @@ class FileStates:
         """Around every write of rows: the saved file no longer matches the store; ``changes``
         moves on before and after, so one count seen around a reader's work (a kept duplicate
         report) means no write overlapped it."""
-        self.changes += 1
+        self._moved_on()
         self.forget()
         try:
             yield
         finally:
+            self._moved_on()
+
+    def _moved_on(self) -> None:
+        with self._changes_lock:  # writers on two threads never lose a step
             self.changes += 1
 
     def forget(self) -> None:
