@@ -289,15 +289,16 @@ class Searcher:
         within = None if filters is None or filters.within is None else filters.within
         asked = (chosen, filters.expression() if filters is not None else "", tuple(within or ()))
         with self._duplicates_lock:  # a second asker waits for the first one's report
-            state = (self.store.states.changes, self.store.signatures.changes)
+            state = (self.store.states.changes.value, self.store.signatures.changes.value)
             if self._kept_report is not None and self._kept_report[0] == (*asked, *state):
                 return _copied(self._kept_report[1])
             report = duplicate_groups(
                 self.store, chosen, filters, [Path(r) for r in within or []] or None
             )
-            after = (self.store.states.changes, self.store.signatures.changes)
-            if self.store.local and after[0] == state[0] and state[0] % 2 == 0:  # no write
+            rows_after = self.store.states.changes.value
+            if self.store.local and rows_after == state[0]:  # no write of rows ended meanwhile
                 # the signatures the check decoded and kept do not change what it found
+                after = (rows_after, self.store.signatures.changes.value)
                 self._kept_report = ((*asked, *after), _copied(report))
             return report
 

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from photocomic.tools.config import Settings
+from photocomic.tools.store.change_count import ChangeCount
 
 log = logging.getLogger(__name__)
 _CHUNK = 900  # ids per SELECT (SQLite's limit on bound parameters is 999 on old builds)
@@ -71,8 +72,7 @@ class Signatures:
             key = hashlib.sha1(settings.library_key.encode()).hexdigest()[:12]
             self.file = settings.data_dir / f"signatures-{key}.sqlite"
         self._lock = threading.Lock()
-        self.changes = 0  # writes and removals so far: a kept duplicate report read fewer
-        self._changes_lock = threading.Lock()
+        self.changes = ChangeCount()  # steps after every write and removal
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -96,10 +96,6 @@ class Signatures:
             finally:
                 db.close()
 
-    def _moved_on(self) -> None:
-        with self._changes_lock:  # writers on two threads never lose a step
-            self.changes += 1
-
     @_cache_use
     def belong_to(self, model: str) -> None:
         """Start afresh when the signatures were made for another model's collection."""
@@ -110,7 +106,7 @@ class Signatures:
                 db.execute("DELETE FROM signature")
                 db.execute("INSERT OR REPLACE INTO about VALUES ('model', ?)", (model,))
         if cleared:
-            self._moved_on()
+            self.changes.step()
 
     @_cache_use
     def write(self, signatures: Iterable[Signature]) -> None:
@@ -126,7 +122,7 @@ class Signatures:
                 db.executemany(
                     "INSERT OR REPLACE INTO signature VALUES (?,?,?,?,?,?,?,?,?,?)", rows
                 )
-            self._moved_on()
+            self.changes.step()
 
     @_cache_use
     def drop(self, photo_ids: Sequence[int]) -> None:
@@ -136,13 +132,13 @@ class Signatures:
                 db.execute(
                     f"DELETE FROM signature WHERE id IN ({','.join('?' * len(chunk))})", chunk
                 )
-        self._moved_on()
+        self.changes.step()
 
     @_cache_use
     def clear(self) -> None:
         with self._db() as db:
             db.execute("DELETE FROM signature")
-        self._moved_on()
+        self.changes.step()
 
     @_cache_use
     def signed(self) -> dict[int, tuple[int, float]]:

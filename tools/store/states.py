@@ -15,12 +15,12 @@ import hashlib
 import json
 import logging
 import os
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photocomic.tools.config import Settings
+from photocomic.tools.store.change_count import ChangeCount
 from photocomic.tools.store.schema import ModelInfo, StoreView
 
 if TYPE_CHECKING:
@@ -45,8 +45,7 @@ class FileStates:
         self._states: dict[str, State] | None = None
         self._info: ModelInfo | None = None
         self._read = False
-        self.changes = 0  # odd while a write of rows is under way (see changing)
-        self._changes_lock = threading.Lock()
+        self.changes = ChangeCount()  # steps before and after every write of rows
 
     def model(self) -> ModelInfo | None:
         """The collection's model as saved with valid states (no Milvus call), else None."""
@@ -59,19 +58,14 @@ class FileStates:
 
     @contextlib.contextmanager
     def changing(self) -> Iterator[None]:
-        """Around every write of rows: the saved file no longer matches the store; ``changes``
-        moves on before and after, so one count seen around a reader's work (a kept duplicate
-        report) means no write overlapped it."""
-        self._moved_on()
+        """Around every write of rows: the saved file no longer matches the store, and
+        ``changes`` steps before and after (a kept duplicate report is then not used)."""
+        self.changes.step()
         self.forget()
         try:
             yield
         finally:
-            self._moved_on()
-
-    def _moved_on(self) -> None:
-        with self._changes_lock:  # writers on two threads never lose a step
-            self.changes += 1
+            self.changes.step()
 
     def forget(self) -> None:
         """Before a write: the saved file no longer matches the store."""
