@@ -10,6 +10,7 @@ from typing import Any
 
 from photocomic.tools.errors import PhotocomicError
 from photocomic.tools.find.contract import (
+    DuplicatesAnswer,
     DuplicatesRequest,
     FindRequest,
     PhotoInfo,
@@ -31,6 +32,9 @@ from .cli_common import (
     shown,
     store_flags,
 )
+
+CHECK_QUIET = 2.0  # seconds a duplicate check runs before a bar shows how far it is
+CHECK_BEAT = 0.5  # seconds between the bar's updates
 
 
 def _search_arguments(p: argparse.ArgumentParser) -> None:
@@ -112,7 +116,7 @@ def cmd_find(args: argparse.Namespace) -> int:
 def cmd_duplicates(args: argparse.Namespace) -> int:
     folder = os.path.abspath(args.folder) if args.folder else None
     request = DuplicatesRequest(threshold=args.threshold, folder=folder, every=True)
-    report = door_of(args).call(request)
+    report = _checked(args, request)
     if args.json:
         print_json({"groups": [g.model_dump(mode="json") for g in report.groups]})
         return EXIT_OK
@@ -127,6 +131,25 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         for photo in group.photos:
             print(f"  {photo.score:.3f}  {photo.photo_id:>16}  {shown(photo.path)}")
     return EXIT_OK
+
+
+def _checked(args: argparse.Namespace, request: DuplicatesRequest) -> DuplicatesAnswer:
+    """Follow the check to its end, with a bar on a terminal once it takes a while."""
+    from tqdm import tqdm
+
+    door, bar = door_of(args), None
+    answer = door.call(request.model_copy(update={"wait": CHECK_QUIET}))
+    try:
+        while answer.state == "running":
+            if bar is None:
+                bar = tqdm(total=100, unit="%", file=sys.stderr, disable=None, leave=False)
+            bar.set_description_str(answer.stage or "")
+            bar.update(round(100 * (answer.progress or 0.0)) - bar.n)
+            answer = door.call(request.model_copy(update={"wait": CHECK_BEAT}))
+    finally:
+        if bar is not None:
+            bar.close()
+    return answer
 
 
 def _result_json(result: SearchResult) -> dict[str, Any]:

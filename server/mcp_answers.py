@@ -311,6 +311,14 @@ def comic_summary(record: ComicRecord) -> out.ComicSummary:
 
 def duplicates_answer(report: DuplicatesAnswer) -> CallToolResult:
     output = out.DuplicatesOutput(**report.model_dump())
+    if report.state == "running":
+        text = (
+            f"Still comparing the photos for near-identical shots: {report.stage}, about "
+            f"{report.progress or 0:.0%} done after {report.seconds or 0:.0f} s. The check goes "
+            "on without this call: call find_duplicates again with the same arguments to "
+            "follow it and get the groups."
+        )
+        return result(text, output)
     if not report.groups:
         text = (
             f"No near-duplicates among {plural(report.checked, 'photo')} at threshold "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import anyio
@@ -17,6 +18,7 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context
 from photocomic.tools.config import Settings
 from photocomic.tools.contract import Ask
+from photocomic.tools.find.contract import CheckUnderWay
 from photocomic.tools.owner.client import Door
 from photocomic.tools.owner.contract import Hello, JobSnapshot, JobStatus
 from photocomic.tools.policy import check_wait
@@ -25,6 +27,7 @@ from pydantic import BaseModel
 log = logging.getLogger("photocomic.server")
 
 T = TypeVar("T", bound=BaseModel)
+C = TypeVar("C", bound=CheckUnderWay)
 LEASE = 180.0  # seconds the engine stays up for this server after each call or heartbeat
 HEARTBEAT = 60.0
 PROGRESS_EVERY = 5.0  # seconds between progress notifications when nothing changes
@@ -76,30 +79,22 @@ async def quietly(send: Callable[[], Any]) -> None:
         log.debug("notification not sent: %s", exc)
 
 
-async def with_progress(ctx: Context, message: str, request: Ask[T]) -> T:
-    """One call that can take a while (duplicates in a large library), with a progress
-    notification every few seconds until it answers, so the person sees it is alive and
-    clients that reset their time-out on progress keep waiting."""
-    answer: list[T] = []
-    failed: list[BaseException] = []
-
-    async def ask() -> None:
-        try:
-            answer.append(await door_of(ctx).call(request))
-        except Exception as exc:  # raised as it is below, not inside an exception group
-            failed.append(exc)
-        group.cancel_scope.cancel()
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(ask)
-        beats = 0.0
-        while True:
-            await quietly(lambda done=beats: ctx.report_progress(done, None, message))
-            beats += 1.0
-            await anyio.sleep(BEAT)
-    if failed:
-        raise failed[0]
-    return answer[0]
+async def until_answered(ctx: Context, request: Ask[C], wait: float) -> C:
+    """Ask for a check that goes on without the call (duplicates in a large library) until it
+    is done or ``wait`` seconds have passed, a progress notification at each answer, so the
+    person sees it is alive and clients that reset their time-out on progress keep waiting."""
+    check_wait(wait)
+    door = door_of(ctx)
+    deadline, last = anyio.current_time() + wait, -1.0
+    while True:
+        left = max(0.0, deadline - anyio.current_time())
+        answer = await door.call(request.model_copy(update={"wait": min(left, BEAT)}))
+        if answer.state == "done":
+            return answer
+        last = max(last + 0.001, answer.progress or 0.0)  # a notification's value must grow
+        await quietly(partial(ctx.report_progress, last, 1.0, answer.stage))
+        if left <= 0:
+            return answer
 
 
 async def run_job(ctx: Context, request: Ask[JobSnapshot], wait: float) -> JobSnapshot:

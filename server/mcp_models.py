@@ -12,6 +12,7 @@ from photocomic.tools.comics.contract import InputImage, SheetRef
 from photocomic.tools.comics.script_contract import Letter
 from photocomic.tools.contract import NextOffset, PhotoRef
 from photocomic.tools.find.contract import (
+    CheckUnderWay,
     DuplicateGroup,
     DuplicateReport,
     SearchResult,
@@ -42,7 +43,7 @@ class IndexJob(JobSnapshot):
     whichever door started it)."""
 
 
-class DuplicatesOutput(DuplicateReport):
+class DuplicatesOutput(DuplicateReport, CheckUnderWay):
     groups: list[DuplicateGroup] = Field(description="largest group first (capped by limit)")
     total_groups: int
     next_offset: NextOffset = None

@@ -37,10 +37,11 @@ from . import mcp_answers as answers
 from . import mcp_models as out
 from .mcp_apps import PICKER
 from .mcp_arguments import Wait
-from .mcp_door import door_of, run_job, with_progress
+from .mcp_door import door_of, run_job, until_answered
 from .mcp_listing import FORGETS, READ_ONLY, WRITES_STORE, tool
 
 DEFAULT_INDEX_WAIT = 20.0
+DEFAULT_DUPLICATES_WAIT = 40.0  # most checks end sooner; a client gives up after about 60 s
 CONTACT_SHEET = {"sheet": True}
 
 
@@ -121,15 +122,19 @@ async def find_photos(
     return answers.search_answer(answer, "for")
 
 
-@tool(DuplicatesRequest, "Find near-duplicate photos", READ_ONLY, fixed={"every": False})
+@tool(
+    DuplicatesRequest, "Find near-duplicate photos", READ_ONLY, fixed={"every": False, "wait": None}
+)  # fmt: skip
 async def find_duplicates(
-    ctx: Context, request: DuplicatesRequest
+    ctx: Context, request: DuplicatesRequest, wait_seconds: Wait = DEFAULT_DUPLICATES_WAIT
 ) -> Annotated[CallToolResult, out.DuplicatesOutput]:
     """Groups of near-identical photos (the same shot resized, re-compressed, cropped or
     lightly edited), largest group first; in each group the first photo is the largest and
-    the others are scored against it."""
-    report = await with_progress(ctx, "comparing the photos for near-identical shots", request)
-    return answers.duplicates_answer(report)
+    the others are scored against it. Sends progress notifications. A check that outlasts
+    wait_seconds (about a minute at 100,000 photos) goes on: state "running" says how far it
+    is, and find_duplicates with the same arguments joins it or answers with its groups."""
+    answer = await until_answered(ctx, request, wait_seconds)
+    return answers.duplicates_answer(answer)
 
 
 @tool(PhotoInfoRequest, "Everything known about one photo", READ_ONLY)

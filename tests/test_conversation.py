@@ -216,8 +216,12 @@ def test_a_whole_conversation(talk: Conversation, world: dict[str, Any], api: Op
     async def on_progress(done: float, total: float | None, message: str | None) -> None:
         heard.append(message)
 
-    groups = talk.call("find_duplicates", _progress=on_progress)
-    assert not groups.is_error and heard, "a long comparison reports progress"
+    # a check that outlasts the call goes on: the same call again follows it to its groups
+    early = talk.call("find_duplicates", wait_seconds=0, _progress=on_progress)
+    assert early.structured_content["state"] == "running" and heard, "it reports progress"
+    assert "call find_duplicates again with the same arguments" in text_of(early)
+    groups = talk.call("find_duplicates")
+    assert not groups.is_error and groups.structured_content["state"] == "done"
     every = groups.structured_content
     pairs = [{Path(p["path"]).name for p in g["photos"]} for g in every["groups"]]
     assert all({p.name} in pairs for p in world["copied"]), "each copy with its original"

@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import threading
+import time
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sklearn.datasets
@@ -20,6 +23,7 @@ from conftest import run_cli, scene, write_photos
 from photocomic.server.cli import main as cli_main
 from photocomic.tools.config import Settings
 from photocomic.tools.errors import InvalidInput, NotFound
+from photocomic.tools.find.contract import DuplicateReport
 from photocomic.tools.find.filters import SearchFilters
 from photocomic.tools.find.ranking import mmr_order
 from photocomic.tools.owner.library import Library as PhotoLibrary
@@ -382,16 +386,17 @@ def test_paging_a_duplicate_check_asks_once_until_the_library_changes(
 ) -> None:
     """The report of a local store is kept: the next page (or the same question again, from
     any door of the engine) is answered from it, and a write of rows makes it new."""
-    from photocomic.tools.find import search
+    from photocomic.tools.find import duplicate_checks
 
     photos = tmp_path / "photos"
     original = write_photos(photos, 1, start=730, size=(320, 240))[0]
     (photos / "copy_a.jpg").write_bytes(original.read_bytes())
     checks: list[float] = []
-    real = search.duplicate_groups
+    real = duplicate_checks.duplicate_groups
     monkeypatch.setattr(
-        search, "duplicate_groups", lambda store, t, *a: checks.append(t) or real(store, t, *a)
-    )
+        duplicate_checks, "duplicate_groups",
+        lambda store, t, *a, **k: checks.append(t) or real(store, t, *a, **k),
+    )  # fmt: skip
     library = PhotoLibrary(Settings(data_dir=tmp_path / "data"), lambda: lite0)  # type: ignore[arg-type,return-value]
     try:
         assert not library.index(Scope(), str(photos)).failed
@@ -411,6 +416,58 @@ def test_paging_a_duplicate_check_asks_once_until_the_library_changes(
         assert [len(g.photos) for g in library.searcher.duplicates().groups] == [2]
         assert len(checks) == 4
     finally:
+        library.close()
+
+
+def test_a_long_duplicate_check_goes_on_after_its_asker_stops_waiting(
+    tmp_path: Path, lite0: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An asker that cannot wait hears how far the check is; asking again joins it (one check,
+    not two), a finished check's report goes to the asker that comes back for it, another
+    question waits its turn, and a check that fails tells its asker why."""
+    from photocomic.tools.find import duplicate_checks
+    from photocomic.tools.find.contract import CheckUnderWay
+
+    photos = tmp_path / "photos"
+    original = write_photos(photos, 1, start=731, size=(320, 240))[0]
+    (photos / "copy_a.jpg").write_bytes(original.read_bytes())
+    release, started = threading.Event(), []
+    real = duplicate_checks.duplicate_groups
+
+    def slow(store: object, threshold: float, *args: object, progress: Any) -> DuplicateReport:
+        started.append(threshold)
+        progress("finding each photo's nearest", 0.4)
+        if threshold == 0.5:
+            raise InvalidInput("no such check")
+        release.wait(30)
+        return real(store, threshold, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(duplicate_checks, "duplicate_groups", slow)
+    library = PhotoLibrary(Settings(data_dir=tmp_path / "data"), lambda: lite0)  # type: ignore[arg-type,return-value]
+    checks = library.searcher.duplicate_checks
+    try:
+        assert not library.index(Scope(), str(photos)).failed
+        early = checks.report(wait=0.5)
+        assert isinstance(early, CheckUnderWay) and early.state == "running"
+        assert early.stage == "finding each photo's nearest" and early.progress == 0.4
+        assert isinstance(checks.report(wait=0.1), CheckUnderWay) and started == [0.88]
+        other = checks.report(threshold=0.95, wait=0.1)
+        assert isinstance(other, CheckUnderWay) and other.stage == duplicate_checks.QUEUED
+        release.set()
+        for _ in range(100):  # both end without an asker: their reports wait for one
+            if not checks._running:
+                break
+            time.sleep(0.1)
+        came_back = checks.report(wait=0)
+        assert isinstance(came_back, DuplicateReport) and len(came_back.groups) == 1
+        assert isinstance(checks.report(threshold=0.95, wait=0), DuplicateReport)
+        assert started == [0.88, 0.95], "the same question joined the first check"
+        with pytest.raises(InvalidInput, match="no such check"):
+            checks.report(threshold=0.5, wait=5)
+        assert library.searcher.duplicates(threshold=0.95).groups == came_back.groups
+        assert started == [0.88, 0.95, 0.5], "the last report is kept, not made again"
+    finally:
+        release.set()
         library.close()
 
 

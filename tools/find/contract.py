@@ -87,7 +87,18 @@ class DuplicateReport(BaseModel):
     groups: list[DuplicateGroup] = Field(description="largest group first")
 
 
-class DuplicatesAnswer(DuplicateReport):
+class CheckUnderWay(BaseModel):
+    """How far a duplicate check that has not finished yet has come."""
+
+    state: Literal["done", "running"] = Field(
+        "done", description="running: the check goes on; ask again with the same arguments"
+    )
+    progress: float | None = Field(None, description="about how much of it is done (0-1)")
+    stage: str | None = Field(None, description="what it is doing")
+    seconds: float | None = Field(None, description="how long it has run")
+
+
+class DuplicatesAnswer(DuplicateReport, CheckUnderWay):
     total_groups: int = 0
     offset: int = 0
     next_offset: NextOffset = None
@@ -233,6 +244,9 @@ class DuplicatesRequest(Ask[DuplicatesAnswer]):
     limit: int = limit_field(20, "groups")
     offset: Offset = 0
     every: bool = Field(False, description="all groups, however many (the command line)")
+    wait: float | None = Field(
+        None, ge=0, description="answer with the check's progress after this many seconds"
+    )
 
 
 class PhotoRequest(Ask[ImageData]):

@@ -17,7 +17,7 @@ row's largest are chosen chunk by chunk; a duplicate check never loads PyTorch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 
@@ -47,8 +47,9 @@ _ROWS_RESCORED = 16
 
 
 def candidate_pairs(
-    vectors: np.ndarray, threshold: float, rep: list[int], project: bool | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    vectors: np.ndarray, threshold: float, rep: list[int], project: bool | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Pairs of near neighbours between representatives (``rep``: one row per set of identical
     embeddings) as rows of two indices, closest first, with their cosines and the cosine from
     which each pair's pixels are worth comparing (CANDIDATE_FLOOR for a photo's nearest ones,
@@ -56,8 +57,9 @@ def candidate_pairs(
     larger cluster: its DENSE_NEIGHBOURS nearest outside the cluster found so far are asked for
     the pairs at or above the threshold, so the cluster joins up whatever its size (their
     pixels need no comparing: each of those photos had its own nearest compared). ``project``
-    forces the projected proposal on or off (None: decided here)."""
-    found = Neighbours(vectors, threshold, rep, project)
+    forces the projected proposal on or off (None: decided here); ``progress`` hears about
+    how much of the costly product is made (0-1)."""
+    found = Neighbours(vectors, threshold, rep, project, progress)
     dense = found.add(found.speakers.tolist(), NEIGHBOURS)
     found.join_dense(np.asarray(dense, dtype=np.int64))
     return found.ranked()
@@ -91,9 +93,11 @@ class Neighbours:
     scored in float32; a block's pairs are kept as arrays, never one Python object per pair."""
 
     def __init__(
-        self, vectors: np.ndarray, threshold: float, rep: list[int], project: bool | None = None
-    ) -> None:
+        self, vectors: np.ndarray, threshold: float, rep: list[int], project: bool | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> None:  # fmt: skip
         self.vectors, self.threshold = vectors, threshold
+        self._progress = progress or (lambda done: None)
         self.speakers = np.asarray(sorted(set(rep)), dtype=np.int64)
         if project is None:
             project = proposes_in_projection(len(self.speakers))
@@ -139,6 +143,8 @@ class Neighbours:
             coming = ahead.submit(product, jobs[0])
             for n, (start, (first, end)) in enumerate(jobs):
                 found = coming.result()
+                if n % len(chunks) == 0:
+                    self._progress(n / len(jobs))
                 if n + 1 < len(jobs):
                     coming = ahead.submit(product, jobs[n + 1])
                 if first == 0:

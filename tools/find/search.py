@@ -10,9 +10,7 @@ judge what the caller names against its scope and leave the searching to :class:
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,7 +22,7 @@ from photocomic.tools.find.contract import (
     SearchResult,
     SimilarRequest,
 )
-from photocomic.tools.find.duplicates import DUPLICATE_THRESHOLD, duplicate_groups
+from photocomic.tools.find.duplicate_checks import DuplicateChecks
 from photocomic.tools.find.filters import (
     SearchFilters,
     all_of,
@@ -109,8 +107,7 @@ class Searcher:
     def __init__(self, store: PhotoStore, embedder: Callable[[], PhotoEmbedder]) -> None:
         self.store = store
         self._embedder = embedder
-        self._duplicates_lock = threading.Lock()
-        self._kept_report: tuple[tuple[object, ...], DuplicateReport] | None = None
+        self.duplicate_checks = DuplicateChecks(store)
 
     # -- by example ------------------------------------------------------------------------
 
@@ -277,32 +274,8 @@ class Searcher:
     def duplicates(
         self, threshold: float | None = None, filters: SearchFilters | None = None
     ) -> DuplicateReport:
-        """Groups of near-identical photos (see :mod:`duplicates`), largest group first.
-
-        ``threshold`` None means the measured default, DUPLICATE_THRESHOLD. The last report
-        of a local store is kept until its rows or signatures change: paging through 1,000
-        groups asks again for each page, and at 100,000 photos a check takes most of a minute.
-        A server's collection may be written by other engines, so its reports are not kept.
-        """
-        self.store.require()
-        chosen = DUPLICATE_THRESHOLD if threshold is None else threshold
-        within = None if filters is None or filters.within is None else filters.within
-        asked = (chosen, filters.expression() if filters is not None else "", tuple(within or ()))
-        with self._duplicates_lock:  # a second asker waits for the first one's report
-            state = (self.store.states.changes.value, self.store.signatures.changes.value)
-            if self._kept_report is not None and self._kept_report[0] == (*asked, *state):
-                return _copied(self._kept_report[1])
-            report = duplicate_groups(
-                self.store, chosen, filters, [Path(r) for r in within or []] or None
-            )
-            rows_after = self.store.states.changes.value
-            if self.store.local and rows_after == state[0]:  # no write of rows ended meanwhile
-                # the signatures the check decoded and kept do not change what it found
-                after = (rows_after, self.store.signatures.changes.value)
-                self._kept_report = ((*asked, *after), _copied(report))
-            return report
-
-
-def _copied(report: DuplicateReport) -> DuplicateReport:
-    """A report whose list of groups a caller may change without changing the kept one."""
-    return report.model_copy(update={"groups": list(report.groups)})
+        """Groups of near-identical photos (see :mod:`duplicates`), largest group first, once
+        the check has ended; ``threshold`` None means the measured default."""
+        report = self.duplicate_checks.report(threshold, filters)
+        assert isinstance(report, DuplicateReport)
+        return report

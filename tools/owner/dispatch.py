@@ -25,7 +25,7 @@ from photocomic.tools.find.contract import (
     SubjectRequest,
     ThumbnailsRequest,
 )
-from photocomic.tools.find.duplicates import find_duplicates
+from photocomic.tools.find.duplicate_checks import find_duplicates
 from photocomic.tools.find.photo_info import photo_info
 from photocomic.tools.find.search import find_photos, search_similar
 from photocomic.tools.find.subjects import (
