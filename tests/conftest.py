@@ -17,6 +17,9 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 REPO = Path(__file__).resolve().parent.parent
+# huggingface_hub reads this once, when it is first imported (a test module may import timm
+# while being collected): set per test, it came too late and each download was retried.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 def scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
