@@ -137,14 +137,35 @@ def free_port() -> int:
 def run_cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """The real ``photocomic`` command in a child process, as a user would run it."""
-    return subprocess.run(
-        [sys.executable, "-m", "photocomic.server.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+    """The real ``photocomic`` command in a child process, as a user would run it. One that
+    runs out of time fails with the stacks of its library's engine."""
+    environment = {**os.environ, **(env or {})}
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "photocomic.server.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=environment,
+        )
+    except subprocess.TimeoutExpired:
+        data = Path(environment.get("PHOTOCOMIC_DATA_DIR", ""))
+        raise AssertionError(f"photocomic {' '.join(args)} ran out of time; its engine:\n"
+                             f"{engine_stacks(data)}") from None  # fmt: skip
+
+
+def engine_stacks(data_dir: Path) -> str:
+    """The end of the engine's log after asking it for every thread's stack (SIGUSR1)."""
+    import signal
+    import time
+
+    try:
+        pid = int((data_dir / "engine.lock").read_text().split()[-1])
+        os.kill(pid, signal.SIGUSR1)
+        time.sleep(1.0)
+        return (data_dir / "engine.log").read_text(errors="replace")[-12_000:]
+    except (OSError, ValueError, IndexError) as exc:
+        return f"(no engine to ask: {exc})"
 
 
 @pytest.fixture(scope="session")

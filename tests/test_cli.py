@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_cli, stop_engine, write_photos
+from conftest import REPO, engine_stacks, run_cli, stop_engine, write_photos
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,8 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     root = tmp_path_factory.mktemp("cli")
     photos = root / "photos"
     write_photos(photos, 10)
-    env = {"PHOTOCOMIC_DATA_DIR": str(root / "data"), "HF_HUB_OFFLINE": "1"}
+    env = {"PHOTOCOMIC_DATA_DIR": str(root / "data"), "HF_HUB_OFFLINE": "1",
+           "PHOTOCOMIC_COMPILED_DIR": str(root / "compiled")}  # fmt: skip
     done = run_cli("index", str(photos), "--json", env=env)
     assert done.returncode == 0, done.stderr
     yield {"photos": str(photos), **env}
@@ -38,6 +39,17 @@ def test_index_json_reports_every_count(indexed: dict[str, str]) -> None:
     assert set(summary) >= fields
     assert (summary["scanned"], summary["unchanged"], summary["added"]) == (10, 10, 0)
     assert summary["failed"] == []
+
+
+def test_an_engine_writes_every_threads_stack_to_its_log_when_asked(
+    indexed: dict[str, str],
+) -> None:
+    """``kill -USR1 <engine pid>``, as the README says, for an engine that seems stuck; it
+    goes on serving."""
+    assert run_cli("status", "--json", env=_env(indexed)).returncode == 0  # the engine is up
+    stacks = engine_stacks(Path(indexed["PHOTOCOMIC_DATA_DIR"]))
+    assert "serve_forever" in stacks and "(most recent call first)" in stacks
+    assert run_cli("status", "--json", env=_env(indexed)).returncode == 0
 
 
 def test_search_json_has_one_entry_per_query_in_order(indexed: dict[str, str]) -> None:

@@ -108,9 +108,10 @@ class DuplicateChecks:
             if check is None:
                 check = self._start(question, filters)
             check.waiting += 1
-        finished = check.done.wait(wait)
+        check.done.wait(wait)
         with self._lock:
             check.waiting -= 1
+            finished = check.done.is_set()  # it may have ended as the wait ran out
             if finished:
                 self._unclaimed.pop(question, None)
         return check.outcome() if finished else check.under_way()

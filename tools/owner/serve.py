@@ -10,6 +10,7 @@ door has called or held a lease, and no job has run, for ``--idle`` seconds.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import json
 import logging
 import os
@@ -197,6 +198,8 @@ def run_engine(data_dir: Path, idle: float) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # `kill -USR1 <pid>`: every thread's stack into the log, for an engine that seems stuck
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     log.info("engine %d serving %s on %s", os.getpid(), data_dir, socket_path(data_dir))
     engine.resume()
     threading.Thread(target=watch, name="idle-watch", daemon=True).start()
