@@ -81,6 +81,10 @@ class OpenVinoRunner:
             "PERFORMANCE_HINT": "THROUGHPUT",
         })  # fmt: skip
         self._local = threading.local()
+        # One call now, in one thread: two indexing workers making the process's first call
+        # at once deadlocked in the bindings' one-time set-up of their numpy bridge (each
+        # waiting for the other and the GIL), and the index run waited for ever.
+        self(np.zeros((1, facts.input_size, facts.input_size, 3), dtype=np.uint8))
 
     def __call__(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         request = getattr(self._local, "request", None)
