@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,9 +158,6 @@ def run_cli(
 
 def engine_stacks(data_dir: Path) -> str:
     """The end of the engine's log after asking it for every thread's stack (SIGUSR1)."""
-    import signal
-    import time
-
     try:
         pid = int((data_dir / "engine.lock").read_text().split()[-1])
         os.kill(pid, signal.SIGUSR1)

@@ -466,6 +466,16 @@ def test_a_long_duplicate_check_goes_on_after_its_asker_stops_waiting(
             checks.report(threshold=0.5, wait=5)
         assert library.searcher.duplicates(threshold=0.95).groups == came_back.groups
         assert started == [0.88, 0.95, 0.5], "the last report is kept, not made again"
+        assert isinstance(checks.report(threshold=0.9, wait=0), CheckUnderWay)
+        for _ in range(100):  # it ends with no asker, then the library changes
+            if not checks._running:
+                break
+            time.sleep(0.1)
+        (photos / "copy_b.jpg").write_bytes(original.read_bytes())
+        assert library.index(Scope(), str(photos)).added == 1
+        grown = checks.report(threshold=0.9, wait=10)
+        assert isinstance(grown, DuplicateReport) and [len(g.photos) for g in grown.groups] == [3]
+        assert started[-2:] == [0.9, 0.9], "a report from before the change is not handed out"
     finally:
         release.set()
         library.close()

@@ -5,7 +5,8 @@ tool call. So a check does not belong to the call that started it: it runs on, a
 stops waiting gets how far it has come, and asking again with the same question joins it or
 collects its report. The last report of a local store is kept until its rows or signatures
 change (paging through 1,000 groups asks again for each page); a store on a server may be
-written by other engines, so its report serves only the asker that comes back for it.
+written by other engines, so its report serves only the asker that comes back for it, and
+only soon and while nothing was written since.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
     from photocomic.tools.store.photo_store import PhotoStore
 
 QUEUED = "waiting for another duplicate check to finish"
-_UNCLAIMED_KEPT = 4  # finished reports no asker came back for yet, the newest kept
+_UNCLAIMED_KEPT = 4  # finished reports no asker came back for yet, the newest kept...
+_UNCLAIMED_FOR = 600.0  # ...for this many seconds, while no write of the library followed
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class _Check:
     stage: str = QUEUED
     share: float = 0.0
     waiting: int = 0  # askers waiting for it now
+    ended: tuple[float, tuple[int, int]] | None = None  # when, and the store's changes then
     done: threading.Event = field(default_factory=threading.Event)
     report: DuplicateReport | None = None
     failed: BaseException | None = None
@@ -104,7 +107,7 @@ class DuplicateChecks:
             if self._kept is not None and self._kept[:2] == (question, self._changes()):
                 self._unclaimed.pop(question, None)
                 return _copied(self._kept[2])
-            check = self._running.get(question) or self._unclaimed.pop(question, None)
+            check = self._running.get(question) or self._claimed(question)
             if check is None:
                 check = self._start(question, filters)
             check.waiting += 1
@@ -115,6 +118,16 @@ class DuplicateChecks:
             if finished:
                 self._unclaimed.pop(question, None)
         return check.outcome() if finished else check.under_way()
+
+    def _claimed(self, question: Question) -> _Check | None:
+        """A finished check of this question no asker collected, if nothing was written to
+        the library since it ended and it is recent (another engine may write a server's)."""
+        check = self._unclaimed.pop(question, None)
+        if check is None or check.ended is None:
+            return None
+        when, changes = check.ended
+        fresh = time.monotonic() - when <= _UNCLAIMED_FOR and changes == self._changes()
+        return check if fresh else None
 
     def _changes(self) -> tuple[int, int]:
         return (self.store.states.changes.value, self.store.signatures.changes.value)
@@ -145,6 +158,7 @@ class DuplicateChecks:
                 del self._running[asked]
                 if check.report is not None:
                     self._keep(check, rows_before)
+                check.ended = (time.monotonic(), self._changes())
                 if not check.waiting:  # for the asker that comes back, whatever is kept
                     self._unclaimed[asked] = check
                     for old in list(self._unclaimed)[:-_UNCLAIMED_KEPT]:
