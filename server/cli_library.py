@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, get_args
@@ -139,6 +140,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"running: {job.job_id} {job.kind} {shown(job.folder or '')}: {shown(job.message)}")
     if status.finished_jobs:
         print(f"earlier: {plural(status.finished_jobs, 'run')} ended (photocomic jobs lists them)")
+    for check in status.duplicate_checks:
+        folder = f" --folder {shlex.quote(check.folder)}" if check.folder else ""
+        print(
+            f"checking: duplicates, {shown(check.stage or '')}, about {check.progress or 0:.0%} "
+            f"after {check.seconds or 0:.0f} s (photocomic duplicates --threshold "
+            f"{check.threshold:g}{folder} waits for its groups)"
+        )
     return EXIT_OK
 
 

@@ -354,6 +354,13 @@ def status_answer(status: out.LibraryStatus) -> CallToolResult:
         )
     if status.finished_jobs:
         text += f" {plural(status.finished_jobs, 'earlier run')}: list_jobs() pages them."
+    for check in status.duplicate_checks:
+        folder = f", folder={json.dumps(check.folder)}" if check.folder else ""
+        text += (
+            f" Duplicate check under way ({check.stage}, about {check.progress or 0:.0%} done "
+            f"after {check.seconds or 0:.0f} s): find_duplicates(threshold={check.threshold:g}"
+            f"{folder}) collects its groups."
+        )
     if status.photos == 0:
         text += " Nothing indexed yet: call index_folder on a photo folder first."
     return result(text, status)

@@ -103,3 +103,32 @@ def test_scrub_removes_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-abcdefghijklmnop")
     assert "abcdefghijklmnop" not in scrub("key sk-proj-abcdefghijklmnop refused")
     assert "zzzzzzzzzzzz" not in scrub("other sk-zzzzzzzzzzzzzzzz")
+
+
+
+def test_status_names_the_call_that_collects_a_duplicate_check_under_way() -> None:
+    """A check that outlasted its call shows in library_status, with the find_duplicates call
+    (its arguments spelled as the tool takes them) that joins it and collects its groups."""
+    import json
+    import re
+
+    from photocomic.server import mcp_models as out
+    from photocomic.server.mcp_answers import status_answer
+    from photocomic.tools.find.contract import DuplicateCheckRunning, DuplicatesRequest
+
+    folder = '/photos/a "trip"'
+    running = DuplicateCheckRunning(
+        threshold=0.9, folder=folder, state="running", progress=0.29, seconds=40.3,
+        stage="finding each photo's nearest",
+    )  # fmt: skip
+    status = out.LibraryStatus(
+        db="photos.db", collection="photos", model="m", dim=2, photos=100_000, data_dir="d",
+        roots=["/photos"], comics=0, duplicate_checks=[running], max_upload_bytes=1,
+    )  # fmt: skip
+    text = status_answer(status).content[0].text  # type: ignore[union-attr]
+    assert "finding each photo's nearest, about 29% done after 40 s" in text
+    call = re.search(r"find_duplicates\((.*)\) collects its groups", text)
+    assert call is not None, text
+    arguments = json.loads("{" + re.sub(r"(\w+)=", r'"\1": ', call[1]) + "}")
+    assert arguments == {"threshold": 0.9, "folder": folder}
+    assert set(arguments) <= set(DuplicatesRequest.model_fields)

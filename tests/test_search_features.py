@@ -453,11 +453,15 @@ def test_a_long_duplicate_check_goes_on_after_its_asker_stops_waiting(
         assert isinstance(checks.report(wait=0.1), CheckUnderWay) and started == [0.88]
         other = checks.report(threshold=0.95, wait=0.1)
         assert isinstance(other, CheckUnderWay) and other.stage == duplicate_checks.QUEUED
+        shown = [(c.threshold, c.stage, c.progress) for c in checks.running(None)]
+        assert shown == [(0.88, early.stage, 0.4), (0.95, duplicate_checks.QUEUED, 0.0)]
+        assert checks.running([photos]) == [], "another caller's roots: not its checks"
         release.set()
         for _ in range(100):  # both end without an asker: their reports wait for one
             if not checks._running:
                 break
             time.sleep(0.1)
+        assert checks.running(None) == [], "a finished check is no longer under way"
         came_back = checks.report(wait=0)
         assert isinstance(came_back, DuplicateReport) and len(came_back.groups) == 1
         assert isinstance(checks.report(threshold=0.95, wait=0), DuplicateReport)

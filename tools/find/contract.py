@@ -98,6 +98,13 @@ class CheckUnderWay(BaseModel):
     seconds: float | None = Field(None, description="how long it has run")
 
 
+class DuplicateCheckRunning(CheckUnderWay):
+    """A duplicate check that has not finished, as library_status lists it."""
+
+    threshold: float
+    folder: str | None = Field(None, description="the folder it checks (None: every photo)")
+
+
 class DuplicatesAnswer(DuplicateReport, CheckUnderWay):
     total_groups: int = 0
     offset: int = 0

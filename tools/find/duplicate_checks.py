@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from photocomic.tools.contract import page_of
 from photocomic.tools.find.contract import (
     CheckUnderWay,
+    DuplicateCheckRunning,
     DuplicateGroup,
     DuplicateReport,
     DuplicatesAnswer,
@@ -57,6 +59,7 @@ class _Check:
     """One check: its question, how far it has come, then its report or its error."""
 
     question: Question
+    folder: str | None = None  # the folder asked for, as the caller may name it again
     started: float = field(default_factory=time.monotonic)
     stage: str = QUEUED
     share: float = 0.0
@@ -74,6 +77,11 @@ class _Check:
             state="running", progress=self.share, stage=self.stage,
             seconds=round(time.monotonic() - self.started, 1),
         )  # fmt: skip
+
+    def running(self) -> DuplicateCheckRunning:
+        return DuplicateCheckRunning(
+            threshold=self.question.threshold, folder=self.folder, **self.under_way().model_dump()
+        )
 
     def outcome(self) -> DuplicateReport:
         if self.failed is not None:
@@ -119,6 +127,13 @@ class DuplicateChecks:
                 self._unclaimed.pop(question, None)
         return check.outcome() if finished else check.under_way()
 
+    def running(self, within: Sequence[Path] | None) -> list[DuplicateCheckRunning]:
+        """The checks not finished yet for a caller with these roots (the checks whose reports
+        it could collect), the earliest first."""
+        mine = tuple(str(r) for r in within or ())
+        with self._lock:
+            return [c.running() for q, c in self._running.items() if q.within == mine]
+
     def _claimed(self, question: Question) -> _Check | None:
         """A finished check of this question no asker collected, if nothing was written to
         the library since it ended and it is recent (another engine may write a server's)."""
@@ -133,7 +148,7 @@ class DuplicateChecks:
         return (self.store.states.changes.value, self.store.signatures.changes.value)
 
     def _start(self, question: Question, filters: SearchFilters | None) -> _Check:
-        check = _Check(question)
+        check = _Check(question, folder=filters.folder if filters is not None else None)
         self._running[question] = check
         threading.Thread(
             target=self._run, args=(check, filters), name="duplicate check", daemon=True

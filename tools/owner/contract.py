@@ -29,6 +29,7 @@ from photocomic.tools.contract import (
     PromptText,
     limit_field,
 )
+from photocomic.tools.find.contract import DuplicateCheckRunning
 from photocomic.tools.photos.contract import IndexSummary
 from pydantic import BaseModel, Field
 
@@ -133,6 +134,11 @@ class LibraryStatus(BaseModel):
         default_factory=list, description="the runs under way (indexing, drawing), newest first"
     )
     finished_jobs: int = Field(0, description="runs that have ended: list_jobs pages them")
+    duplicate_checks: list[DuplicateCheckRunning] = Field(
+        default_factory=list,
+        description="duplicate checks not finished yet: find_duplicates with the same threshold "
+        "and folder collects one",
+    )
 
 
 class JobList(BaseModel):

@@ -71,6 +71,9 @@ def library_status(call: Call, request: StatusRequest) -> LibraryStatus:
     seen = [j.snapshot() for j in engine.jobs.all() if engine.visible(j, scope)]
     status.jobs = [_brief(j) for j in seen if j.state in ("queued", "running")]
     status.finished_jobs = len(seen) - len(status.jobs)  # a status stays small: a count
+    status.duplicate_checks = library.searcher.duplicate_checks.running(
+        call.filters(Filters()).within
+    )
     return status
 
 
