@@ -424,7 +424,8 @@ def test_a_long_duplicate_check_goes_on_after_its_asker_stops_waiting(
 ) -> None:
     """An asker that cannot wait hears how far the check is; asking again joins it (one check,
     not two), a finished check's report goes to the asker that comes back for it, another
-    question waits its turn, and a check that fails tells its asker why."""
+    question waits its turn (one more than the checks allowed at once is refused), and a check
+    that fails tells its asker why."""
     from photocomic.tools.find import duplicate_checks
     from photocomic.tools.find.contract import CheckUnderWay
 
@@ -456,6 +457,11 @@ def test_a_long_duplicate_check_goes_on_after_its_asker_stops_waiting(
         shown = [(c.threshold, c.stage, c.progress) for c in checks.running(None)]
         assert shown == [(0.88, early.stage, 0.4), (0.95, duplicate_checks.QUEUED, 0.0)]
         assert checks.running([photos]) == [], "another caller's roots: not its checks"
+        monkeypatch.setattr(duplicate_checks, "CHECKS_AT_ONCE", 2)
+        with pytest.raises(InvalidInput, match=r"2 duplicate checks .* \(thresholds 0.88, 0.95\)"):
+            checks.report(threshold=0.97, wait=0)
+        joined = checks.report(threshold=0.95, wait=0)
+        assert isinstance(joined, CheckUnderWay), "a question under way joins, never refused"
         release.set()
         for _ in range(100):  # both end without an asker: their reports wait for one
             if not checks._running:

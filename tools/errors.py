@@ -40,6 +40,10 @@ REMEDIES: dict[str, tuple[str, str]] = {
         "remember_subject(name=..., photos=[ids])",
         "`photocomic subject add NAME --photo ID`",
     ),
+    "duplicate_checks": (
+        "library_status() lists them, each with the find_duplicates call that collects it",
+        "`photocomic status` lists them, each with the command that collects it",
+    ),
     "index_first": ("index_folder(path=...) first", "`photocomic index FOLDER` first"),
     "animate": ("animate=true", "--animate"),
     "still_comic": ("generate_comic without animate", "`photocomic comic` without --animate"),

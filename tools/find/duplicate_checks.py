@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from photocomic.tools.contract import page_of
+from photocomic.tools.errors import InvalidInput
 from photocomic.tools.find.contract import (
     CheckUnderWay,
     DuplicateCheckRunning,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 QUEUED = "waiting for another duplicate check to finish"
 _UNCLAIMED_KEPT = 4  # finished reports no asker came back for yet, the newest kept...
 _UNCLAIMED_FOR = 600.0  # ...for this many seconds, while no write of the library followed
+CHECKS_AT_ONCE = 4  # questions checked or waiting their turn; another is refused until one ends
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class DuplicateChecks:
                 return _copied(self._kept[2])
             check = self._running.get(question) or self._claimed(question)
             if check is None:
+                self._room_for(question)
                 check = self._start(question, filters)
             check.waiting += 1
         check.done.wait(wait)
@@ -133,6 +136,17 @@ class DuplicateChecks:
         mine = tuple(str(r) for r in within or ())
         with self._lock:
             return [c.running() for q, c in self._running.items() if q.within == mine]
+
+    def _room_for(self, question: Question) -> None:
+        """Refuse a new question while CHECKS_AT_ONCE others are checked or waiting: each would
+        hold its place (and a thread) for a minute at 100,000 photos."""
+        if len(self._running) >= CHECKS_AT_ONCE:
+            asked = ", ".join(f"{q.threshold:g}" for q in self._running)
+            raise InvalidInput(
+                f"{len(self._running)} duplicate checks are already under way or waiting "
+                f"(thresholds {asked}); threshold {question.threshold:g} can be asked once one "
+                "of them ends: [[duplicate_checks]]"
+            )
 
     def _claimed(self, question: Question) -> _Check | None:
         """A finished check of this question no asker collected, if nothing was written to
