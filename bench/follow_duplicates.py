@@ -13,21 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 from measure import door_params
-
-
-def stop_engine(data: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "photocomic.server.cli", "engine", "--stop", "--data-dir",
-         str(data)], capture_output=True, check=False,
-    )  # fmt: skip
+from run import stop_engine
 
 
 async def follow(root: Path, data: Path, wait: float | None) -> dict[str, Any]:

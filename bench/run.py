@@ -92,11 +92,8 @@ def child_env(**extra: str) -> dict[str, str]:
 
 def stop_engine(data: Path) -> None:
     """Ask the owner of ``data`` to leave (photocomic engine --stop) and wait until it has."""
-    command = ["engine", "--stop", "--data-dir", str(data)]
-    subprocess.run(
-        [sys.executable, "-m", "photocomic.server.cli", *command],
-        capture_output=True, timeout=120, check=False,
-    )  # fmt: skip
+    command = photocomic_command("engine", "--stop", "--data-dir", str(data))
+    subprocess.run(command, capture_output=True, timeout=120, check=False)
 
 
 def photo_files(folder: Path) -> list[Path]:
@@ -262,18 +259,10 @@ def photocomic_index(
     data = keep or work / "pc-data"
     shutil.rmtree(data, ignore_errors=True)
     if warm:
-        few = work / "warm-up-photos"
-        if not few.is_dir():
-            few.mkdir(parents=True)
-            for source in photo_files(folder)[:8]:
-                link_or_copy(source, few / source.name)
-        run_sampled([sys.executable, "-m", "photocomic.server.cli", "index", str(few),
-                     "--data-dir", str(data), "--json", *model_args], child_env())  # fmt: skip
+        warm_up_engine(folder, work, data, model_args)
     load = os.getloadavg()[0]
-    command = [
-        sys.executable, "-m", "photocomic.server.cli", "index", str(folder),
-        "--data-dir", str(data), "--json", *model_args,
-    ]  # fmt: skip
+    command = photocomic_command("index", str(folder), "--data-dir", str(data), "--json",
+                                 *model_args)  # fmt: skip
     out, wall, rss = run_sampled(command, child_env())
     stop_engine(data)  # the next contender starts cold, as this one did
     summary = json.loads(out)
@@ -284,6 +273,25 @@ def photocomic_index(
     if warm:
         rss = 0.0  # the engine is not this command's child: its memory was not sampled
     return Run(name, summary["added"], summary["seconds"], wall, rss, load)
+
+
+def warm_up_engine(
+    folder: Path, work: Path, data: Path, model_args: Sequence[str] = ()
+) -> None:  # fmt: skip
+    """A few of ``folder``'s photos indexed into ``data``: its engine is then running with the
+    model loaded, as a desktop client's engine is."""
+    few = work / "warm-up-photos"
+    if not few.is_dir():
+        few.mkdir(parents=True)
+        for source in photo_files(folder)[:8]:
+            link_or_copy(source, few / source.name)
+    command = photocomic_command("index", str(few), "--data-dir", str(data), "--json", *model_args)
+    run_sampled(command, child_env())
+
+
+def photocomic_command(*arguments: str) -> list[str]:
+    """The ``photocomic`` command line of this checkout's package, as a user runs it."""
+    return [sys.executable, "-m", "photocomic.server.cli", *arguments]
 
 
 # -- re-scan of an unchanged library ----------------------------------------------------------

@@ -7,10 +7,10 @@ slows when the fixed job slows, the machine's speed moved (a shared host, its cl
 neighbours); if the pipeline swings alone, the cause is in photocomic's path. Reports each
 round, the spread of both (largest minus smallest, over the median) and their correlation.
 
-With ``--commands`` a round is two ``photocomic index`` commands instead, as bench/run.py times
-them: one that starts its engine (a new engine, the model loaded in the run's seconds), then two
-back to back through an engine already running, each between runs of the fixed job; so the
-spread of a command that starts cold can be told from the machine's and from the warm
+With ``--commands`` a round is three ``photocomic index`` commands instead, as bench/run.py
+times them: one that starts its engine (a new engine, the model loaded in the run's seconds),
+then two back to back through an engine already running, each between runs of the fixed job;
+so the spread of a command that starts cold can be told from the machine's and from the warm
 command's, and the largest gap between the two warm runs of a round says how much of the
 swing is within a run rather than in the machine's speed over minutes.
 
@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,15 @@ from typing import Any
 
 import numpy as np
 from limits import PHOTOS, REPO, Stages, cpu_model, cpus
-from run import photocomic_index, warm_page_cache
+from run import (
+    child_env,
+    photocomic_command,
+    photocomic_index,
+    run_sampled,
+    stop_engine,
+    warm_page_cache,
+    warm_up_engine,
+)
 
 _SIDE = 1536  # the fixed job's matrices: 40 products take about 1.7 s on two AVX2 cores
 _PRODUCTS = 40
@@ -110,29 +117,22 @@ def counted_warm_run(photos: Path, work: Path) -> dict[str, float]:
     average and its minor page faults (from /proc, threads that ended included)."""
     data = work / "pc-data"
     shutil.rmtree(data, ignore_errors=True)
-    few = sorted(p for p in photos.iterdir() if p.is_file())[:8]
-    warm_up = work / "warm-up-photos"
-    warm_up.mkdir(exist_ok=True)
-    for source in few:
-        if not (warm_up / source.name).exists():
-            shutil.copyfile(source, warm_up / source.name)
-    _cli("index", str(warm_up), "--data-dir", str(data), "--json")
-    pid = int(json.loads(_cli("status", "--data-dir", str(data), "--json"))["engine_pid"])
-    before, started = _process_counters(pid), time.perf_counter()
-    summary = json.loads(_cli("index", str(photos), "--data-dir", str(data), "--json"))
-    wall, after = time.perf_counter() - started, _process_counters(pid)
-    _cli("engine", "--stop", "--data-dir", str(data))
-    cpu = after[0] - before[0]
+    warm_up_engine(photos, work, data)
+    asked = photocomic_command("status", "--data-dir", str(data), "--json")
+    status, _, _ = run_sampled(asked, child_env())
+    pid = int(json.loads(status)["engine_pid"])
+    before = _process_counters(pid)
+    out, wall, _ = run_sampled(
+        photocomic_command("index", str(photos), "--data-dir", str(data), "--json"), child_env()
+    )
+    after = _process_counters(pid)
+    stop_engine(data)
+    summary, cpu = json.loads(out), after[0] - before[0]
     return {
         "photos_per_s": round(summary["added"] / summary["seconds"], 1),
         "cpu_ms_per_photo": round(1000 * cpu / summary["added"], 2),
         "busy_cores": round(cpu / wall, 2), "minor_faults": after[1] - before[1],
     }  # fmt: skip
-
-
-def _cli(*arguments: str) -> str:
-    command = [sys.executable, "-m", "photocomic.server.cli", *arguments]
-    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
 def _process_counters(pid: int) -> tuple[float, int]:

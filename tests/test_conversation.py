@@ -220,6 +220,11 @@ def test_a_whole_conversation(talk: Conversation, world: dict[str, Any], api: Op
     early = talk.call("find_duplicates", wait_seconds=0, _progress=on_progress)
     assert early.structured_content["state"] == "running" and heard, "it reports progress"
     assert "call find_duplicates again with the same arguments" in text_of(early)
+    # the status agrees: the check, while it runs, with the call that collects it
+    checks = talk.ok("library_status")["duplicate_checks"]
+    assert [c["threshold"] for c in checks] in ([], [0.88]), checks  # [] once it has ended
+    if checks:
+        assert "find_duplicates(threshold=0.88) collects its groups" in talk.texts[-1]
     groups = talk.call("find_duplicates")
     assert not groups.is_error and groups.structured_content["state"] == "done"
     every = groups.structured_content

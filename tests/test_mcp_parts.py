@@ -105,7 +105,6 @@ def test_scrub_removes_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "zzzzzzzzzzzz" not in scrub("other sk-zzzzzzzzzzzzzzzz")
 
 
-
 def test_status_names_the_call_that_collects_a_duplicate_check_under_way() -> None:
     """A check that outlasted its call shows in library_status, with the find_duplicates call
     (its arguments spelled as the tool takes them) that joins it and collects its groups."""

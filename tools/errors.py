@@ -41,8 +41,10 @@ REMEDIES: dict[str, tuple[str, str]] = {
         "`photocomic subject add NAME --photo ID`",
     ),
     "duplicate_checks": (
-        "library_status() lists them, each with the find_duplicates call that collects it",
-        "`photocomic status` lists them, each with the command that collects it",
+        "library_status() lists those asked within this server's folders, each with the "
+        "find_duplicates call that collects it",
+        "`photocomic status` lists those asked from the command line, each with the command "
+        "that collects it",
     ),
     "index_first": ("index_folder(path=...) first", "`photocomic index FOLDER` first"),
     "animate": ("animate=true", "--animate"),

@@ -140,13 +140,17 @@ class DuplicateChecks:
     def _room_for(self, question: Question) -> None:
         """Refuse a new question while CHECKS_AT_ONCE others are checked or waiting: each would
         hold its place (and a thread) for a minute at 100,000 photos."""
-        if len(self._running) >= CHECKS_AT_ONCE:
-            asked = ", ".join(f"{q.threshold:g}" for q in self._running)
-            raise InvalidInput(
-                f"{len(self._running)} duplicate checks are already under way or waiting "
-                f"(thresholds {asked}); threshold {question.threshold:g} can be asked once one "
-                "of them ends: [[duplicate_checks]]"
-            )
+        if len(self._running) < CHECKS_AT_ONCE:
+            return
+        mine = [f"{q.threshold:g}" for q in self._running if q.within == question.within]
+        others = len(self._running) - len(mine)  # other roots': their folders are not named
+        named = [f"thresholds {', '.join(mine)}"] if mine else []
+        named += [f"{others} asked through other folders"] if others else []
+        raise InvalidInput(
+            f"{len(self._running)} duplicate checks are already under way or waiting "
+            f"({'; '.join(named)}); threshold {question.threshold:g} can be asked once one of "
+            "them ends: [[duplicate_checks]]"
+        )
 
     def _claimed(self, question: Question) -> _Check | None:
         """A finished check of this question no asker collected, if nothing was written to
